@@ -1,0 +1,59 @@
+// Package measure holds what the guest agent knows of its VM at one instant:
+// the monotonic energy counters it keeps from the share, the power derived
+// from them, and the emissions, water and embodied figures priced from them.
+// Exporters (metrics, CSV, JSON lines, webhook, track) only render Samples.
+package measure
+
+import "time"
+
+// Sample is one observation, produced after each poll of the share.
+type Sample struct {
+	Time     time.Time // guest clock when the sample was made
+	HostTime time.Time // host clock of the record it came from (zero for a tree-only share)
+	Up       bool      // the share is present, valid and fresh
+
+	Host, Domain, UUID string
+	Labels             map[string]string
+
+	// EnergyUJ is the agent's own cumulative energy per zone ("package",
+	// "dram"): it never goes backwards, across counter resets and restarts of
+	// the host's instance.
+	EnergyUJ map[string]uint64
+	// PowerW per zone; nil or missing zone when unknown or stale (never a fake 0).
+	PowerW map[string]float64
+
+	EmissionsGrams float64 // operational, PUE included, over every zone
+	WaterLiters    float64
+	EmbodiedGrams  float64
+
+	IntensityGPerKWh float64
+	IntensitySource  string
+	PUE, WUE         float64
+	PUESource        string
+	WUESource        string
+}
+
+// TotalEnergyUJ is the sum over zones.
+func (s Sample) TotalEnergyUJ() uint64 {
+	var t uint64
+	for _, v := range s.EnergyUJ {
+		t += v
+	}
+	return t
+}
+
+// TotalPowerW is the sum over zones and false when any zone's power is unknown.
+func (s Sample) TotalPowerW() (float64, bool) {
+	if len(s.PowerW) == 0 {
+		return 0, false
+	}
+	var t float64
+	for z := range s.EnergyUJ {
+		p, ok := s.PowerW[z]
+		if !ok {
+			return 0, false
+		}
+		t += p
+	}
+	return t, true
+}
