@@ -31,7 +31,22 @@ type Sample struct {
 	PUE, WUE         float64
 	PUESource        string
 	WUESource        string
+	EmbodiedSource   string
+
+	// Mode is how the share was read: "record", "tree" (counters only, as a
+	// Scaphandre host writes them) or "" before the share was ever read.
+	Mode string
+	// LastUpdate is when the share last changed: the record's host
+	// timestamp, or the guest clock for a tree-only share; zero before.
+	LastUpdate time.Time
+	// ReadErrors counts, per reason, the polls that could not use the share
+	// since the agent started (missing, too_large, garbled, schema, stale...).
+	ReadErrors map[string]uint64
 }
+
+// Started reports whether the share was ever read: before that, a Sample
+// holds no energy, and no emissions, water or embodied figure either.
+func (s Sample) Started() bool { return s.EnergyUJ != nil }
 
 // TotalEnergyUJ is the sum over zones.
 func (s Sample) TotalEnergyUJ() uint64 {

@@ -1,0 +1,196 @@
+// Package account turns successive reads of the share into the guest
+// agent's own monotonic counters: energy per zone, the power derived from
+// it, and the emissions, water and embodied grams priced delta by delta.
+//
+// The rules, which never invent a value:
+//   - energy already on the counter at the first read is the VM's energy so
+//     far; it is priced at the factors in force then;
+//   - a new instance id means the host's counters restarted from 0: the new
+//     counters are all new energy, and power is unknown for that step;
+//   - a counter or a sequence going backwards within an instance is not
+//     energy: it starts a new baseline, is counted as an error, and power is
+//     unknown for that step;
+//   - a tree-only counter that goes backwards wrapped once at its max range;
+//   - a record not updated for 3 of its own intervals (by the guest's
+//     clock) is stale: the share is down and power is unknown, while
+//     counters keep their last values.
+package account
+
+import (
+	"log/slog"
+	"maps"
+	"time"
+
+	"github.com/virtwatt/virtwatt/estimate"
+	"github.com/virtwatt/virtwatt/guestagent/follow"
+	"github.com/virtwatt/virtwatt/guestagent/measure"
+	"github.com/virtwatt/virtwatt/share"
+)
+
+// Modes of reading the share, as in measure.Sample.Mode.
+const (
+	ModeRecord = "record"
+	ModeTree   = "tree"
+)
+
+// StaleIntervals is how many of its own intervals a share may go without
+// an update before it is stale.
+const StaleIntervals = 3
+
+// DefaultTreeStaleAfter is how long a tree-only share may go without a
+// change before it is stale, until the interval of its updates is known.
+const DefaultTreeStaleAfter = 30 * time.Second
+
+// Options configure an Accountant.
+type Options struct {
+	Pricing Pricing
+	// PollInterval is the agent's poll interval: no share is stale sooner
+	// than StaleIntervals polls.
+	PollInterval time.Duration
+	// TreeStaleAfter: see DefaultTreeStaleAfter (used when 0).
+	TreeStaleAfter time.Duration
+	Logger         *slog.Logger
+}
+
+// Accountant holds the agent's counters. It is not safe for concurrent
+// use: the agent's poll loop owns it.
+type Accountant struct {
+	opts Options
+	log  *slog.Logger
+
+	mode     string            // ModeRecord, ModeTree, "" before the first read
+	instance string            // record mode
+	seq      uint64            // record mode
+	raw      map[string]uint64 // last counter value per zone, as read
+	maxRange map[string]uint64 // tree mode: each zone's max range
+
+	energy    map[string]uint64 // the agent's cumulative µJ per zone
+	emissions float64
+	water     float64
+	embodied  float64
+	power     map[string]float64 // from the last step; nil when unknown
+
+	prices     Prices
+	lastHost   time.Time // record mode: host timestamp of the last record
+	interval   time.Duration
+	lastChange time.Time // guest clock when the share last changed
+	changeSeen bool      // tree mode: lastChange is a real change, not the first read
+	lastUpdate time.Time
+	meta       share.Record // host, domain, uuid, labels of the last record
+	errors     map[string]uint64
+}
+
+// New returns an Accountant that has seen nothing yet. Its prices start as
+// the guest's own settings resolve (Pricing.Check reports a bad one).
+func New(opts Options) *Accountant {
+	if opts.TreeStaleAfter <= 0 {
+		opts.TreeStaleAfter = DefaultTreeStaleAfter
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	a := &Accountant{opts: opts, log: opts.Logger, errors: map[string]uint64{}}
+	a.prices, _ = opts.Pricing.prices(nil, Prices{})
+	return a
+}
+
+// Observe accounts for one read of the share made at now (guest clock) and
+// returns the resulting Sample.
+func (a *Accountant) Observe(now time.Time, obs follow.Observation) measure.Sample {
+	up := false
+	switch {
+	case !obs.OK():
+		reason := obs.Reason
+		if reason == "" {
+			reason = follow.ReasonMissing
+		}
+		a.errors[reason]++
+		a.power = nil
+	case obs.Record != nil:
+		up = a.observeRecord(now, obs.Record)
+	default:
+		up = a.observeTree(now, *obs.Tree)
+	}
+	return a.sample(now, up)
+}
+
+// restart forgets the baseline of the counters (not the agent's totals).
+func (a *Accountant) restart(mode string) {
+	if a.mode != "" && a.mode != mode {
+		a.log.Warn("share changed format: starting a new baseline", "from", a.mode, "to", mode)
+	}
+	a.mode = mode
+	a.raw = map[string]uint64{}
+	a.maxRange = map[string]uint64{}
+	a.instance, a.seq = "", 0
+	a.power = nil
+	a.changeSeen = false
+	a.interval = 0
+}
+
+// add accounts d µJ of new energy in zone at the prices in force.
+func (a *Accountant) add(zone string, d uint64) {
+	if a.energy == nil {
+		a.energy = map[string]uint64{}
+	}
+	a.energy[zone] += d
+	kwh := estimate.KWh(d)
+	a.emissions += estimate.EmissionsGrams(kwh, a.prices.PUE, a.prices.Intensity.GPerKWh)
+	a.water += estimate.WaterLiters(kwh, a.prices.WUE)
+}
+
+// staleAfter is how long the share may go unchanged before it is stale.
+func (a *Accountant) staleAfter() time.Duration {
+	minimum := StaleIntervals * a.opts.PollInterval
+	var d time.Duration
+	switch {
+	case a.interval > 0:
+		d = StaleIntervals * a.interval
+	case a.mode == ModeTree:
+		d = a.opts.TreeStaleAfter
+	}
+	return max(d, minimum)
+}
+
+// fresh reports whether the share changed recently enough at now, and
+// counts a stale poll otherwise.
+func (a *Accountant) fresh(now time.Time) bool {
+	if now.Sub(a.lastChange) <= a.staleAfter() {
+		return true
+	}
+	a.errors[follow.ReasonStale]++
+	a.power = nil
+	return false
+}
+
+func (a *Accountant) sample(now time.Time, up bool) measure.Sample {
+	s := measure.Sample{
+		Time:             now,
+		Up:               up,
+		Host:             a.meta.Host,
+		Domain:           a.meta.Domain,
+		UUID:             a.meta.UUID,
+		Labels:           maps.Clone(a.meta.Labels),
+		EnergyUJ:         maps.Clone(a.energy),
+		EmissionsGrams:   a.emissions,
+		WaterLiters:      a.water,
+		EmbodiedGrams:    a.embodied,
+		IntensityGPerKWh: a.prices.Intensity.GPerKWh,
+		IntensitySource:  a.prices.Intensity.Source,
+		PUE:              a.prices.PUE,
+		WUE:              a.prices.WUE,
+		PUESource:        a.prices.PUESource,
+		WUESource:        a.prices.WUESource,
+		EmbodiedSource:   a.prices.EmbodiedSource,
+		Mode:             a.mode,
+		LastUpdate:       a.lastUpdate,
+		ReadErrors:       maps.Clone(a.errors),
+	}
+	if a.mode == ModeRecord {
+		s.HostTime = a.lastHost
+	}
+	if up && len(a.power) > 0 {
+		s.PowerW = maps.Clone(a.power)
+	}
+	return s
+}

@@ -1,0 +1,261 @@
+package account
+
+import (
+	"errors"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/virtwatt/virtwatt/estimate"
+	"github.com/virtwatt/virtwatt/guestagent/follow"
+	"github.com/virtwatt/virtwatt/guestagent/measure"
+	"github.com/virtwatt/virtwatt/share"
+)
+
+var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+// rec builds a record at host time t0+sec with the given package µJ.
+func rec(instance string, seq uint64, sec float64, pkgUJ uint64) *share.Record {
+	return &share.Record{
+		Schema: share.SchemaVersion, Host: "h", Domain: "vm", UUID: "u", Instance: instance,
+		Sequence: seq, Timestamp: t0.Add(time.Duration(sec * float64(time.Second))), IntervalSeconds: 1,
+		Zones: map[string]share.ZoneEnergy{share.ZonePackage: {UsageUJ: pkgUJ}},
+	}
+}
+
+func obsRec(r *share.Record) follow.Observation { return follow.Observation{Record: r} }
+
+func obsTree(pkg, max uint64) follow.Observation {
+	return follow.Observation{Tree: &share.Tree{PackageUJ: pkg, PackageMaxUJ: max}}
+}
+
+func at(sec float64) time.Time { return t0.Add(time.Duration(sec * float64(time.Second))) }
+
+func newAcct(override float64) *Accountant {
+	return New(Options{Pricing: Pricing{Lookup: estimate.Lookup{Override: override}}, PollInterval: time.Second})
+}
+
+func wantEnergy(t *testing.T, s measure.Sample, zone string, want uint64) {
+	t.Helper()
+	if got, ok := s.EnergyUJ[zone]; !ok || got != want {
+		t.Fatalf("energy[%s] = %d (present %v), want %d", zone, got, ok, want)
+	}
+}
+
+func wantPower(t *testing.T, s measure.Sample, zone string, want float64) {
+	t.Helper()
+	got, ok := s.PowerW[zone]
+	if !ok || math.Abs(got-want) > 1e-9 {
+		t.Fatalf("power[%s] = %v (present %v), want %v", zone, got, ok, want)
+	}
+}
+
+func wantNoPower(t *testing.T, s measure.Sample) {
+	t.Helper()
+	if s.PowerW != nil {
+		t.Fatalf("power = %v, want none", s.PowerW)
+	}
+}
+
+func TestNothingBeforeTheShare(t *testing.T) {
+	a := newAcct(100)
+	s := a.Observe(at(0), follow.Observation{Err: errors.New("no dir"), Reason: follow.ReasonMissing})
+	if s.Up || s.Started() || s.EnergyUJ != nil || s.PowerW != nil || s.EmissionsGrams != 0 {
+		t.Fatalf("sample before any share = %+v, want nothing", s)
+	}
+	if s.ReadErrors[follow.ReasonMissing] != 1 {
+		t.Fatalf("read errors = %v", s.ReadErrors)
+	}
+	if s.IntensityGPerKWh != 100 || s.IntensitySource != estimate.SourceOverride {
+		t.Fatalf("intensity = %v %q", s.IntensityGPerKWh, s.IntensitySource)
+	}
+}
+
+func TestRecordSequence(t *testing.T) {
+	a := newAcct(0)
+	steps := []struct {
+		name   string
+		now    float64
+		obs    follow.Observation
+		up     bool
+		energy uint64
+		power  float64 // <0: absent
+		reason string  // counted at this step
+	}{
+		{"first record: energy on the counter is counted", 0, obsRec(rec("a", 1, 0, 5_000_000)), true, 5_000_000, -1, ""},
+		{"advance 1s: 10 W", 1, obsRec(rec("a", 2, 1, 15_000_000)), true, 15_000_000, 10, ""},
+		{"same record again: power kept", 1.5, obsRec(rec("a", 2, 1, 15_000_000)), true, 15_000_000, 10, ""},
+		{"host interval 2s: power from host time, not guest", 2.1, obsRec(rec("a", 3, 3, 55_000_000)), true, 55_000_000, 20, ""},
+		{"garbled read: down, nothing invented", 2.5, follow.Observation{Err: share.ErrGarbled, Reason: follow.ReasonGarbled}, false, 55_000_000, -1, follow.ReasonGarbled},
+		{"counter backwards in the instance: new baseline", 3, obsRec(rec("a", 4, 4, 1_000_000)), true, 55_000_000, -1, follow.ReasonReset},
+		{"after the reset: deltas again", 4, obsRec(rec("a", 5, 5, 3_000_000)), true, 57_000_000, 2, ""},
+		{"sequence backwards: baseline, counted", 5, obsRec(rec("a", 2, 6, 9_000_000)), true, 57_000_000, -1, follow.ReasonSequence},
+		{"new instance: its counters are new energy", 6, obsRec(rec("b", 1, 7, 4_000_000)), true, 61_000_000, -1, ""},
+		{"next in the new instance", 7, obsRec(rec("b", 2, 8, 5_000_000)), true, 62_000_000, 1, ""},
+		{"unchanged for 3 intervals: still up", 10, obsRec(rec("b", 2, 8, 5_000_000)), true, 62_000_000, 1, ""},
+		{"unchanged for more than 3 intervals: stale", 10.5, obsRec(rec("b", 2, 8, 5_000_000)), false, 62_000_000, -1, follow.ReasonStale},
+		{"updated again: up, power from the host's span", 11, obsRec(rec("b", 3, 12, 9_000_000)), true, 66_000_000, 1, ""},
+	}
+	counted := map[string]uint64{}
+	for _, st := range steps {
+		s := a.Observe(at(st.now), st.obs)
+		if st.reason != "" {
+			counted[st.reason]++
+		}
+		if s.Up != st.up {
+			t.Fatalf("%s: up = %v, want %v", st.name, s.Up, st.up)
+		}
+		wantEnergy(t, s, share.ZonePackage, st.energy)
+		if st.power < 0 {
+			wantNoPower(t, s)
+		} else {
+			wantPower(t, s, share.ZonePackage, st.power)
+		}
+		for r, n := range counted {
+			if s.ReadErrors[r] != n {
+				t.Fatalf("%s: read errors[%s] = %d, want %d (all: %v)", st.name, r, s.ReadErrors[r], n, s.ReadErrors)
+			}
+		}
+		if s.Mode != ModeRecord || s.Domain != "vm" || s.HostTime.IsZero() {
+			t.Fatalf("%s: mode %q domain %q host time %v", st.name, s.Mode, s.Domain, s.HostTime)
+		}
+	}
+}
+
+func TestTreeWrapAndPower(t *testing.T) {
+	const max = share.TreeMaxRangeUJ
+	a := newAcct(0)
+	steps := []struct {
+		now    float64
+		obs    follow.Observation
+		energy uint64
+		power  float64
+		up     bool
+	}{
+		{0, obsTree(max-3_000_000, max), max - 3_000_000, -1, true},
+		{1, obsTree(max-1_000_000, max), max - 1_000_000, -1, true}, // first change: span unknown
+		{2, obsTree(4_000_000, max), max + 4_000_000, 5, true},      // wrapped: 1 J + 4 J in 1 s
+		{2.5, obsTree(4_000_000, max), max + 4_000_000, 5, true},    // no change yet
+		{4, obsTree(10_000_000, max), max + 10_000_000, 3, true},    // 6 J over 2 s of guest clock
+		{10.5, obsTree(10_000_000, max), max + 10_000_000, -1, false},
+	}
+	for i, st := range steps {
+		s := a.Observe(at(st.now), st.obs)
+		if s.Up != st.up {
+			t.Fatalf("step %d: up = %v, want %v", i, s.Up, st.up)
+		}
+		wantEnergy(t, s, share.ZonePackage, st.energy)
+		if st.power < 0 {
+			wantNoPower(t, s)
+		} else {
+			wantPower(t, s, share.ZonePackage, st.power)
+		}
+		if s.Mode != ModeTree || !s.HostTime.IsZero() {
+			t.Fatalf("step %d: mode %q host time %v", i, s.Mode, s.HostTime)
+		}
+	}
+}
+
+func TestTreeDRAMAppears(t *testing.T) {
+	a := newAcct(0)
+	a.Observe(at(0), obsTree(1_000_000, 100_000_000))
+	s := a.Observe(at(1), follow.Observation{Tree: &share.Tree{
+		PackageUJ: 2_000_000, PackageMaxUJ: 100_000_000, HasDRAM: true, DRAMUJ: 500_000, DRAMMaxUJ: 100_000_000,
+	}})
+	wantEnergy(t, s, share.ZonePackage, 2_000_000)
+	wantEnergy(t, s, share.ZoneDRAM, 500_000)
+}
+
+func TestModeSwitchIsABaseline(t *testing.T) {
+	a := newAcct(0)
+	a.Observe(at(0), obsTree(7_000_000, 1<<40))
+	s := a.Observe(at(1), obsRec(rec("a", 1, 0, 9_000_000)))
+	wantEnergy(t, s, share.ZonePackage, 7_000_000)
+	s = a.Observe(at(2), obsRec(rec("a", 2, 1, 10_000_000)))
+	wantEnergy(t, s, share.ZonePackage, 8_000_000)
+	wantPower(t, s, share.ZonePackage, 1)
+}
+
+// TestEmissionsAcrossIntensityChange: each delta is priced at the
+// intensity and PUE in force when it was read, the energy at start at the
+// factors then.
+func TestEmissionsAcrossIntensityChange(t *testing.T) {
+	a := New(Options{PollInterval: time.Second})
+	const kwh = 3_600_000_000_000 // µJ in 1 kWh
+	r1 := rec("a", 1, 0, 2*kwh)
+	r1.CarbonIntensity, r1.CarbonIntensitySource, r1.PUE, r1.WUE = 100, "grid", 1.5, 2
+	r2 := rec("a", 2, 1, 3*kwh)
+	r2.CarbonIntensity, r2.CarbonIntensitySource, r2.PUE, r2.WUE = 300, "grid", 1.2, 1
+	a.Observe(at(0), obsRec(r1))
+	s := a.Observe(at(1), obsRec(r2))
+
+	wantG := 2*1.5*100 + 1*1.2*300.0
+	if math.Abs(s.EmissionsGrams-wantG) > 1e-6 {
+		t.Fatalf("emissions = %v g, want %v", s.EmissionsGrams, wantG)
+	}
+	if wantL := 2*2 + 1*1.0; math.Abs(s.WaterLiters-wantL) > 1e-9 {
+		t.Fatalf("water = %v L, want %v", s.WaterLiters, wantL)
+	}
+	if s.IntensityGPerKWh != 300 || s.IntensitySource != "host:grid" || s.PUE != 1.2 || s.PUESource != SourceHost {
+		t.Fatalf("prices in force = %v %q pue %v %q", s.IntensityGPerKWh, s.IntensitySource, s.PUE, s.PUESource)
+	}
+}
+
+func TestGuestOverridesWin(t *testing.T) {
+	pue, wue := 1.1, 0.0
+	a := New(Options{PollInterval: time.Second, Pricing: Pricing{
+		Lookup: estimate.Lookup{Override: 50}, PUE: &pue, WUE: &wue,
+	}})
+	r := rec("a", 1, 0, 3_600_000_000_000)
+	r.CarbonIntensity, r.PUE, r.WUE = 400, 2, 3
+	s := a.Observe(at(0), obsRec(r))
+	if math.Abs(s.EmissionsGrams-1*1.1*50) > 1e-9 || s.WaterLiters != 0 {
+		t.Fatalf("emissions %v water %v", s.EmissionsGrams, s.WaterLiters)
+	}
+	if s.IntensitySource != estimate.SourceOverride || s.PUESource != SourceGuest || s.WUESource != SourceGuest {
+		t.Fatalf("sources %q %q %q", s.IntensitySource, s.PUESource, s.WUESource)
+	}
+}
+
+func TestDefaultsWithoutAnything(t *testing.T) {
+	a := newAcct(0)
+	s := a.Observe(at(0), obsTree(3_600_000_000_000, 1<<50))
+	want := 1 * 1.0 * estimate.WorldAverageGPerKWh
+	if math.Abs(s.EmissionsGrams-want) > 1e-9 || s.PUE != 1 || s.PUESource != SourceDefault || s.WUE != 0 {
+		t.Fatalf("emissions %v pue %v %q wue %v", s.EmissionsGrams, s.PUE, s.PUESource, s.WUE)
+	}
+}
+
+func TestEmbodiedAccruesWhileUp(t *testing.T) {
+	a := newAcct(0)
+	mk := func(seq uint64, sec float64) *share.Record {
+		r := rec("a", seq, sec, seq*1000)
+		r.EmbodiedGramsPerHour, r.EmbodiedSource = 36, "test"
+		return r
+	}
+	a.Observe(at(0), obsRec(mk(1, 0)))
+	s := a.Observe(at(1), obsRec(mk(2, 10))) // 10 s of host time, within 3 intervals? no: interval 1 s
+	if s.EmbodiedGrams != 0 {
+		t.Fatalf("embodied over a 10 s gap in a 1 s interval = %v, want 0 (the share was down)", s.EmbodiedGrams)
+	}
+	s = a.Observe(at(2), obsRec(mk(3, 12)))
+	if want := 36.0 * 2 / 3600; math.Abs(s.EmbodiedGrams-want) > 1e-12 || s.EmbodiedSource != "test" {
+		t.Fatalf("embodied = %v %q, want %v", s.EmbodiedGrams, s.EmbodiedSource, want)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	low, neg := 0.9, -1.0
+	for _, p := range []Pricing{
+		{Lookup: estimate.Lookup{Country: "XX-not-a-country"}},
+		{PUE: &low},
+		{WUE: &neg},
+	} {
+		if err := p.Check(); err == nil {
+			t.Errorf("Check(%+v) = nil, want an error", p)
+		}
+	}
+	if err := (Pricing{Lookup: estimate.Lookup{Country: "FR"}}).Check(); err != nil {
+		t.Errorf("Check(FR) = %v", err)
+	}
+}

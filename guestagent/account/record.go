@@ -1,0 +1,106 @@
+package account
+
+import (
+	"time"
+
+	"github.com/virtwatt/virtwatt/guestagent/follow"
+	"github.com/virtwatt/virtwatt/share"
+)
+
+// observeRecord accounts for a validated record and reports whether the
+// share is up.
+func (a *Accountant) observeRecord(now time.Time, r *share.Record) bool {
+	a.meta = share.Record{Host: r.Host, Domain: r.Domain, UUID: r.UUID, Labels: r.Labels}
+	prices, err := a.opts.Pricing.prices(r, a.prices)
+	if err != nil {
+		a.log.Warn("carbon intensity from the host record refused; keeping the previous one", "err", err)
+	}
+	a.prices = prices
+
+	switch {
+	case a.mode != ModeRecord:
+		first := a.mode == ""
+		a.restart(ModeRecord)
+		a.baseline(now, r, first)
+		if first {
+			a.log.Info("share found: following the host's record",
+				"domain", r.Domain, "uuid", r.UUID, "instance", r.Instance, "sequence", r.Sequence)
+		}
+		return true
+	case r.Instance != a.instance:
+		a.log.Info("host counters restarted (new instance): the new counters are new energy",
+			"old_instance", a.instance, "new_instance", r.Instance)
+		a.restart(ModeRecord)
+		a.baseline(now, r, true)
+		return true
+	case r.Sequence < a.seq:
+		a.errors[follow.ReasonSequence]++
+		a.log.Warn("record sequence went backwards within its instance: starting a new baseline",
+			"instance", r.Instance, "previous", a.seq, "now", r.Sequence)
+		a.restart(ModeRecord)
+		a.baseline(now, r, false)
+		return true
+	case r.Sequence == a.seq:
+		return a.fresh(now)
+	}
+
+	dt := r.Timestamp.Sub(a.lastHost)
+	power := map[string]float64{}
+	for zone, z := range r.Zones {
+		cur := z.TotalUJ()
+		prev, seen := a.raw[zone]
+		a.raw[zone] = cur
+		switch {
+		case !seen:
+			a.add(zone, cur) // a zone that appeared: everything on it is new
+		case cur < prev:
+			a.errors[follow.ReasonReset]++
+			a.log.Warn("record counter went backwards within its instance: starting a new baseline for the zone",
+				"zone", zone, "instance", r.Instance, "previous_uj", prev, "now_uj", cur)
+		default:
+			d := cur - prev
+			a.add(zone, d)
+			if dt > 0 {
+				power[zone] = float64(d) / 1e6 / dt.Seconds()
+			}
+		}
+	}
+	a.power = nil
+	if len(power) > 0 {
+		a.power = power
+	}
+	a.interval = seconds(r.IntervalSeconds)
+	if dt > 0 && dt <= a.staleAfter() {
+		a.embodied += a.prices.EmbodiedGPerHour * dt.Hours()
+	}
+	a.seq = r.Sequence
+	a.lastHost = r.Timestamp
+	a.lastChange = now
+	a.lastUpdate = r.Timestamp
+	return true
+}
+
+// baseline takes r's counters as the new starting point; with all, the
+// energy on them is new energy.
+func (a *Accountant) baseline(now time.Time, r *share.Record, all bool) {
+	for zone, z := range r.Zones {
+		a.raw[zone] = z.TotalUJ()
+		if all {
+			a.add(zone, z.TotalUJ())
+		} else if a.energy == nil {
+			a.energy = map[string]uint64{}
+		}
+	}
+	a.instance, a.seq = r.Instance, r.Sequence
+	a.interval = seconds(r.IntervalSeconds)
+	a.lastHost = r.Timestamp
+	a.lastChange = now
+	a.lastUpdate = r.Timestamp
+}
+
+func seconds(s float64) time.Duration {
+	if s <= 0 || s > 1e9 {
+		return 0
+	}
+	return time.Duration(s * float64(time.Second))
+}

@@ -1,0 +1,80 @@
+package account
+
+import (
+	"time"
+
+	"github.com/virtwatt/virtwatt/share"
+)
+
+type treeZone struct{ energy, maxRange uint64 }
+
+// observeTree accounts for a tree-only share (no record): counters wrap at
+// their max range, power comes from the guest's clock between two observed
+// changes, and there is no metadata, embodied share or host intensity.
+func (a *Accountant) observeTree(now time.Time, t share.Tree) bool {
+	a.meta = share.Record{}
+	a.prices, _ = a.opts.Pricing.prices(nil, a.prices)
+
+	zones := map[string]treeZone{share.ZonePackage: {t.PackageUJ, t.PackageMaxUJ}}
+	if t.HasDRAM {
+		zones[share.ZoneDRAM] = treeZone{t.DRAMUJ, t.DRAMMaxUJ}
+	}
+	if a.mode != ModeTree {
+		first := a.mode == ""
+		a.restart(ModeTree)
+		if first {
+			a.log.Info("share found: it holds only the powercap tree; following its counters")
+		}
+		for zone, z := range zones {
+			a.raw[zone], a.maxRange[zone] = z.energy, z.maxRange
+			if first {
+				a.add(zone, z.energy)
+			}
+		}
+		if a.energy == nil {
+			a.energy = map[string]uint64{}
+		}
+		a.lastChange, a.lastUpdate = now, now
+		return true
+	}
+
+	changed := false
+	deltas := map[string]uint64{}
+	for zone, z := range zones {
+		prev, seen := a.raw[zone]
+		prevMax := a.maxRange[zone]
+		a.raw[zone], a.maxRange[zone] = z.energy, z.maxRange
+		switch {
+		case !seen:
+			a.add(zone, z.energy)
+			changed = true
+			continue
+		case z.energy >= prev:
+			deltas[zone] = z.energy - prev
+		case prevMax >= prev:
+			// Wrapped once: up to the old range, then from 0.
+			deltas[zone] = prevMax - prev + z.energy
+		default:
+			deltas[zone] = z.energy // cannot happen with a validated tree
+		}
+		if deltas[zone] != 0 {
+			changed = true
+		}
+		a.add(zone, deltas[zone])
+	}
+	if !changed {
+		return a.fresh(now)
+	}
+	dt := now.Sub(a.lastChange)
+	a.power = nil
+	if a.changeSeen && dt > 0 {
+		a.interval = dt
+		a.power = map[string]float64{}
+		for zone, d := range deltas {
+			a.power[zone] = float64(d) / 1e6 / dt.Seconds()
+		}
+	}
+	a.changeSeen = true
+	a.lastChange, a.lastUpdate = now, now
+	return true
+}
