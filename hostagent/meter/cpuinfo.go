@@ -1,0 +1,137 @@
+package meter
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Vendors accepted by NewMSRVendor.
+const (
+	VendorIntel = "intel"
+	VendorAMD   = "amd"
+)
+
+// cpuID is what the MSR meter needs from /proc/cpuinfo.
+type cpuID struct {
+	vendor string // VendorIntel, VendorAMD or "" when unknown
+	family int
+	model  int
+}
+
+// readCPUInfo parses the first processor block of a /proc/cpuinfo file.
+// Hygon (an AMD licensee) uses AMD's RAPL registers and reads as VendorAMD.
+func readCPUInfo(path string) (cpuID, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return cpuID{}, err
+	}
+	defer f.Close()
+	var id cpuID
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.TrimSpace(line) == "" && id.vendor != "" {
+			break // end of the first processor block
+		}
+		key, val, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
+		switch key {
+		case "vendor_id":
+			switch val {
+			case "GenuineIntel":
+				id.vendor = VendorIntel
+			case "AuthenticAMD", "HygonGenuine":
+				id.vendor = VendorAMD
+			}
+		case "cpu family":
+			id.family, _ = strconv.Atoi(val)
+		case "model":
+			id.model, _ = strconv.Atoi(val)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return cpuID{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	return id, nil
+}
+
+// intelDRAMFixedUnit reports whether an Intel model's DRAM counter uses the
+// fixed 2^-16 J (15.3 µJ) unit instead of the one in MSR_RAPL_POWER_UNIT:
+// Xeon server parts from Haswell-EP to Emerald Rapids and Xeon Phi, the list
+// Linux's perf RAPL driver (arch/x86/events/rapl.c, RAPL_UNIT_QUIRK_INTEL_HSW
+// and _SPR) applies.
+func intelDRAMFixedUnit(id cpuID) bool {
+	if id.vendor != VendorIntel || id.family != 6 {
+		return false
+	}
+	switch id.model {
+	case 0x3F, // Haswell-X
+		0x4F, // Broadwell-X
+		0x56, // Broadwell-D
+		0x57, // Xeon Phi Knights Landing
+		0x85, // Xeon Phi Knights Mill
+		0x55, // Skylake-X, Cascade Lake, Cooper Lake
+		0x6A, // Ice Lake-X
+		0x6C, // Ice Lake-D
+		0x8F, // Sapphire Rapids-X
+		0xCF: // Emerald Rapids-X
+		return true
+	}
+	return false
+}
+
+// socketCPU is the CPU whose MSR file is read for one package.
+type socketCPU struct {
+	socket int
+	cpu    int
+}
+
+// packageCPUs returns the lowest-numbered CPU of each physical package, read
+// from <sysCPURoot>/cpuN/topology/physical_package_id, ordered by package.
+// When that tree is absent or holds no topology it returns CPU 0 as
+// socket 0.
+func packageCPUs(sysCPURoot string) []socketCPU {
+	entries, err := os.ReadDir(sysCPURoot)
+	if err != nil {
+		return []socketCPU{{socket: 0, cpu: 0}}
+	}
+	first := map[int]int{} // package → lowest cpu
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), "cpu")
+		if !ok {
+			continue
+		}
+		cpu, err := strconv.Atoi(rest)
+		if err != nil || cpu < 0 {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(sysCPURoot, e.Name(), "topology", "physical_package_id"))
+		if err != nil {
+			continue // offline CPUs have no topology
+		}
+		pkg, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pkg < 0 {
+			continue
+		}
+		if c, seen := first[pkg]; !seen || cpu < c {
+			first[pkg] = cpu
+		}
+	}
+	if len(first) == 0 {
+		return []socketCPU{{socket: 0, cpu: 0}}
+	}
+	out := make([]socketCPU, 0, len(first))
+	for pkg, cpu := range first {
+		out = append(out, socketCPU{socket: pkg, cpu: cpu})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].socket < out[j].socket })
+	return out
+}
