@@ -1,0 +1,162 @@
+// Package metrics renders the guest agent's latest measure.Sample as
+// Prometheus metrics. It holds no state of its own beyond that Sample: the
+// counters are the agent's (see package account).
+//
+// A value that is not known is absent, never a fake 0: no energy, emissions
+// or water before the share was ever read, no power while the share is down.
+package metrics
+
+import (
+	"sort"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/virtwatt/virtwatt/guestagent/follow"
+	"github.com/virtwatt/virtwatt/guestagent/measure"
+)
+
+const namespace = "virtwatt"
+
+var (
+	energyDesc = prometheus.NewDesc(namespace+"_vm_energy_joules_total",
+		"Energy attributed to this VM by its host, per RAPL zone, cumulative since the agent started counting (it includes the energy on the host's counter at that time).",
+		[]string{"zone"}, nil)
+	powerDesc = prometheus.NewDesc(namespace+"_vm_power_watts",
+		"Power attributed to this VM over the host's last interval, per zone; absent while unknown or stale.",
+		[]string{"zone"}, nil)
+	emissionsDesc = prometheus.NewDesc(namespace+"_vm_emissions_grams_total",
+		"Operational emissions of this VM in grams CO2e: energy × PUE × carbon intensity, accumulated at the intensity in force.",
+		nil, nil)
+	waterDesc = prometheus.NewDesc(namespace+"_vm_water_liters_total",
+		"Water used for this VM's energy in liters: energy × WUE.",
+		nil, nil)
+	embodiedDesc = prometheus.NewDesc(namespace+"_vm_embodied_grams_total",
+		"This VM's share of the host's embodied emissions in grams CO2e, accumulated while the share was up; absent when the host gives none.",
+		nil, nil)
+	intensityDesc = prometheus.NewDesc(namespace+"_carbon_intensity_grams_per_kwh",
+		"Carbon intensity in force, in grams CO2e per kWh, with where it came from.",
+		[]string{"source"}, nil)
+	pueDesc = prometheus.NewDesc(namespace+"_pue",
+		"Power usage effectiveness in force, with where it came from.",
+		[]string{"source"}, nil)
+	wueDesc = prometheus.NewDesc(namespace+"_wue_liters_per_kwh",
+		"Water usage effectiveness in force, in liters per kWh, with where it came from.",
+		[]string{"source"}, nil)
+	upDesc = prometheus.NewDesc(namespace+"_share_up",
+		"1 when the share is present, valid and fresh; 0 otherwise.",
+		nil, nil)
+	lastUpdateDesc = prometheus.NewDesc(namespace+"_share_last_update_timestamp_seconds",
+		"When the share last changed: the host's timestamp in its record, or the guest's clock for a tree-only share.",
+		nil, nil)
+	readErrorsDesc = prometheus.NewDesc(namespace+"_share_read_errors_total",
+		"Polls that could not use the share, by reason.",
+		[]string{"reason"}, nil)
+	infoDesc = prometheus.NewDesc(namespace+"_vm_info",
+		"Identity of this VM as its host names it; always 1.",
+		[]string{"host", "domain", "uuid", "mode"}, nil)
+)
+
+// Collector is a prometheus.Collector over the latest Sample. Update and
+// Collect may be called concurrently.
+type Collector struct {
+	mu     sync.Mutex
+	sample measure.Sample
+	have   bool
+}
+
+// New returns a Collector with no Sample yet: it exports virtwatt_share_up 0
+// and the read error counters at 0.
+func New() *Collector { return &Collector{} }
+
+// Update replaces the Sample rendered.
+func (c *Collector) Update(s measure.Sample) {
+	c.mu.Lock()
+	c.sample, c.have = s, true
+	c.mu.Unlock()
+}
+
+// Emit is Update in the shape of the agent's sinks; it never fails.
+func (c *Collector) Emit(s measure.Sample) error { c.Update(s); return nil }
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		energyDesc, powerDesc, emissionsDesc, waterDesc, embodiedDesc, intensityDesc,
+		pueDesc, wueDesc, upDesc, lastUpdateDesc, readErrorsDesc, infoDesc,
+	} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	s, have := c.sample, c.have
+	c.mu.Unlock()
+
+	up := 0.0
+	if have && s.Up {
+		up = 1
+	}
+	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, up)
+	for _, r := range reasons(s.ReadErrors) {
+		ch <- prometheus.MustNewConstMetric(readErrorsDesc, prometheus.CounterValue, float64(s.ReadErrors[r]), r)
+	}
+	if !have {
+		return
+	}
+	if s.IntensitySource != "" {
+		ch <- prometheus.MustNewConstMetric(intensityDesc, prometheus.GaugeValue, s.IntensityGPerKWh, s.IntensitySource)
+	}
+	if s.PUESource != "" {
+		ch <- prometheus.MustNewConstMetric(pueDesc, prometheus.GaugeValue, s.PUE, s.PUESource)
+	}
+	if s.WUESource != "" {
+		ch <- prometheus.MustNewConstMetric(wueDesc, prometheus.GaugeValue, s.WUE, s.WUESource)
+	}
+	if !s.Started() {
+		return // never read the share: no energy, and nothing priced from it
+	}
+	if s.Host != "" || s.Domain != "" || s.UUID != "" || s.Mode != "" {
+		ch <- prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1, s.Host, s.Domain, s.UUID, s.Mode)
+	}
+	if !s.LastUpdate.IsZero() {
+		ch <- prometheus.MustNewConstMetric(lastUpdateDesc, prometheus.GaugeValue,
+			float64(s.LastUpdate.UnixNano())/1e9)
+	}
+	for _, z := range sortedKeys(s.EnergyUJ) {
+		ch <- prometheus.MustNewConstMetric(energyDesc, prometheus.CounterValue, float64(s.EnergyUJ[z])/1e6, z)
+	}
+	if s.Up {
+		for _, z := range sortedKeys(s.PowerW) {
+			ch <- prometheus.MustNewConstMetric(powerDesc, prometheus.GaugeValue, s.PowerW[z], z)
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(emissionsDesc, prometheus.CounterValue, s.EmissionsGrams)
+	ch <- prometheus.MustNewConstMetric(waterDesc, prometheus.CounterValue, s.WaterLiters)
+	if s.EmbodiedSource != "" || s.EmbodiedGrams > 0 {
+		ch <- prometheus.MustNewConstMetric(embodiedDesc, prometheus.CounterValue, s.EmbodiedGrams)
+	}
+}
+
+// reasons is every known reason plus any other present in m, sorted.
+func reasons(m map[string]uint64) []string {
+	set := map[string]bool{}
+	for _, r := range follow.Reasons {
+		set[r] = true
+	}
+	for r := range m {
+		set[r] = true
+	}
+	return sortedKeys(set)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

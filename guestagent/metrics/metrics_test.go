@@ -1,0 +1,207 @@
+package metrics
+
+import (
+	"bytes"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/virtwatt/virtwatt/guestagent/measure"
+)
+
+func upSample() measure.Sample {
+	return measure.Sample{
+		Time: time.Unix(1_800_000_000, 0), HostTime: time.Unix(1_799_999_999, 500_000_000), Up: true,
+		Host: "hv1", Domain: "vm1", UUID: "u-1", Mode: "record",
+		EnergyUJ:         map[string]uint64{"package": 12_500_000, "dram": 1_000_000},
+		PowerW:           map[string]float64{"package": 7.5, "dram": 0.5},
+		EmissionsGrams:   1.25,
+		WaterLiters:      0.01,
+		EmbodiedGrams:    0.5,
+		EmbodiedSource:   "host",
+		IntensityGPerKWh: 56, IntensitySource: "country:FRA (Our World in Data 2023)",
+		PUE: 1.2, PUESource: "guest", WUE: 0, WUESource: "default",
+		LastUpdate: time.Unix(1_799_999_999, 500_000_000),
+		ReadErrors: map[string]uint64{"garbled": 2},
+	}
+}
+
+func TestCollectUp(t *testing.T) {
+	c := New()
+	c.Update(upSample())
+	want := `
+# HELP virtwatt_vm_energy_joules_total Energy attributed to this VM by its host, per RAPL zone, cumulative since the agent started counting (it includes the energy on the host's counter at that time).
+# TYPE virtwatt_vm_energy_joules_total counter
+virtwatt_vm_energy_joules_total{zone="dram"} 1
+virtwatt_vm_energy_joules_total{zone="package"} 12.5
+# HELP virtwatt_vm_power_watts Power attributed to this VM over the host's last interval, per zone; absent while unknown or stale.
+# TYPE virtwatt_vm_power_watts gauge
+virtwatt_vm_power_watts{zone="dram"} 0.5
+virtwatt_vm_power_watts{zone="package"} 7.5
+# HELP virtwatt_share_up 1 when the share is present, valid and fresh; 0 otherwise.
+# TYPE virtwatt_share_up gauge
+virtwatt_share_up 1
+# HELP virtwatt_share_last_update_timestamp_seconds When the share last changed: the host's timestamp in its record, or the guest's clock for a tree-only share.
+# TYPE virtwatt_share_last_update_timestamp_seconds gauge
+virtwatt_share_last_update_timestamp_seconds 1.7999999995e+09
+# HELP virtwatt_pue Power usage effectiveness in force, with where it came from.
+# TYPE virtwatt_pue gauge
+virtwatt_pue{source="guest"} 1.2
+# HELP virtwatt_carbon_intensity_grams_per_kwh Carbon intensity in force, in grams CO2e per kWh, with where it came from.
+# TYPE virtwatt_carbon_intensity_grams_per_kwh gauge
+virtwatt_carbon_intensity_grams_per_kwh{source="country:FRA (Our World in Data 2023)"} 56
+# HELP virtwatt_vm_info Identity of this VM as its host names it; always 1.
+# TYPE virtwatt_vm_info gauge
+virtwatt_vm_info{domain="vm1",host="hv1",mode="record",uuid="u-1"} 1
+# HELP virtwatt_vm_emissions_grams_total Operational emissions of this VM in grams CO2e: energy × PUE × carbon intensity, accumulated at the intensity in force.
+# TYPE virtwatt_vm_emissions_grams_total counter
+virtwatt_vm_emissions_grams_total 1.25
+# HELP virtwatt_vm_embodied_grams_total This VM's share of the host's embodied emissions in grams CO2e, accumulated while the share was up; absent when the host gives none.
+# TYPE virtwatt_vm_embodied_grams_total counter
+virtwatt_vm_embodied_grams_total 0.5
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want),
+		"virtwatt_vm_energy_joules_total", "virtwatt_vm_power_watts", "virtwatt_share_up",
+		"virtwatt_share_last_update_timestamp_seconds", "virtwatt_pue", "virtwatt_carbon_intensity_grams_per_kwh",
+		"virtwatt_vm_info", "virtwatt_vm_emissions_grams_total", "virtwatt_vm_embodied_grams_total"); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(readErrors(t, c, "garbled")); got != 2 {
+		t.Fatalf("garbled errors = %v", got)
+	}
+}
+
+// readErrors picks one reason's counter out of a collection.
+func readErrors(t *testing.T, c *Collector, reason string) prometheus.Collector {
+	t.Helper()
+	ch := make(chan prometheus.Metric, 100)
+	c.Collect(ch)
+	close(ch)
+	for m := range ch {
+		if m.Desc() == readErrorsDesc && strings.Contains(metricString(t, m), `"`+reason+`"`) {
+			return constCollector{m}
+		}
+	}
+	t.Fatalf("no read error counter for %q", reason)
+	return nil
+}
+
+type constCollector struct{ m prometheus.Metric }
+
+func (c constCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.m.Desc() }
+func (c constCollector) Collect(ch chan<- prometheus.Metric) { ch <- c.m }
+
+func metricString(t *testing.T, m prometheus.Metric) string {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(constCollector{m})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.String()
+}
+
+func TestCollectBeforeTheShare(t *testing.T) {
+	c := New()
+	names := gatherNames(t, c)
+	for _, n := range []string{"virtwatt_share_up", "virtwatt_share_read_errors_total"} {
+		if !names[n] {
+			t.Errorf("%s missing before the share was read", n)
+		}
+	}
+	for _, n := range []string{"virtwatt_vm_energy_joules_total", "virtwatt_vm_power_watts", "virtwatt_vm_emissions_grams_total",
+		"virtwatt_vm_water_liters_total", "virtwatt_share_last_update_timestamp_seconds"} {
+		if names[n] {
+			t.Errorf("%s exported before the share was ever read", n)
+		}
+	}
+	if v := testutil.ToFloat64(upOnly{c}); v != 0 {
+		t.Errorf("virtwatt_share_up = %v, want 0", v)
+	}
+}
+
+func TestCollectStaleHasNoPower(t *testing.T) {
+	s := upSample()
+	s.Up = false
+	c := New()
+	c.Update(s)
+	names := gatherNames(t, c)
+	if names["virtwatt_vm_power_watts"] {
+		t.Error("power exported while the share is down")
+	}
+	if !names["virtwatt_vm_energy_joules_total"] {
+		t.Error("energy counters must keep their last values while down")
+	}
+}
+
+// upOnly exposes only virtwatt_share_up, for testutil.ToFloat64.
+type upOnly struct{ c *Collector }
+
+func (u upOnly) Describe(ch chan<- *prometheus.Desc) { ch <- upDesc }
+func (u upOnly) Collect(ch chan<- prometheus.Metric) {
+	all := make(chan prometheus.Metric, 100)
+	u.c.Collect(all)
+	close(all)
+	for m := range all {
+		if m.Desc() == upDesc {
+			ch <- m
+		}
+	}
+}
+
+func gatherNames(t *testing.T, c prometheus.Collector) map[string]bool {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, mf := range mfs {
+		names[mf.GetName()] = true
+	}
+	return names
+}
+
+// TestPromtoolCheckMetrics pipes the exposition through `promtool check
+// metrics` when promtool is installed (CI installs it).
+func TestPromtoolCheckMetrics(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Log("promtool not in PATH: lint not run (install the prometheus package to run it)")
+		return
+	}
+	c := New()
+	c.Update(upSample())
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = &b
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) != 0 {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+}
