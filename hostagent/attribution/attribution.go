@@ -1,7 +1,20 @@
 // Package attribution splits measured energy across VMs. It is pure: inputs
 // are counter deltas, outputs are integer microjoules, and for every tick
 // Σ VM shares + host share == measured energy, exactly.
+//
+// Per tick and per zone, with E the energy, C the capacity (elapsed × online
+// CPUs), B the host busy time and u_i VM i's usage time:
+//
+//   - usage part of VM i: E × u_i / C;
+//   - idle part E × (C − B) / C, shared by IdlePolicy;
+//   - whatever no VM gets is the host's own share.
+//
+// A Splitter rounds these exact rational shares to integer microjoules and
+// carries each VM's rounding remainder to the next tick, so that cumulative
+// integer counters track the exact cumulative shares (see Splitter).
 package attribution
+
+import "fmt"
 
 // IdlePolicy says who gets the idle part E×(C−B)/C.
 type IdlePolicy string
@@ -19,3 +32,31 @@ const (
 	OverheadVM   OverheadPolicy = "vm"   // counted as the VM's usage
 	OverheadHost OverheadPolicy = "host" // counted as host processes
 )
+
+// Policy is the pair of choices that shape a split.
+type Policy struct {
+	Idle     IdlePolicy
+	Overhead OverheadPolicy
+}
+
+// DefaultPolicy is idle by allocated vCPUs (the fair default for reserved
+// capacity) and emulator overhead charged to the VM that caused it.
+func DefaultPolicy() Policy {
+	return Policy{Idle: IdleVCPUs, Overhead: OverheadVM}
+}
+
+// Validate reports an unknown idle or overhead policy, naming the bad value
+// and the allowed ones.
+func (p Policy) Validate() error {
+	switch p.Idle {
+	case IdleHost, IdleVCPUs, IdleBusy:
+	default:
+		return fmt.Errorf("attribution: idle policy %q is not one of %q, %q, %q", p.Idle, IdleHost, IdleVCPUs, IdleBusy)
+	}
+	switch p.Overhead {
+	case OverheadVM, OverheadHost:
+	default:
+		return fmt.Errorf("attribution: overhead policy %q is not one of %q, %q", p.Overhead, OverheadVM, OverheadHost)
+	}
+	return nil
+}

@@ -1,0 +1,133 @@
+package attribution
+
+// VM is one VM's inputs for one tick (deltas over the tick).
+type VM struct {
+	VCPUTimeNS uint64 // Σ vcpu time delta
+	OverheadNS uint64 // (cpu.time − Σ vcpu.time) delta; 0 when not reported
+	VCPUs      int    // allocated vCPUs (for the "vcpus" idle policy); a non-running VM has 0 and gets no idle
+}
+
+// Tick is one zone's inputs for one tick.
+type Tick struct {
+	EnergyUJ   uint64 // wrap-corrected host energy in this zone over the tick
+	CapacityNS uint64 // elapsed × online CPUs
+	BusyNS     uint64 // host busy time delta from /proc/stat
+	HostCPUs   int
+	VMs        []VM
+}
+
+// Share is one VM's integer energy for one tick: the part from its own CPU
+// usage and its share of the idle energy.
+type Share struct {
+	UsageUJ, IdleUJ uint64
+}
+
+// TotalUJ is UsageUJ + IdleUJ.
+func (s Share) TotalUJ() uint64 { return s.UsageUJ + s.IdleUJ }
+
+// Result is the split of one tick. Σ VMs[i].TotalUJ() + HostUJ == EnergyUJ.
+type Result struct {
+	VMs    []Share // same order as Tick.VMs; valid until the next Split
+	HostUJ uint64  // everything no VM got (host processes + idle kept by host + rounding)
+}
+
+// carry is what a VM is still owed (exact − given, in µJ; negative when it
+// was given more than its exact share so far).
+type carry struct {
+	total fx // usage + idle
+	usage fx
+}
+
+// Splitter carries rounding remainders between ticks for one zone, so that
+// each VM's cumulative integer share tracks its exact rational share: every
+// tick each VM's claim is its exact share plus what it is still owed, and the
+// energy is apportioned over the VMs and the host by largest remainder (see
+// apportion); the usage/idle parts of a VM's integer total are then rounded
+// with a carry of their own.
+//
+// Keys identify VMs across ticks; their order may change and VMs may come
+// and go. A VM absent from a tick keeps its remainder until Forget. Use one
+// Splitter per zone. A Splitter is not safe for concurrent use.
+type Splitter struct {
+	policy Policy
+	owed   map[string]carry
+	host   fx // what the host is still owed
+
+	// per-tick buffers, reused
+	use, tot, y []fx
+	w, n        []uint64
+	idx         []int32
+	out         []Share
+}
+
+// NewSplitter returns a Splitter for one zone. An invalid policy (see
+// Policy.Validate) behaves as idle "host" and overhead "vm".
+func NewSplitter(p Policy) *Splitter {
+	return &Splitter{policy: p, owed: make(map[string]carry)}
+}
+
+// Policy returns the policy the Splitter was made with.
+func (s *Splitter) Policy() Policy { return s.policy }
+
+// Split splits one tick's energy. keys[i] identifies t.VMs[i]; a VM without
+// a key (keys shorter than t.VMs, or "") gets its share rounded without a
+// carry. Result.VMs is reused by the next call: copy it to keep it.
+func (s *Splitter) Split(t Tick, keys []string) Result {
+	m := len(t.VMs)
+	s.out = resize(s.out, m)
+	clear(s.out)
+	if !s.exactShares(t) {
+		// Nothing for VMs (E == 0, C == 0, no VMs): the host gets E exactly,
+		// which is also its exact share, so every carry stays as it is.
+		return Result{VMs: s.out, HostUJ: t.EnergyUJ}
+	}
+	E := t.EnergyUJ
+
+	// Level 1: apportion E over the VMs' totals and the host.
+	s.y = resize(s.y, m+1)
+	s.n = resize(s.n, m+1)
+	s.idx = resize(s.idx, m+1)
+	hostExact := fxInt(E)
+	for i := range m {
+		hostExact = hostExact.sub(s.tot[i])
+		s.y[i] = s.carryOf(keys, i).total.add(s.tot[i])
+	}
+	s.y[m] = s.host.add(hostExact)
+	apportion(s.y, s.n, E, s.idx)
+	s.host = s.y[m]
+
+	// Level 2: split each VM's integer total into usage and idle.
+	for i := range m {
+		c := s.carryOf(keys, i)
+		total := s.n[i]
+		yu := c.usage.add(s.use[i])
+		u := uint64(0)
+		if r := yu.roundHalfUp(); r > 0 {
+			u = min(uint64(r), total)
+		}
+		s.out[i] = Share{UsageUJ: u, IdleUJ: total - u}
+		if i < len(keys) && keys[i] != "" {
+			s.owed[keys[i]] = carry{total: s.y[i], usage: yu.sub(fxInt(u))}
+		} else {
+			s.host = s.host.add(s.y[i]) // as if forgotten at once
+		}
+	}
+	return Result{VMs: s.out, HostUJ: s.n[m]}
+}
+
+func (s *Splitter) carryOf(keys []string, i int) carry {
+	if i < len(keys) && keys[i] != "" {
+		return s.owed[keys[i]]
+	}
+	return carry{}
+}
+
+// Forget drops the carry of a VM that vanished. What it was still owed (or
+// owed back) passes to the host, so that cumulative host + VM counters keep
+// tracking cumulative energy.
+func (s *Splitter) Forget(key string) {
+	if c, ok := s.owed[key]; ok {
+		s.host = s.host.add(c.total)
+		delete(s.owed, key)
+	}
+}
