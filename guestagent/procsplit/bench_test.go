@@ -1,0 +1,26 @@
+package procsplit
+
+import (
+	"testing"
+	"time"
+)
+
+// BenchmarkTick500 measures one tick over a fake tree of 500 processes.
+func BenchmarkTick500(b *testing.B) {
+	t := &testing.T{}
+	f := &fakeProc{t: t, root: b.TempDir()}
+	for pid := 1; pid <= 500; pid++ {
+		f.setProc(pid, 1, "proc", uint64(pid), 0, uint64(pid))
+	}
+	f.setCPU(1000, 0, 1000, 0)
+	s := New(Options{ProcRoot: f.root})
+	s.Tick(t0, 0)
+	now := t0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		now = now.Add(time.Second)
+		if _, err := s.Tick(now, 1_000_000); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

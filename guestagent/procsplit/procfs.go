@@ -1,0 +1,251 @@
+package procsplit
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"unicode/utf8"
+)
+
+// Proc is what the split needs from one <proc-root>/[pid]/stat line.
+// CPU times are in clock ticks (USER_HZ), the unit /proc/stat uses too, so
+// that the two compare without conversion.
+type Proc struct {
+	PID       int
+	PPID      int
+	Comm      string
+	CPUTicks  uint64 // utime + stime
+	StartTime uint64 // ticks after boot; with PID it identifies a process across pid reuse
+}
+
+// CPUTimes is the first ("cpu") line of <proc-root>/stat, in clock ticks,
+// summed over every CPU of the guest.
+type CPUTimes struct {
+	Busy uint64 // user + nice + system + irq + softirq + steal (guest time is already inside user and nice)
+	Idle uint64 // idle + iowait
+}
+
+// Total is Busy + Idle.
+func (c CPUTimes) Total() uint64 { return c.Busy + c.Idle }
+
+// ReadCPU reads the aggregate cpu line of <procRoot>/stat.
+func ReadCPU(procRoot string) (CPUTimes, error) {
+	path := filepath.Join(procRoot, "stat")
+	f, err := os.Open(path)
+	if err != nil {
+		return CPUTimes{}, fmt.Errorf("read guest CPU time: %w (is --proc-root a mounted procfs?)", err)
+	}
+	defer f.Close()
+	var buf [512]byte
+	n, err := io.ReadFull(f, buf[:])
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return CPUTimes{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	line := buf[:n]
+	if i := bytes.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i]
+	}
+	c, err := parseCPULine(line)
+	if err != nil {
+		return CPUTimes{}, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// parseCPULine parses "cpu  user nice system idle iowait irq softirq steal [guest guest_nice]".
+func parseCPULine(line []byte) (CPUTimes, error) {
+	fields := bytes.Fields(line)
+	if len(fields) < 5 || string(fields[0]) != "cpu" {
+		return CPUTimes{}, fmt.Errorf("first line %q is not an aggregate cpu line", truncate(line))
+	}
+	var v [8]uint64
+	for i := 1; i < len(fields) && i <= 8; i++ {
+		x, err := strconv.ParseUint(string(fields[i]), 10, 64)
+		if err != nil {
+			return CPUTimes{}, fmt.Errorf("cpu field %d %q: %w", i, fields[i], err)
+		}
+		v[i-1] = x
+	}
+	// v: user nice system idle iowait irq softirq steal
+	return CPUTimes{
+		Busy: v[0] + v[1] + v[2] + v[5] + v[6] + v[7],
+		Idle: v[3] + v[4],
+	}, nil
+}
+
+// Scanner reads every <proc-root>/[pid]/stat, reusing one buffer, so a scan
+// of hundreds of processes costs one directory read and one small read per
+// process.
+type Scanner struct {
+	root string
+	buf  []byte
+}
+
+// NewScanner returns a Scanner of procRoot (usually /proc).
+func NewScanner(procRoot string) *Scanner {
+	return &Scanner{root: procRoot, buf: make([]byte, 1024)}
+}
+
+// Scan appends every process found to dst and returns it. Processes that
+// vanish while being read are skipped; unparsable stat files are skipped and
+// counted in skipped.
+func (s *Scanner) Scan(dst []Proc) (procs []Proc, skipped int, err error) {
+	d, err := os.Open(s.root)
+	if err != nil {
+		return dst, 0, fmt.Errorf("list processes: %w (is --proc-root a mounted procfs?)", err)
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return dst, 0, fmt.Errorf("list processes in %s: %w", s.root, err)
+	}
+	for _, name := range names {
+		if len(name) == 0 || name[0] < '0' || name[0] > '9' {
+			continue
+		}
+		pid, err := strconv.Atoi(name)
+		if err != nil {
+			continue
+		}
+		p, err := s.read(pid)
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) && !isESRCH(err) {
+				skipped++
+			}
+			continue
+		}
+		dst = append(dst, p)
+	}
+	return dst, skipped, nil
+}
+
+// ReadProc reads one process's stat file.
+func (s *Scanner) ReadProc(pid int) (Proc, error) { return s.read(pid) }
+
+func (s *Scanner) read(pid int) (Proc, error) {
+	path := filepath.Join(s.root, strconv.Itoa(pid), "stat")
+	f, err := os.Open(path)
+	if err != nil {
+		return Proc{}, err
+	}
+	n, err := io.ReadFull(f, s.buf)
+	f.Close()
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return Proc{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	p, err := parseProcStat(s.buf[:n])
+	if err != nil {
+		return Proc{}, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// parseProcStat parses "pid (comm) state ppid ... utime stime ... starttime ...".
+// comm may hold spaces and parentheses: it ends at the last ')'.
+func parseProcStat(b []byte) (Proc, error) {
+	open := bytes.IndexByte(b, '(')
+	closing := bytes.LastIndexByte(b, ')')
+	if open <= 0 || closing < open {
+		return Proc{}, fmt.Errorf("no (comm) in %q", truncate(b))
+	}
+	pid, ok := parseUint(bytes.TrimSpace(b[:open]))
+	if !ok || pid > 1<<31 {
+		return Proc{}, fmt.Errorf("pid %q is not a number", truncate(b[:open]))
+	}
+	// Fields after comm: field 3 (state) is index 0; field k is index k−3.
+	const (
+		fPPID  = 4 - 3
+		fUtime = 14 - 3
+		fStime = 15 - 3
+		fStart = 22 - 3
+	)
+	var v [4]uint64
+	idx, got := 0, 0
+	rest := b[closing+1:]
+	for len(rest) > 0 && got < 4 {
+		rest = bytes.TrimLeft(rest, " \n")
+		if len(rest) == 0 {
+			break
+		}
+		end := bytes.IndexAny(rest, " \n")
+		if end < 0 {
+			end = len(rest)
+		}
+		field := rest[:end]
+		rest = rest[end:]
+		slot := -1
+		switch idx {
+		case fPPID:
+			slot = 0
+		case fUtime:
+			slot = 1
+		case fStime:
+			slot = 2
+		case fStart:
+			slot = 3
+		}
+		if slot >= 0 {
+			x, ok := parseUint(field)
+			if !ok {
+				return Proc{}, fmt.Errorf("field %d %q is not a number", idx+3, truncate(field))
+			}
+			v[slot] = x
+			got++
+		}
+		idx++
+	}
+	if got < 4 {
+		return Proc{}, fmt.Errorf("%d fields after comm, want at least %d", idx, fStart+1)
+	}
+	return Proc{
+		PID:       int(pid),
+		PPID:      int(v[0]),
+		Comm:      validComm(b[open+1 : closing]),
+		CPUTicks:  v[1] + v[2],
+		StartTime: v[3],
+	}, nil
+}
+
+func truncate(b []byte) []byte {
+	if len(b) > 64 {
+		return b[:64]
+	}
+	return b
+}
+
+// isESRCH reports a process that exited while its file was being read.
+func isESRCH(err error) bool { return errors.Is(err, syscall.ESRCH) }
+
+// validComm returns comm as a string that is valid UTF-8 (a Prometheus label
+// value must be): a process may name itself with any bytes.
+func validComm(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return string(bytes.ToValidUTF8(b, []byte("?")))
+}
+
+// parseUint parses a decimal uint64 without allocating.
+func parseUint(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	var x uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if x > (^uint64(0)-d)/10 {
+			return 0, false
+		}
+		x = x*10 + d
+	}
+	return x, true
+}
