@@ -138,7 +138,8 @@ func NewMSRWithOptions(o MSROptions) (*MSR, error) {
 		errs = append(errs, err)
 	}
 	m.Close()
-	return nil, fmt.Errorf("msr: no RAPL energy registers under %s: %w", o.Root, errors.Join(errs...))
+	return nil, fmt.Errorf("msr: no RAPL energy registers under %s (RAPL needs Intel Sandy Bridge or later, "+
+		"AMD family 17h or later, or Hygon; virtual machines normally see none): %w", o.Root, errors.Join(errs...))
 }
 
 // setup configures every socket for vendor v, or says why it cannot.

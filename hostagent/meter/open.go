@@ -21,9 +21,17 @@ const (
 func Open(kind, powercapRoot, msrRoot string) (Meter, error) {
 	switch kind {
 	case OpenPowercap:
-		return NewPowercap(powercapRoot)
+		p, err := NewPowercap(powercapRoot)
+		if err != nil {
+			return nil, err // not a typed nil inside the interface
+		}
+		return p, nil
 	case OpenMSR:
-		return NewMSR(msrRoot)
+		m, err := NewMSR(msrRoot)
+		if err != nil {
+			return nil, err
+		}
+		return m, nil
 	case OpenAuto, "":
 	default:
 		return nil, fmt.Errorf("meter: unknown kind %q (want %q, %q or %q)", kind, OpenAuto, OpenPowercap, OpenMSR)
@@ -39,7 +47,7 @@ func Open(kind, powercapRoot, msrRoot string) (Meter, error) {
 	return nil, fmt.Errorf("meter: no readable RAPL energy counters (tried powercap at %s and msr at %s). "+
 		"Run virtwatt-host as root (energy_uj is root-only since CVE-2020-8694; MSRs need CAP_SYS_RAWIO), "+
 		"and load a driver: `modprobe intel_rapl_common intel_rapl_msr` for powercap or `modprobe msr` for MSRs.\n"+
-		"powercap: %w\nmsr: %w", powercapRoot, orDefault(msrRoot, defaultMSRRoot), perr, merr)
+		"  %w\n  %w", powercapRoot, orDefault(msrRoot, defaultMSRRoot), perr, merr)
 }
 
 func orDefault(s, def string) string {

@@ -91,10 +91,18 @@ func TestOpenErrors(t *testing.T) {
 	if _, err := Open("rapl", pc, msr); err == nil || !strings.Contains(err.Error(), `unknown kind "rapl"`) {
 		t.Errorf("Open(rapl) error = %v, want unknown kind", err)
 	}
-	if _, err := Open("powercap", pc, msr); err == nil || !strings.Contains(err.Error(), pc) {
+	m, err := Open("powercap", pc, msr)
+	if err == nil || !strings.Contains(err.Error(), pc) {
 		t.Errorf("Open(powercap) error = %v, want it to name %s", err, pc)
 	}
-	if _, err := Open("msr", pc, msr); err == nil || !strings.Contains(err.Error(), "modprobe msr") {
+	if m != nil {
+		t.Errorf("Open(powercap) failed but returned a non-nil Meter %#v", m)
+	}
+	m, err = Open("msr", pc, msr)
+	if err == nil || !strings.Contains(err.Error(), "modprobe msr") {
 		t.Errorf("Open(msr) error = %v, want the modprobe msr hint", err)
+	}
+	if m != nil {
+		t.Errorf("Open(msr) failed but returned a non-nil Meter %#v", m)
 	}
 }

@@ -18,6 +18,7 @@ import (
 // Zones are discovered once, by NewPowercap:
 //
 //	intel-rapl:N      name "package-K"  → KindPackage, socket K
+//	intel-rapl:N      name "package-K-die-D" → KindPackage, socket N (one per die)
 //	intel-rapl:N      name "psys"       → KindPsys, socket 0
 //	intel-rapl:N:M    name "core", "uncore", "dram" → that kind, socket of intel-rapl:N
 //
@@ -275,6 +276,12 @@ func topLevelKind(name string, dirIndex int) (string, int) {
 		if k, err := strconv.Atoi(rest); err == nil && k >= 0 {
 			return KindPackage, k
 		}
+		// Multi-die packages name one zone per die, "package-K-die-D":
+		// each is a package counter of its own, keyed by its directory
+		// index so that no two share a (kind, socket) pair.
+		if pkg, die, ok := strings.Cut(rest, "-die-"); ok && isIndex(pkg) && isIndex(die) {
+			return KindPackage, dirIndex
+		}
 	}
 	return kindOf(name), dirIndex
 }
@@ -312,4 +319,9 @@ func readName(dir string) (string, error) {
 		return "", fmt.Errorf("powercap: %w", err)
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+func isIndex(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 0
 }

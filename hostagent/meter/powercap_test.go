@@ -51,6 +51,12 @@ func TestPowercapTrees(t *testing.T) {
 			{KindUncore, 0, 100000, 262143328850, "intel-rapl:0:1"},
 			{KindPsys, 0, 9000000, 262143328850, "intel-rapl:1"},
 		}},
+		{"multi-die.tree", []zone{
+			{KindPackage, 0, 1000, 262143328850, "intel-rapl:0"},
+			{KindDRAM, 0, 100, 65712999613, "intel-rapl:0:0"},
+			{KindPackage, 1, 2000, 262143328850, "intel-rapl:1"},
+			{KindDRAM, 1, 200, 65712999613, "intel-rapl:1:0"},
+		}},
 		{"amd.tree", []zone{
 			{KindPackage, 0, 4294967295, 65535999984, "intel-rapl:0"},
 			{KindPackage, 1, 77, 65535999984, "intel-rapl:1"},

@@ -1,9 +1,169 @@
 // Package procstat reads the host's CPU time from <proc-root>/stat.
 package procstat
 
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
 // CPU is the aggregate "cpu" line of /proc/stat, converted to nanoseconds.
 type CPU struct {
 	BusyNS uint64 // user+nice+system+irq+softirq+steal (guest time is inside user)
 	IdleNS uint64 // idle+iowait
 	CPUs   int    // online CPUs (cpuN lines)
+}
+
+// UserHZ is the unit of /proc/stat times (USER_HZ), fixed at 100 on Linux
+// for every architecture's userspace ABI.
+const UserHZ = 100
+
+// nsPerTick is 1e9 / USER_HZ.
+const nsPerTick = 1_000_000_000 / UserHZ
+
+// Fields of a cpu line, in kernel order (fs/proc/stat.c).
+const (
+	fUser = iota
+	fNice
+	fSystem
+	fIdle
+	fIOWait
+	fIRQ
+	fSoftIRQ
+	fSteal
+	fGuest     // already inside user
+	fGuestNice // already inside nice
+	nFields
+)
+
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+// Read parses <procRoot>/stat: the aggregate "cpu" line and the number of
+// "cpuN" lines. Guest and guest_nice are not added: the kernel already counts
+// them inside user and nice. Kernels older than 2.6.33 have fewer fields;
+// missing ones count as 0.
+//
+// Only the leading cpu lines are read (the rest of the file, with its
+// sometimes very long intr line, is skipped), and the line buffer is pooled,
+// so a call costs one open and a handful of small allocations.
+func Read(procRoot string) (CPU, error) {
+	path := filepath.Join(procRoot, "stat")
+	f, err := os.Open(path)
+	if err != nil {
+		return CPU{}, fmt.Errorf("procstat: %w", err)
+	}
+	defer f.Close()
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(f)
+	defer func() { br.Reset(nil); readers.Put(br) }()
+	c, err := parse(br)
+	if err != nil {
+		return CPU{}, fmt.Errorf("procstat: %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// parse reads cpu lines from br until the first line that is not one.
+func parse(br *bufio.Reader) (CPU, error) {
+	var (
+		c         CPU
+		haveTotal bool
+		lineNo    int
+	)
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A cpu line never fills 4 KiB; a longer line ends the cpu block.
+			break
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return CPU{}, err
+		}
+		if len(line) == 0 && err != nil {
+			break
+		}
+		lineNo++
+		name, rest := cutField(line)
+		if !bytes.HasPrefix(name, []byte("cpu")) {
+			break
+		}
+		if len(name) == 3 {
+			if haveTotal {
+				return CPU{}, fmt.Errorf("line %d: second aggregate cpu line", lineNo)
+			}
+			var v [nFields]uint64
+			n := 0
+			for n < nFields {
+				var fld []byte
+				fld, rest = cutField(rest)
+				if len(fld) == 0 {
+					break
+				}
+				x, ok := parseUint(fld)
+				if !ok {
+					return CPU{}, fmt.Errorf("line %d: field %d %q is not a number", lineNo, n+1, fld)
+				}
+				v[n] = x
+				n++
+			}
+			if n < fIOWait {
+				return CPU{}, fmt.Errorf("line %d: aggregate cpu line has %d fields, want at least 4", lineNo, n)
+			}
+			busy := v[fUser] + v[fNice] + v[fSystem] + v[fIRQ] + v[fSoftIRQ] + v[fSteal]
+			c.BusyNS = busy * nsPerTick
+			c.IdleNS = (v[fIdle] + v[fIOWait]) * nsPerTick
+			haveTotal = true
+		} else if _, ok := parseUint(name[3:]); ok {
+			c.CPUs++
+		}
+		if err != nil { // io.EOF after a last line without newline
+			break
+		}
+	}
+	if !haveTotal {
+		return CPU{}, errors.New("no aggregate \"cpu\" line")
+	}
+	if c.CPUs == 0 {
+		return CPU{}, errors.New("no per-CPU \"cpuN\" lines")
+	}
+	return c, nil
+}
+
+// cutField returns the first space-separated field of b and the rest.
+func cutField(b []byte) (field, rest []byte) {
+	i := 0
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	j := i
+	for j < len(b) && !isSpace(b[j]) {
+		j++
+	}
+	return b[i:j], b[j:]
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// parseUint parses a non-empty unsigned decimal without allocating.
+func parseUint(b []byte) (uint64, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if v > (^uint64(0)-d)/10 {
+			return 0, false
+		}
+		v = v*10 + d
+	}
+	return v, true
 }
