@@ -216,8 +216,11 @@ func (s *Source) Close() error {
 	if s.cs.conn == nil {
 		return nil
 	}
-	_, err := s.cs.conn.Close()
+	refs, err := s.cs.conn.Close()
 	s.cs.conn = nil
+	if refs > 0 {
+		s.log.Warn("libvirt connection still referenced after close (leaked handles)", "uri", s.opts.URI, "refs", refs)
+	}
 	if err != nil {
 		return fmt.Errorf("close libvirt %s: %w", s.opts.URI, err)
 	}

@@ -332,3 +332,70 @@ func TestClose(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+// TestDomainHandlesFreed checks that every virDomain handle of the bulk
+// stats is freed: each holds a reference on the connection, so the
+// connection's last Close must report no references left.
+func TestDomainHandlesFreed(t *testing.T) {
+	s, clock, _ := newTestSource(t, Options{URI: testURI(t)})
+	for range 3 {
+		if _, err := s.Domains(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		clock.Add(10 * time.Minute) // refresh labels too: GetMetadata on each handle
+	}
+	refs, err := s.cs.conn.Close()
+	s.cs.conn = nil
+	if err != nil || refs != 0 {
+		t.Errorf("connection Close = %d references left, %v; want 0 (leaked domain handles)", refs, err)
+	}
+}
+
+func BenchmarkDomains(b *testing.B) {
+	abs, err := filepath.Abs("testdata/node.xml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(Options{URI: "test://" + abs, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := s.Domains(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestReconnectAfterLoss drops a live connection as a failed call with a
+// connection error would, and checks that the next call reconnects at once.
+func TestReconnectAfterLoss(t *testing.T) {
+	s, clock, logs := newTestSource(t, Options{URI: testURI(t)})
+	dials := 0
+	s.dial = func(u string) (*libvirt.Connect, error) { dials++; return libvirt.NewConnect(u) }
+	ctx := context.Background()
+	if _, err := s.Domains(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lost := libvirt.Error{Code: libvirt.ERR_SYSTEM_ERROR, Message: "End of file while reading data"}
+	if !connectionError(lost) {
+		t.Fatal("EOF system error not classified as a connection error")
+	}
+	s.drop(clock.Now(), lost)
+	clock.Add(time.Second)
+	doms, err := s.Domains(ctx)
+	if err != nil || len(doms) != 4 {
+		t.Fatalf("Domains after loss = %d domains, %v; want 4, nil", len(doms), err)
+	}
+	if dials != 2 {
+		t.Errorf("dialed %d times, want 2 (initial and reconnect)", dials)
+	}
+	l := logs.String()
+	for _, want := range []string{"libvirt connection lost", "libvirt connection restored", "down_for=1s"} {
+		if !strings.Contains(l, want) {
+			t.Errorf("logs lack %q:\n%s", want, l)
+		}
+	}
+}
