@@ -71,6 +71,7 @@ func TestParseRecord(t *testing.T) {
 		{name: "no instance", in: withField(t, "instance", ""), want: ErrGarbled, wantMsg: "instance"},
 		{name: "empty instance", in: withField(t, "instance", `""`), want: ErrGarbled, wantMsg: "instance"},
 		{name: "no timestamp", in: withField(t, "timestamp", ""), want: ErrGarbled, wantMsg: "timestamp"},
+		{name: "timestamp offset 24h", in: withField(t, "timestamp", `"2026-01-01T00:00:00+24:00"`), want: ErrGarbled, wantMsg: "timestamp"},
 		{name: "bad timestamp", in: withField(t, "timestamp", `"yesterday"`), want: ErrGarbled},
 		{name: "no zones", in: withField(t, "zones", ""), want: ErrGarbled, wantMsg: "package"},
 		{name: "no package zone", in: withField(t, "zones", `{"dram":{"usage_uj":1}}`), want: ErrGarbled, wantMsg: "package"},

@@ -73,9 +73,16 @@ func openDir(parent *os.Root, name, display string, create bool) (*os.Root, erro
 	return sub, nil
 }
 
-// ensureDir makes sure name inside parent is a real directory (creating
-// it when missing) without keeping it open.
+// ensureDir makes sure name inside parent is a real directory, creating
+// it when missing. An existing one costs a single Lstat.
 func ensureDir(parent *os.Root, name, display string) error {
+	fi, err := parent.Lstat(name)
+	if err == nil {
+		return checkDir(fi, display)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("share: %w", err)
+	}
 	d, err := openDir(parent, name, display, true)
 	if err != nil {
 		return err
@@ -143,7 +150,7 @@ func plainWrite(f *os.File, b []byte) error {
 // temporary file is removed on any error, leaving the old file intact.
 //
 // There is no fsync: see the Writer documentation.
-func writeAtomic(dir *os.Root, name, display string, data []byte, write writeFunc) error {
+func writeAtomic(dir *os.Root, name, display string, data []byte, write writeFunc, chmod bool) error {
 	if _, err := checkTarget(dir, name, display); err != nil {
 		return err
 	}
@@ -162,7 +169,9 @@ func writeAtomic(dir *os.Root, name, display string, data []byte, write writeFun
 	if err != nil {
 		return fmt.Errorf("creating a temporary file for %s: %w", display, err)
 	}
-	err = f.Chmod(filePerm) // O_CREATE's mode went through the umask
+	if chmod { // O_CREATE's mode went through a umask that strips 0644
+		err = f.Chmod(filePerm)
+	}
 	if err == nil {
 		err = write(f, data)
 	}
@@ -177,4 +186,22 @@ func writeAtomic(dir *os.Root, name, display string, data []byte, write writeFun
 		return fmt.Errorf("writing %s: %w", display, err)
 	}
 	return nil
+}
+
+// umaskStrips reports whether the process umask removes any of filePerm's
+// bits, by creating a probe file in dir: then every file written needs an
+// explicit chmod to be readable by whoever serves the share to the guest.
+func umaskStrips(dir *os.Root) (bool, error) {
+	name := tmpPrefix + "probe." + strconv.FormatUint(rand.Uint64(), 36)
+	f, err := dir.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
+	if err != nil {
+		return false, fmt.Errorf("probing the umask in the share root: %w", err)
+	}
+	fi, err := f.Stat()
+	f.Close()
+	_ = dir.Remove(name)
+	if err != nil {
+		return false, fmt.Errorf("probing the umask in the share root: %w", err)
+	}
+	return fi.Mode().Perm() != filePerm, nil
 }

@@ -8,7 +8,8 @@ import (
 // Validate checks r the way a reader does: Schema must lie in
 // [MinSchemaVersion, SchemaVersion] (else ErrSchema), and the record must
 // carry what a guest needs, with sane values (else ErrGarbled):
-//   - UUID or Domain, Instance, a non-zero Timestamp;
+//   - UUID or Domain, Instance, a non-zero Timestamp that can be written
+//     back as RFC 3339;
 //   - a ZonePackage entry in Zones; no zone whose usage+idle overflows;
 //   - IntervalSeconds, WUE, CarbonIntensity, EmbodiedGramsPerHour finite and
 //     not negative; VCPUs not negative;
@@ -32,6 +33,11 @@ func (r *Record) Validate() error {
 	}
 	if r.Timestamp.IsZero() {
 		return fmt.Errorf("%w: record has no timestamp", ErrGarbled)
+	}
+	if _, err := r.Timestamp.MarshalText(); err != nil {
+		// Parsing accepts a few times (a +24:00 offset) that cannot be
+		// written back; a record must survive a round trip.
+		return fmt.Errorf("%w: timestamp: %v", ErrGarbled, err)
 	}
 	if _, ok := r.Zones[ZonePackage]; !ok {
 		return fmt.Errorf("%w: record has no %q zone", ErrGarbled, ZonePackage)

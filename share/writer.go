@@ -36,11 +36,14 @@ import (
 // could be empty or stale until the first tick after restart rewrites it
 // (ext4 and XFS flush a file renamed over another before the rename
 // anyway), and the reader rejects an empty or garbled file (ErrEmpty,
-// ErrGarbled) rather than taking its value.
+// ErrGarbled) rather than taking its value. For the same reason a tmpfs
+// (under /run, say) suits the share root best: on ext4 each rename over an
+// existing file also starts writeback of the new one (auto_da_alloc).
 type Writer struct {
 	root  *os.Root
 	dir   string // the root's path, for messages
 	write writeFunc
+	chmod bool // the umask strips filePerm: chmod every file written
 
 	// static caches the name and max_energy_range_uj files written, so
 	// that they are rewritten only when missing, replaced or different.
@@ -58,8 +61,11 @@ type staticFile struct {
 	fi      fs.FileInfo // of the file as written
 }
 
-// NewWriter opens (creating it, mode 0755, when missing) the share root.
+// NewWriter opens the share root, creating it (mode 0755) when missing.
+// An existing root keeps its mode.
 func NewWriter(root string) (*Writer, error) {
+	_, err := os.Stat(root)
+	created := errors.Is(err, fs.ErrNotExist)
 	if err := os.MkdirAll(root, dirPerm); err != nil {
 		return nil, fmt.Errorf("creating share root: %w", err)
 	}
@@ -67,7 +73,19 @@ func NewWriter(root string) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening share root: %w", err)
 	}
+	if created { // MkdirAll's mode went through the umask
+		if err := r.Chmod(".", dirPerm); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("chmod share root %s: %w", root, err)
+		}
+	}
+	chmod, err := umaskStrips(r)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
 	w := &Writer{
+		chmod:  chmod,
 		root:   r,
 		dir:    root,
 		write:  plainWrite,
@@ -146,7 +164,7 @@ func (w *Writer) Write(name string, rec *Record, hasDRAM bool) error {
 			return err
 		}
 	}
-	return writeAtomic(vm, RecordFile, filepath.Join(vmPath, RecordFile), w.rec.Bytes(), w.write)
+	return writeAtomic(vm, RecordFile, filepath.Join(vmPath, RecordFile), w.rec.Bytes(), w.write, w.chmod)
 }
 
 // writeZone writes one zone directory of the tree.
@@ -165,7 +183,7 @@ func (w *Writer) writeZone(vm *os.Root, name, vmPath, zone, zoneName string, e Z
 	}
 	w.num = strconv.AppendUint(w.num[:0], e.TotalUJ()%TreeMaxRangeUJ, 10)
 	w.num = append(w.num, '\n')
-	return writeAtomic(z, EnergyFile, filepath.Join(zonePath, EnergyFile), w.num, w.write)
+	return writeAtomic(z, EnergyFile, filepath.Join(zonePath, EnergyFile), w.num, w.write, w.chmod)
 }
 
 var maxRangeText = strconv.FormatUint(TreeMaxRangeUJ, 10) + "\n"
@@ -183,7 +201,7 @@ func (w *Writer) writeStatic(dir *os.Root, key staticKey, dirPath, content strin
 		return nil
 	}
 	delete(w.static, key)
-	if err := writeAtomic(dir, key.file, display, []byte(content), w.write); err != nil {
+	if err := writeAtomic(dir, key.file, display, []byte(content), w.write, w.chmod); err != nil {
 		return err
 	}
 	if fi, err = dir.Lstat(key.file); err == nil {

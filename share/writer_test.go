@@ -347,3 +347,30 @@ func BenchmarkWrite(b *testing.B) {
 		}
 	}
 }
+
+// TestWriteModesUnderStrictUmask: a daemon started with UMask=0077 must
+// still publish files the guest side can read.
+func TestWriteModesUnderStrictUmask(t *testing.T) {
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	w, root := newTestWriter(t)
+	if err := w.Write("vm", testRecord(1, 1, 1), true); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]os.FileMode{
+		root:                                   0o755,
+		filepath.Join(root, "vm"):              0o755,
+		filepath.Join(root, "vm", CoreZoneDir): 0o755,
+		filepath.Join(root, "vm", RecordFile):  0o644,
+		filepath.Join(root, "vm", DRAMZoneDir, EnergyFile):      0o644,
+		filepath.Join(root, "vm", PackageZoneDir, MaxRangeFile): 0o644,
+	} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", p, fi.Mode().Perm(), want)
+		}
+	}
+}
