@@ -75,6 +75,7 @@ type Accountant struct {
 	interval   time.Duration
 	lastChange time.Time // guest clock when the share last changed
 	changeSeen bool      // tree mode: lastChange is a real change, not the first read
+	onlyTree   bool      // the agent has read only trees since it started
 	lastUpdate time.Time
 	meta       share.Record // host, domain, uuid, labels of the last record
 	errors     map[string]uint64

@@ -168,12 +168,33 @@ func TestTreeDRAMAppears(t *testing.T) {
 
 func TestModeSwitchIsABaseline(t *testing.T) {
 	a := newAcct(0)
-	a.Observe(at(0), obsTree(7_000_000, 1<<40))
-	s := a.Observe(at(1), obsRec(rec("a", 1, 0, 9_000_000)))
-	wantEnergy(t, s, share.ZonePackage, 7_000_000)
-	s = a.Observe(at(2), obsRec(rec("a", 2, 1, 10_000_000)))
-	wantEnergy(t, s, share.ZonePackage, 8_000_000)
+	a.Observe(at(0), obsRec(rec("a", 1, 0, 5_000_000)))
+	s := a.Observe(at(1), obsTree(6_000_000, 1<<40)) // the record vanished: a tree, new baseline
+	wantEnergy(t, s, share.ZonePackage, 5_000_000)
+	s = a.Observe(at(2), obsTree(6_500_000, 1<<40))
+	wantEnergy(t, s, share.ZonePackage, 5_500_000)
+	s = a.Observe(at(3), obsRec(rec("a", 9, 5, 9_000_000))) // back to the record: baseline again
+	wantEnergy(t, s, share.ZonePackage, 5_500_000)
+	s = a.Observe(at(4), obsRec(rec("a", 10, 6, 10_000_000)))
+	wantEnergy(t, s, share.ZonePackage, 6_500_000)
 	wantPower(t, s, share.ZonePackage, 1)
+}
+
+// TestTreeThenRecordAfterChanges: a tree followed for a while, then a
+// record: the energy catches up with the record's totals, the tree period
+// keeping its prices.
+func TestTreeThenRecordAfterChanges(t *testing.T) {
+	a := newAcct(0)
+	a.Observe(at(0), obsTree(1_000, 1_000_000))
+	a.Observe(at(1), obsTree(2_000, 1_000_000))
+	r := rec("a", 1, 0, 5_000_000)
+	r.CarbonIntensity = 100
+	s := a.Observe(at(2), obsRec(r))
+	wantEnergy(t, s, share.ZonePackage, 5_000_000)
+	want := estimate.KWh(2_000)*estimate.WorldAverageGPerKWh + estimate.KWh(4_998_000)*100
+	if math.Abs(s.EmissionsGrams-want) > 1e-12 {
+		t.Fatalf("emissions = %v, want %v", s.EmissionsGrams, want)
+	}
 }
 
 // TestEmissionsAcrossIntensityChange: each delta is priced at the
@@ -258,4 +279,41 @@ func TestCheck(t *testing.T) {
 	if err := (Pricing{Lookup: estimate.Lookup{Country: "FR"}}).Check(); err != nil {
 		t.Errorf("Check(FR) = %v", err)
 	}
+}
+
+// TestTreeThenRecordAtStart: the host writes the tree before the record, so
+// the first read can see a tree whose counter wrapped; the first record
+// brings the energy up to its own totals.
+func TestTreeThenRecordAtStart(t *testing.T) {
+	const max = 1_000_000
+	a := newAcct(0)
+	a.Observe(at(0), obsTree(2_500_000%max, max))
+	s := a.Observe(at(0.01), obsRec(rec("a", 1, 0, 2_500_000)))
+	wantEnergy(t, s, share.ZonePackage, 2_500_000)
+	s = a.Observe(at(1), obsRec(rec("a", 2, 1, 2_600_000)))
+	wantEnergy(t, s, share.ZonePackage, 2_600_000)
+	r := rec("a", 3, 2, 2_700_000)
+	r.CarbonIntensity = 100
+	s = a.Observe(at(2), obsRec(r))
+	want := estimate.KWh(2_600_000)*estimate.WorldAverageGPerKWh + estimate.KWh(100_000)*100
+	if math.Abs(s.EmissionsGrams-want) > 1e-12 {
+		t.Fatalf("emissions = %v, want %v", s.EmissionsGrams, want)
+	}
+}
+
+// TestTreeZoneAppearingIsNotAChange: a dram zone showing up between two
+// reads (a tree caught mid-write) neither makes power nor counts as the
+// tree's first change.
+func TestTreeZoneAppearingIsNotAChange(t *testing.T) {
+	a := newAcct(0)
+	a.Observe(at(0), obsTree(1_000_000, 1<<40))
+	dram := func(pkg, d uint64) follow.Observation {
+		return follow.Observation{Tree: &share.Tree{PackageUJ: pkg, PackageMaxUJ: 1 << 40, HasDRAM: true, DRAMUJ: d, DRAMMaxUJ: 1 << 40}}
+	}
+	s := a.Observe(at(0.1), dram(1_000_000, 10))
+	wantNoPower(t, s)
+	s = a.Observe(at(1), dram(2_000_000, 20))
+	wantNoPower(t, s) // first real change: span unknown
+	s = a.Observe(at(3), dram(4_000_000, 20))
+	wantPower(t, s, share.ZonePackage, 1)
 }

@@ -20,6 +20,25 @@ func (a *Accountant) observeRecord(now time.Time, r *share.Record) bool {
 	switch {
 	case a.mode != ModeRecord:
 		first := a.mode == ""
+		if a.onlyTree {
+			// The agent started on a tree (the host writes the tree before
+			// the record, or the record came later): the tree's counters
+			// wrap, so the record's own totals are the energy on the
+			// counter at start. Catch up to them.
+			a.onlyTree = false
+			if !a.changeSeen {
+				// Only the tree's first reading so far (the host was
+				// between its tree and its record): start over from the
+				// record, priced at its factors.
+				a.energy, a.emissions, a.water = nil, 0, 0
+			}
+			for zone, z := range r.Zones {
+				if t := z.TotalUJ(); t > a.energy[zone] {
+					a.add(zone, t-a.energy[zone])
+				}
+			}
+			first = false
+		}
 		a.restart(ModeRecord)
 		a.baseline(now, r, first)
 		if first {

@@ -23,6 +23,7 @@ func (a *Accountant) observeTree(now time.Time, t share.Tree) bool {
 		first := a.mode == ""
 		a.restart(ModeTree)
 		if first {
+			a.onlyTree = true
 			a.log.Info("share found: it holds only the powercap tree; following its counters")
 		}
 		for zone, z := range zones {
@@ -38,7 +39,7 @@ func (a *Accountant) observeTree(now time.Time, t share.Tree) bool {
 		return true
 	}
 
-	changed := false
+	changed, appeared := false, false
 	deltas := map[string]uint64{}
 	for zone, z := range zones {
 		prev, seen := a.raw[zone]
@@ -47,7 +48,7 @@ func (a *Accountant) observeTree(now time.Time, t share.Tree) bool {
 		switch {
 		case !seen:
 			a.add(zone, z.energy)
-			changed = true
+			appeared = true
 			continue
 		case z.energy >= prev:
 			deltas[zone] = z.energy - prev
@@ -62,11 +63,17 @@ func (a *Accountant) observeTree(now time.Time, t share.Tree) bool {
 		}
 		a.add(zone, deltas[zone])
 	}
-	if !changed {
+	if !changed && !appeared {
 		return a.fresh(now)
 	}
 	dt := now.Sub(a.lastChange)
 	a.power = nil
+	if !changed {
+		// Only a zone appeared (a tree read between two of its files):
+		// not a reading of the time between two host writes.
+		a.lastUpdate = now
+		return true
+	}
 	if a.changeSeen && dt > 0 {
 		a.interval = dt
 		a.power = map[string]float64{}

@@ -1,0 +1,278 @@
+// Package guestagent is virtwatt-guest: it follows the VM's share (written
+// by virtwatt-host), keeps the VM's energy, power, emissions and water, and
+// exports them on /metrics and to the configured sinks.
+package guestagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/virtwatt/virtwatt/guestagent/account"
+	"github.com/virtwatt/virtwatt/guestagent/follow"
+	"github.com/virtwatt/virtwatt/guestagent/measure"
+	"github.com/virtwatt/virtwatt/guestagent/metrics"
+)
+
+// shutdownTimeout bounds how long Run waits for in-flight scrapes at exit.
+const shutdownTimeout = 5 * time.Second
+
+// Agent is one running virtwatt-guest.
+type Agent struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	version string
+
+	reader    follow.Reader
+	acct      *account.Accountant
+	collector *metrics.Collector
+	reg       *prometheus.Registry
+	outErrors *prometheus.CounterVec
+	sinks     []Sink
+	lastErr   map[int]string
+
+	ready chan struct{}
+	mu    sync.Mutex
+	addr  net.Addr
+	last  measure.Sample
+	state string // last logged state of the share
+}
+
+// Option adjusts an Agent made by New.
+type Option func(*Agent)
+
+// WithClock replaces the guest clock (tests).
+func WithClock(now func() time.Time) Option { return func(a *Agent) { a.now = now } }
+
+// WithSink adds a sink that receives every Sample.
+func WithSink(s Sink) Option { return func(a *Agent) { a.sinks = append(a.sinks, s) } }
+
+// WithCollector registers an extra Prometheus collector on /metrics.
+func WithCollector(c prometheus.Collector) Option {
+	return func(a *Agent) { a.reg.MustRegister(c) }
+}
+
+// WithVersion sets the version shown on the landing page.
+func WithVersion(v string) Option { return func(a *Agent) { a.version = v } }
+
+// New checks cfg and makes an Agent; nothing runs until Run.
+func New(cfg Config, logger *slog.Logger, opts ...Option) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	a := &Agent{
+		cfg:       cfg,
+		log:       logger,
+		now:       time.Now,
+		version:   "dev",
+		reader:    follow.Reader{Dir: cfg.ShareDir},
+		collector: metrics.New(),
+		reg:       prometheus.NewRegistry(),
+		outErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "virtwatt_output_errors_total",
+			Help: "Samples an output (CSV, JSON lines, webhook, ...) failed to take, by output.",
+		}, []string{"output"}),
+		lastErr: map[int]string{},
+		ready:   make(chan struct{}),
+	}
+	a.acct = account.New(account.Options{
+		Pricing:      cfg.Pricing(),
+		PollInterval: cfg.PollInterval.Duration,
+		Logger:       logger,
+	})
+	a.reg.MustRegister(
+		a.collector, a.outErrors,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	for _, o := range opts {
+		o(a)
+	}
+	for _, s := range a.sinks {
+		a.outErrors.WithLabelValues(sinkName(s))
+	}
+	return a, nil
+}
+
+// AddSink adds a sink; call it before Run.
+func (a *Agent) AddSink(s Sink) {
+	a.sinks = append(a.sinks, s)
+	a.outErrors.WithLabelValues(sinkName(s))
+}
+
+// Registry is the registry served on /metrics, for extra collectors.
+func (a *Agent) Registry() *prometheus.Registry { return a.reg }
+
+// Ready is closed once the HTTP endpoint listens.
+func (a *Agent) Ready() <-chan struct{} { return a.ready }
+
+// Addr is the endpoint's address once Ready; nil before.
+func (a *Agent) Addr() net.Addr {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.addr
+}
+
+// Latest is the last Sample made (zero before the first poll).
+func (a *Agent) Latest() measure.Sample {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.last
+}
+
+// Run serves /metrics and polls the share until ctx ends, then stops the
+// server, closes the sinks and returns nil. It returns an error only when
+// the endpoint cannot listen or fails.
+func (a *Agent) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (--listen): %w", a.cfg.Listen, err)
+	}
+	a.mu.Lock()
+	a.addr = ln.Addr()
+	a.mu.Unlock()
+
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	noSystemd := false
+	flags := &web.FlagConfig{
+		WebListenAddresses: &[]string{a.cfg.Listen},
+		WebSystemdSocket:   &noSystemd,
+		WebConfigFile:      &a.cfg.WebConfigFile,
+	}
+	served := make(chan error, 1)
+	go func() { served <- web.Serve(ln, srv, flags, a.log) }()
+	close(a.ready)
+
+	var pokes <-chan struct{}
+	w, err := follow.NewWatcher(a.cfg.ShareDir, a.log)
+	if err != nil {
+		a.log.Warn("fsnotify unavailable: polling only", "err", err)
+	} else {
+		defer w.Close()
+		pokes = w.C()
+	}
+
+	a.log.Info("virtwatt-guest started", "version", a.version, "share_dir", a.cfg.ShareDir,
+		"poll_interval", a.cfg.PollInterval.Duration, "listen", ln.Addr().String(), "outputs", len(a.sinks))
+	tick := time.NewTicker(a.cfg.PollInterval.Duration)
+	defer tick.Stop()
+	var serveErr error
+	a.poll(ctx)
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case serveErr = <-served:
+			break loop
+		case <-tick.C:
+		case <-pokes:
+		}
+		a.poll(ctx)
+		if w != nil {
+			w.Refresh()
+		}
+	}
+
+	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		a.log.Warn("HTTP shutdown", "err", err)
+	}
+	a.closeSinks()
+	a.log.Info("virtwatt-guest stopped")
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("serving %s: %w", a.cfg.Listen, serveErr)
+	}
+	return nil
+}
+
+// Poll reads the share once, updates the counters and feeds the metrics and
+// every sink. Run calls it on every tick; tests may call it directly.
+func (a *Agent) Poll(ctx context.Context) measure.Sample { return a.poll(ctx) }
+
+func (a *Agent) poll(ctx context.Context) measure.Sample {
+	obs := a.reader.Read()
+	s := a.acct.Observe(a.now(), obs)
+	a.collector.Update(s)
+	a.mu.Lock()
+	a.last = s
+	a.mu.Unlock()
+	a.logState(obs, s)
+	for i, sk := range a.sinks {
+		ectx, cancel := context.WithTimeout(ctx, a.cfg.PollInterval.Duration)
+		err := sk.Emit(ectx, s)
+		cancel()
+		if err == nil {
+			delete(a.lastErr, i)
+			continue
+		}
+		name := sinkName(sk)
+		a.outErrors.WithLabelValues(name).Inc()
+		if msg := err.Error(); a.lastErr[i] != msg { // log each new error once
+			a.lastErr[i] = msg
+			a.log.Warn("output failed; measurement goes on", "output", name, "err", err)
+		}
+	}
+	return s
+}
+
+// closeSinks closes the sinks that can be closed.
+func (a *Agent) closeSinks() {
+	for _, sk := range a.sinks {
+		if c, ok := sk.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				a.log.Warn("closing output", "output", sinkName(sk), "err", err)
+			}
+		}
+	}
+}
+
+// logState logs when the share's state changes, not on every poll.
+func (a *Agent) logState(obs follow.Observation, s measure.Sample) {
+	state := "up"
+	switch {
+	case !obs.OK():
+		state = obs.Reason
+	case !s.Up:
+		state = follow.ReasonStale
+	}
+	if state == a.state {
+		return
+	}
+	prev := a.state
+	a.state = state
+	switch state {
+	case "up":
+		a.log.Info("share up", "dir", a.cfg.ShareDir, "mode", s.Mode, "host", s.Host, "domain", s.Domain, "uuid", s.UUID)
+	case follow.ReasonStale:
+		a.log.Warn("share stale: not updated for 3 of its intervals; power is not exported until it is (is virtwatt-host running?)",
+			"dir", a.cfg.ShareDir, "last_update", s.LastUpdate)
+	case follow.ReasonMissing:
+		if _, err := os.Stat(a.cfg.ShareDir); err != nil {
+			a.log.Warn(fmt.Sprintf("share dir %s not found: mount the VM's share there read-only, "+
+				"e.g. `mount -t virtiofs -o ro virtwatt %[1]s` (virtiofs) or "+
+				"`mount -t 9p -o trans=virtio,version=9p2000.L,ro virtwatt %[1]s` (9p), "+
+				"with the tag of the <filesystem> in the VM's libvirt XML; waiting for it", a.cfg.ShareDir))
+			return
+		}
+		a.log.Warn("share dir holds no virtwatt data yet; waiting", "err", obs.Err)
+	default:
+		a.log.Warn("share unreadable; no value exported from it until it is", "reason", state, "err", obs.Err, "previous", prev)
+	}
+}
