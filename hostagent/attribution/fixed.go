@@ -35,6 +35,11 @@ func (a fx) cmp(b fx) int {
 	return 0
 }
 
+// half returns a/2, exactly but for the lowest fraction bit.
+func (a fx) half() fx {
+	return fx{w: a.w >> 1, f: a.f>>1 | uint64(a.w&1)<<63}
+}
+
 // roundHalfUp returns floor(a + 1/2).
 func (a fx) roundHalfUp() int64 {
 	_, c := bits.Add64(a.f, 1<<63, 0)
