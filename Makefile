@@ -1,0 +1,35 @@
+# virtwatt — build and test targets. `make test` is what CI runs (.ci/run).
+GO       ?= go
+BIN      ?= bin
+VERSION  ?= $(shell git describe --tags --always 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+
+.PHONY: all build test unit fuzz vet e2e demo clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/virtwatt-host ./cmd/virtwatt-host
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/virtwatt-guest ./cmd/virtwatt-guest
+
+vet:
+	$(GO) vet ./...
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+# A short run of each fuzz target on top of its committed seed corpus.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRecord$$' -fuzztime 20s ./share/
+
+# The whole test suite: static checks, unit tests, fuzzing, the real-VM end-to-end suite.
+test: vet build unit fuzz e2e
+
+demo: build
+	$(BIN)/virtwatt-host --demo
+
+clean:
+	rm -rf $(BIN)
+
+-include tests/e2e/e2e.mk

@@ -1,0 +1,65 @@
+// Command virtwatt-host measures a KVM hypervisor's energy (RAPL), splits it
+// across its libvirt VMs and writes each VM's share for virtwatt-guest.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/virtwatt/virtwatt/hostagent"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func usage(fs *flag.FlagSet) {
+	out := fs.Output()
+	fmt.Fprintf(out, `virtwatt-host %s — per-VM energy on a KVM hypervisor
+
+Reads the CPU package and DRAM energy counters (RAPL via powercap or MSR),
+every VM's vCPU time through libvirt, splits the energy across VMs with exact
+conservation, and writes each VM's cumulative energy into <share-root>/<name>/
+(a powercap-shaped tree plus virtwatt.json) for virtwatt-guest to read.
+
+Usage:
+  virtwatt-host [flags]                 run the agent
+  virtwatt-host --once                  print one per-VM split and exit
+  virtwatt-host --demo                  simulated meter and VMs, real shares and metrics
+
+Flags (every flag is also a key of the --config TOML file, with _ for -):
+`, version)
+	fs.PrintDefaults()
+	fmt.Fprintf(out, `
+Examples:
+  virtwatt-host --config /etc/virtwatt/host.toml
+  virtwatt-host --once --interval 2s
+  virtwatt-host --demo --listen 127.0.0.1:28380
+`)
+}
+
+func main() {
+	if len(os.Args) > 1 && (os.Args[1] == "--version" || os.Args[1] == "-version") {
+		fmt.Println("virtwatt-host", version)
+		return
+	}
+	cfg, err := hostagent.ParseConfig(os.Args[1:], usage)
+	if errors.Is(err, hostagent.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "virtwatt-host:", err)
+		os.Exit(2)
+	}
+	log := hostagent.NewLogger(os.Stderr, cfg.LogLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := hostagent.Main(ctx, cfg, os.Stdout, log); err != nil {
+		log.Error("virtwatt-host stopped", "err", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,203 @@
+// Package hostagent is virtwatt-host's loop: it reads the energy meter, the
+// host's CPU time and every VM's vCPU time, splits the energy across VMs
+// (package attribution), writes each VM's share (package share) and keeps
+// the cumulative counters in a state file (package state).
+package hostagent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/virtwatt/virtwatt/hostagent/attribution"
+	"github.com/virtwatt/virtwatt/hostagent/domain"
+	"github.com/virtwatt/virtwatt/hostagent/meter"
+	"github.com/virtwatt/virtwatt/hostagent/procstat"
+	"github.com/virtwatt/virtwatt/hostagent/state"
+	"github.com/virtwatt/virtwatt/share"
+)
+
+// stateSyncEvery is how often the state file is fsynced; every tick it is
+// replaced atomically, which survives a killed process but not always a
+// power loss.
+const stateSyncEvery = time.Minute
+
+// Sources are what the agent reads each tick; tests and --demo inject
+// their own.
+type Sources struct {
+	Meter   meter.Meter
+	CPU     func() (procstat.CPU, error)
+	Domains domain.Source
+	Now     func() time.Time
+}
+
+// Agent runs ticks. It is not safe for concurrent ticks; Snapshot may be
+// called from any goroutine.
+type Agent struct {
+	cfg     Config
+	log     *slog.Logger
+	src     Sources
+	tracker *meter.Tracker
+	writer  *share.Writer // nil in dry-run (--once)
+	st      *state.State
+	obs     *Observer
+
+	splitters map[string]*attribution.Splitter
+
+	lastMeter time.Time // time of the previous meter reading
+	lastSync  time.Time // last fsynced save of the state file
+
+	// Baselines of the last split: energy read since then waits in pending.
+	split struct {
+		ok      bool
+		time    time.Time
+		cpu     procstat.CPU
+		raw     map[string]rawTimes // by UUID
+		pending map[string]uint64   // counted zone → µJ not yet split
+	}
+	dirs    dirTracker
+	tickBuf tickBuffers
+	snap    atomic.Pointer[Snapshot]
+}
+
+type rawTimes struct{ vcpu, cpu uint64 }
+
+// New builds an agent. st is the loaded state (state.New() for none);
+// writer may be nil for a dry run that writes nothing.
+func New(cfg Config, src Sources, writer *share.Writer, st *state.State, obs *Observer, log *slog.Logger) (*Agent, error) {
+	if err := cfg.Policy().Validate(); err != nil {
+		return nil, err
+	}
+	if src.Now == nil {
+		src.Now = time.Now
+	}
+	if obs == nil {
+		obs = NewObserver()
+	}
+	a := &Agent{
+		cfg: cfg, log: log, src: src, writer: writer, st: st, obs: obs,
+		tracker:   meter.NewTracker(),
+		splitters: map[string]*attribution.Splitter{},
+	}
+	for _, z := range cfg.Zones {
+		a.splitters[z] = attribution.NewSplitter(cfg.Policy())
+	}
+	a.split.pending = map[string]uint64{}
+	a.split.raw = map[string]rawTimes{}
+	a.dirs.init(st)
+	return a, nil
+}
+
+// Run ticks every cfg.Interval until ctx ends. Errors of one tick are
+// logged and counted; they never stop the loop.
+func (a *Agent) Run(ctx context.Context) error {
+	t := time.NewTicker(a.cfg.Interval)
+	defer t.Stop()
+	a.Tick(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			a.Tick(ctx)
+		}
+	}
+}
+
+// Snapshot returns the result of the last tick (nil before the first).
+func (a *Agent) Snapshot() *Snapshot { return a.snap.Load() }
+
+// Tick takes one reading of every source, splits what can be split and
+// writes shares and state. It reports whether a split happened.
+func (a *Agent) Tick(ctx context.Context) bool {
+	start := time.Now()
+	defer func() { a.obs.tickDuration.Observe(time.Since(start).Seconds()) }()
+	now := a.src.Now()
+
+	readings, err := a.src.Meter.Read()
+	if err != nil {
+		a.fail("meter", err)
+		return false
+	}
+	deltas := a.tracker.Update(readings)
+	elapsed := time.Duration(0)
+	if !a.lastMeter.IsZero() {
+		elapsed = now.Sub(a.lastMeter)
+	}
+	a.lastMeter = now
+	for _, d := range deltas {
+		a.st.HostEnergyUJ[hostKey(d.Kind, d.Socket)] += d.DeltaUJ
+	}
+	counted := meter.Counted(deltas, a.cfg.Zones)
+	for _, z := range a.cfg.Zones {
+		a.split.pending[z] += counted[z]
+	}
+	hostPower := hostPowerW(deltas, elapsed)
+
+	cpu, err := a.src.CPU()
+	if err != nil {
+		a.fail("procstat", err)
+		a.publishHost(now, elapsed, hostPower)
+		return false
+	}
+	doms, err := a.src.Domains.Domains(ctx)
+	if err != nil {
+		a.fail("domains", err)
+		a.publishHost(now, elapsed, hostPower)
+		return false
+	}
+	a.splitTick(now, cpu, doms)
+	a.writeShares(now, doms)
+	a.prune(now, doms)
+	if a.writer != nil && a.cfg.StateFile != "" {
+		durable := now.Sub(a.lastSync) >= stateSyncEvery
+		if err := a.st.Save(a.cfg.StateFile, now, durable); err != nil {
+			a.fail("state", err)
+		} else if durable {
+			a.lastSync = now
+		}
+	}
+	a.publish(now, elapsed, hostPower, doms)
+	return true
+}
+
+func (a *Agent) fail(stage string, err error) {
+	a.obs.errors.WithLabelValues(stage).Inc()
+	a.log.Warn("tick failed", "stage", stage, "err", err)
+}
+
+func hostKey(kind string, socket int) string { return fmt.Sprintf("%s/%d", kind, socket) }
+
+func hostPowerW(ds []meter.Delta, elapsed time.Duration) map[string]float64 {
+	if elapsed <= 0 {
+		return nil
+	}
+	p := map[string]float64{}
+	for _, d := range ds {
+		p[d.Kind] += float64(d.DeltaUJ) / 1e6 / elapsed.Seconds()
+	}
+	return p
+}
+
+// vmState returns the persistent record of a VM, creating it (with a fresh
+// instance id) the first time the UUID is seen.
+func (a *Agent) vmState(d *domain.Domain) *state.VM {
+	vm := a.st.VMs[d.UUID]
+	if vm == nil {
+		vm = &state.VM{Instance: newInstanceID(), Zones: map[string]share.ZoneEnergy{}}
+		a.st.VMs[d.UUID] = vm
+		a.log.Info("new domain", "domain", d.Name, "uuid", d.UUID, "state", d.State)
+	}
+	vm.Name = d.Name
+	return vm
+}
+
+func newInstanceID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,100 @@
+package hostagent
+
+import (
+	"sort"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Collector renders the agent's latest Snapshot as Prometheus metrics. It
+// reads nothing itself.
+type Collector struct {
+	snap func() *Snapshot
+
+	hostEnergy, hostPower, unattributed *prometheus.Desc
+	domPower, domCPU                    *prometheus.Desc
+}
+
+// NewCollector renders what snap returns at each scrape.
+func NewCollector(snap func() *Snapshot) *Collector {
+	return &Collector{
+		snap: snap,
+		hostEnergy: prometheus.NewDesc("virtwatt_host_energy_joules_total",
+			"Host energy per RAPL zone and socket, wrap-corrected and cumulative since the state file began.",
+			[]string{"zone", "socket"}, nil),
+		hostPower: prometheus.NewDesc("virtwatt_host_power_watts",
+			"Host power per RAPL zone, summed over sockets, over the last tick.",
+			[]string{"zone"}, nil),
+		unattributed: prometheus.NewDesc("virtwatt_host_unattributed_energy_joules_total",
+			"Energy of a counted zone that no VM got: host processes, idle kept by the host, rounding. Σ domains + this = host energy.",
+			[]string{"zone"}, nil),
+		domPower: prometheus.NewDesc("virtwatt_domain_power_watts",
+			"A VM's power per zone over the last split.",
+			[]string{"domain", "uuid", "zone"}, nil),
+		domCPU: prometheus.NewDesc("virtwatt_domain_cpu_seconds_total",
+			"A VM's CPU time (vCPUs, plus emulator threads when overhead = vm) accumulated by the agent.",
+			[]string{"domain", "uuid"}, nil),
+	}
+}
+
+// Describe is unchecked: domain energy carries the domains' metadata labels,
+// whose names are only known at scrape time.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {}
+
+// Collect renders the snapshot.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.snap()
+	if s == nil {
+		return
+	}
+	for _, z := range s.HostEnergy {
+		ch <- prometheus.MustNewConstMetric(c.hostEnergy, prometheus.CounterValue, float64(z.EnergyUJ)/1e6, z.Kind, strconv.Itoa(z.Socket))
+	}
+	for zone, w := range s.HostPowerW {
+		ch <- prometheus.MustNewConstMetric(c.hostPower, prometheus.GaugeValue, w, zone)
+	}
+	for _, zone := range s.Zones {
+		ch <- prometheus.MustNewConstMetric(c.unattributed, prometheus.CounterValue, float64(s.UnattributedUJ[zone])/1e6, zone)
+	}
+
+	// Metadata labels become label_<name>; every series of the family gets
+	// the union of names (empty where a domain has none), as Prometheus
+	// requires one label set per family.
+	var extra []string
+	seen := map[string]bool{}
+	for _, d := range s.Domains {
+		for k := range d.Labels {
+			if !seen[k] {
+				seen[k] = true
+				extra = append(extra, k)
+			}
+		}
+	}
+	sort.Strings(extra)
+	names := []string{"domain", "uuid", "zone", "part"}
+	for _, k := range extra {
+		names = append(names, "label_"+k)
+	}
+	domEnergy := prometheus.NewDesc("virtwatt_domain_energy_joules_total",
+		"A VM's energy per zone, split into the part from its own CPU usage (part=usage) and its share of the host's idle energy (part=idle).",
+		names, nil)
+	values := make([]string, len(names))
+	for _, d := range s.Domains {
+		values[0], values[1] = d.Name, d.UUID
+		for i, k := range extra {
+			values[4+i] = d.Labels[k]
+		}
+		for _, zone := range s.Zones {
+			values[2] = zone
+			values[3] = "usage"
+			ch <- prometheus.MustNewConstMetric(domEnergy, prometheus.CounterValue, float64(d.UsageUJ[zone])/1e6, values...)
+			values[3] = "idle"
+			ch <- prometheus.MustNewConstMetric(domEnergy, prometheus.CounterValue, float64(d.IdleUJ[zone])/1e6, values...)
+			if w, ok := d.PowerW[zone]; ok {
+				ch <- prometheus.MustNewConstMetric(c.domPower, prometheus.GaugeValue, w, d.Name, d.UUID, zone)
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(c.domCPU, prometheus.CounterValue, float64(d.CPUTimeNS)/1e9, d.Name, d.UUID)
+	}
+}

@@ -1,0 +1,256 @@
+package hostagent
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/virtwatt/virtwatt/hostagent/attribution"
+)
+
+// Config is everything virtwatt-host can be told, from the TOML file
+// (--config) and from flags; a flag that is set wins over the file.
+// Each TOML key is the flag name with '-' replaced by '_'.
+type Config struct {
+	Interval     time.Duration `toml:"interval"`
+	Meter        string        `toml:"meter"`
+	PowercapRoot string        `toml:"powercap_root"`
+	MSRRoot      string        `toml:"msr_root"`
+	Zones        []string      `toml:"zones"`
+	ProcRoot     string        `toml:"proc_root"`
+	LibvirtURI   string        `toml:"libvirt_uri"`
+	ShareRoot    string        `toml:"share_root"`
+	StateFile    string        `toml:"state_file"`
+	PruneAfter   time.Duration `toml:"prune_after"`
+	Listen       string        `toml:"listen"`
+	WebConfig    string        `toml:"web_config_file"`
+	Idle         string        `toml:"idle"`
+	Overhead     string        `toml:"overhead"`
+	HostName     string        `toml:"host_name"`
+	LogLevel     string        `toml:"log_level"`
+
+	// Facility and grid figures copied into every VM's record.
+	PUE                   float64 `toml:"pue"`
+	WUE                   float64 `toml:"wue"`
+	CarbonIntensity       float64 `toml:"carbon_intensity"`
+	CarbonIntensitySource string  `toml:"carbon_intensity_source"`
+	EmbodiedKgCO2e        float64 `toml:"embodied_kgco2e"`
+	LifetimeYears         float64 `toml:"lifetime_years"`
+
+	// Modes (flags only).
+	Once bool `toml:"-"`
+	Demo bool `toml:"-"`
+}
+
+// DefaultConfig returns the defaults documented in configs/host.toml.
+func DefaultConfig() Config {
+	return Config{
+		Interval:      time.Second,
+		Meter:         "auto",
+		PowercapRoot:  "/sys/class/powercap",
+		MSRRoot:       "/dev/cpu",
+		Zones:         []string{"package", "dram"},
+		ProcRoot:      "/proc",
+		LibvirtURI:    "qemu:///system",
+		ShareRoot:     "/var/lib/virtwatt/vms",
+		StateFile:     "/var/lib/virtwatt/state.json",
+		PruneAfter:    24 * time.Hour,
+		Listen:        ":28380",
+		Idle:          string(attribution.IdleVCPUs),
+		Overhead:      string(attribution.OverheadVM),
+		LogLevel:      "info",
+		LifetimeYears: 4,
+	}
+}
+
+// Policy is the attribution policy the config selects.
+func (c Config) Policy() attribution.Policy {
+	return attribution.Policy{Idle: attribution.IdlePolicy(c.Idle), Overhead: attribution.OverheadPolicy(c.Overhead)}
+}
+
+// stringList is a comma-separated flag value.
+type stringList struct{ p *[]string }
+
+func (s stringList) String() string {
+	if s.p == nil {
+		return ""
+	}
+	return strings.Join(*s.p, ",")
+}
+
+func (s stringList) Set(v string) error {
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	*s.p = out
+	return nil
+}
+
+// bindFlags registers every flag on fs, bound to c's fields.
+func bindFlags(fs *flag.FlagSet, c *Config, configPath *string) {
+	fs.StringVar(configPath, "config", "", "TOML config file (keys as in configs/host.toml); flags win over it")
+	fs.DurationVar(&c.Interval, "interval", c.Interval, "time between two readings of the meters and of libvirt")
+	fs.StringVar(&c.Meter, "meter", c.Meter, "energy meter: auto (powercap, else MSR), powercap or msr")
+	fs.StringVar(&c.PowercapRoot, "powercap-root", c.PowercapRoot, "powercap sysfs root holding intel-rapl:N zones")
+	fs.StringVar(&c.MSRRoot, "msr-root", c.MSRRoot, "root of the msr device files (<root>/N/msr)")
+	fs.Var(stringList{&c.Zones}, "zones", "counted zones, comma-separated: package,dram (default) or psys")
+	fs.StringVar(&c.ProcRoot, "proc-root", c.ProcRoot, "procfs root, for <root>/stat")
+	fs.StringVar(&c.LibvirtURI, "libvirt-uri", c.LibvirtURI, "libvirt connection URI")
+	fs.StringVar(&c.ShareRoot, "share-root", c.ShareRoot, "directory holding one share directory per VM (by domain name)")
+	fs.StringVar(&c.StateFile, "state-file", c.StateFile, "file keeping every VM's cumulative counters across restarts (outside the share root)")
+	fs.DurationVar(&c.PruneAfter, "prune-after", c.PruneAfter, "remove a vanished domain's share directory after this long")
+	fs.StringVar(&c.Listen, "listen", c.Listen, "address of the metrics endpoint")
+	fs.StringVar(&c.WebConfig, "web-config-file", c.WebConfig, "exporter-toolkit web config (TLS, basic auth) for the endpoint")
+	fs.StringVar(&c.Idle, "idle", c.Idle, "who gets the host's idle energy: host, vcpus or busy")
+	fs.StringVar(&c.Overhead, "overhead", c.Overhead, "who gets emulator/IO-thread CPU time: vm or host")
+	fs.StringVar(&c.HostName, "host-name", c.HostName, "host name written into each record (default: the system's)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.Float64Var(&c.PUE, "pue", c.PUE, "power usage effectiveness of the facility, written into records (0: not set)")
+	fs.Float64Var(&c.WUE, "wue", c.WUE, "water usage effectiveness in L/kWh, written into records (0: not set)")
+	fs.Float64Var(&c.CarbonIntensity, "carbon-intensity", c.CarbonIntensity, "grid carbon intensity in gCO2e/kWh, written into records (0: not set)")
+	fs.StringVar(&c.CarbonIntensitySource, "carbon-intensity-source", c.CarbonIntensitySource, "where --carbon-intensity comes from (free text)")
+	fs.Float64Var(&c.EmbodiedKgCO2e, "embodied-kgco2e", c.EmbodiedKgCO2e, "the host's manufacturing emissions in kgCO2e (0: not set)")
+	fs.Float64Var(&c.LifetimeYears, "lifetime-years", c.LifetimeYears, "years over which embodied emissions are amortized")
+	fs.BoolVar(&c.Once, "once", false, "take two readings one interval apart, print the per-VM split as a table and exit")
+	fs.BoolVar(&c.Demo, "demo", false, "run the real pipeline on a simulated meter and three simulated VMs")
+}
+
+// ErrHelp is returned by ParseConfig when -h or --help was asked for.
+var ErrHelp = flag.ErrHelp
+
+// ParseConfig builds the config from defaults, the TOML file named by
+// --config, then the flags that were set. Usage goes to out.
+func ParseConfig(args []string, usage func(fs *flag.FlagSet)) (Config, error) {
+	parse := func(c *Config, path *string) (*flag.FlagSet, error) {
+		fs := flag.NewFlagSet("virtwatt-host", flag.ContinueOnError)
+		bindFlags(fs, c, path)
+		if usage != nil {
+			fs.Usage = func() { usage(fs) }
+		} else {
+			fs.Usage = func() {}
+		}
+		if err := fs.Parse(args); err != nil {
+			return fs, err
+		}
+		if fs.NArg() > 0 {
+			return fs, fmt.Errorf("unexpected argument %q (all options are flags)", fs.Arg(0))
+		}
+		return fs, nil
+	}
+	cfg := DefaultConfig()
+	var path string
+	if _, err := parse(&cfg, &path); err != nil {
+		return cfg, err
+	}
+	if path != "" {
+		cfg = DefaultConfig()
+		if err := loadTOML(path, &cfg); err != nil {
+			return cfg, err
+		}
+		if _, err := parse(&cfg, &path); err != nil { // flags win
+			return cfg, err
+		}
+	}
+	if cfg.Demo {
+		def := DefaultConfig()
+		dir := filepath.Join(os.TempDir(), "virtwatt-demo")
+		if cfg.ShareRoot == def.ShareRoot {
+			cfg.ShareRoot = filepath.Join(dir, "vms")
+		}
+		if cfg.StateFile == def.StateFile {
+			cfg.StateFile = filepath.Join(dir, "state.json")
+		}
+	}
+	if cfg.HostName == "" {
+		cfg.HostName, _ = os.Hostname()
+	}
+	return cfg, cfg.Validate()
+}
+
+func loadTOML(path string, c *Config) error {
+	md, err := toml.DecodeFile(path, c)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return fmt.Errorf("config %s: %s", path, perr.ErrorWithPosition())
+		}
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return fmt.Errorf("config %s: unknown key %s (see configs/host.toml for the valid keys)", path, strings.Join(keys, ", "))
+	}
+	return nil
+}
+
+// Validate checks every value and names the key at fault.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("config key %s: "+format, append([]any{key}, a...)...))
+	}
+	if c.Interval < 10*time.Millisecond || c.Interval > time.Hour {
+		bad("interval", "%v is out of range (10ms to 1h)", c.Interval)
+	}
+	switch c.Meter {
+	case "auto", "powercap", "msr":
+	default:
+		bad("meter", "%q is not one of auto, powercap, msr", c.Meter)
+	}
+	if len(c.Zones) == 0 {
+		bad("zones", "is empty; use [\"package\", \"dram\"] or [\"psys\"]")
+	}
+	for _, z := range c.Zones {
+		switch z {
+		case "package", "dram":
+			if len(c.Zones) > 2 {
+				bad("zones", "%v: at most package and dram", c.Zones)
+			}
+		case "psys":
+			if len(c.Zones) != 1 {
+				bad("zones", "psys is the whole platform and cannot be combined with %v", c.Zones)
+			}
+		default:
+			bad("zones", "%q is not one of package, dram, psys (core and uncore are inside package and never counted)", z)
+		}
+	}
+	if err := c.Policy().Validate(); err != nil {
+		bad("idle/overhead", "%v", err)
+	}
+	if c.ShareRoot == "" {
+		bad("share_root", "must not be empty")
+	}
+	if c.StateFile != "" && c.ShareRoot != "" && within(c.ShareRoot, c.StateFile) {
+		bad("state_file", "%s is inside share_root %s: a guest could read or plant it; put it outside", c.StateFile, c.ShareRoot)
+	}
+	if c.PruneAfter < 0 {
+		bad("prune_after", "%v is negative", c.PruneAfter)
+	}
+	for key, v := range map[string]float64{"pue": c.PUE, "wue": c.WUE, "carbon_intensity": c.CarbonIntensity, "embodied_kgco2e": c.EmbodiedKgCO2e} {
+		if v < 0 || v != v {
+			bad(key, "%v must be a non-negative number", v)
+		}
+	}
+	if c.PUE != 0 && c.PUE < 1 {
+		bad("pue", "%v is below 1 (PUE is total facility power over IT power)", c.PUE)
+	}
+	if c.EmbodiedKgCO2e > 0 && c.LifetimeYears <= 0 {
+		bad("lifetime_years", "%v must be positive when embodied_kgco2e is set", c.LifetimeYears)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		bad("log_level", "%v", err)
+	}
+	return errors.Join(errs...)
+}

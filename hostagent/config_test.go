@@ -1,0 +1,92 @@
+package hostagent
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "host.toml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestParseConfigDefaults(t *testing.T) {
+	cfg, err := ParseConfig(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Interval != time.Second || cfg.Idle != "vcpus" || cfg.Overhead != "vm" || cfg.Listen != ":28380" ||
+		cfg.ShareRoot != "/var/lib/virtwatt/vms" || cfg.PruneAfter != 24*time.Hour || strings.Join(cfg.Zones, ",") != "package,dram" {
+		t.Fatalf("defaults: %+v", cfg)
+	}
+}
+
+func TestParseConfigFileAndFlagsWin(t *testing.T) {
+	p := writeFile(t, "interval = \"2s\"\nidle = \"busy\"\nlisten = \"127.0.0.1:1\"\nzones = [\"psys\"]\n")
+	cfg, err := ParseConfig([]string{"--config", p, "--listen", "127.0.0.1:2"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Interval != 2*time.Second || cfg.Idle != "busy" || cfg.Listen != "127.0.0.1:2" || strings.Join(cfg.Zones, ",") != "psys" {
+		t.Fatalf("got %+v", cfg)
+	}
+}
+
+func TestShippedConfigParses(t *testing.T) {
+	cfg, err := ParseConfig([]string{"--config", "../configs/host.toml"}, nil)
+	if err != nil {
+		t.Fatalf("configs/host.toml: %v", err)
+	}
+	def := DefaultConfig()
+	if cfg.Interval != def.Interval || cfg.Idle != def.Idle || cfg.StateFile != def.StateFile {
+		t.Fatalf("configs/host.toml does not document the defaults: %+v", cfg)
+	}
+}
+
+func TestParseConfigErrorsNameTheKey(t *testing.T) {
+	cases := []struct {
+		name, file string
+		args       []string
+		want       string
+	}{
+		{"unknown key", "intervall = \"1s\"\n", nil, "intervall"},
+		{"bad duration", "interval = \"soon\"\n", nil, "soon"},
+		{"bad type", "pue = \"high\"\n", nil, "pue"},
+		{"bad idle", "idle = \"nobody\"\n", nil, "nobody"},
+		{"bad meter", "", []string{"--meter", "wattmeter"}, "meter"},
+		{"bad zone", "zones = [\"core\"]\n", nil, "zones"},
+		{"psys mixed", "zones = [\"psys\", \"dram\"]\n", nil, "psys"},
+		{"pue below 1", "pue = 0.5\n", nil, "pue"},
+		{"state in share", "share_root = \"/srv/vms\"\nstate_file = \"/srv/vms/state.json\"\n", nil, "state_file"},
+		{"interval too small", "", []string{"--interval", "1ms"}, "interval"},
+		{"syntax", "interval = \n", nil, "host.toml"},
+		{"log level", "log_level = \"loud\"\n", nil, "log_level"},
+		{"stray arg", "", []string{"extra"}, "extra"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			args := c.args
+			if c.file != "" {
+				args = append([]string{"--config", writeFile(t, c.file)}, args...)
+			}
+			_, err := ParseConfig(args, nil)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("want an error naming %q, got %v", c.want, err)
+			}
+		})
+	}
+}
+
+func TestParseConfigMissingFile(t *testing.T) {
+	_, err := ParseConfig([]string{"--config", "/nonexistent/host.toml"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "/nonexistent/host.toml") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -1,0 +1,78 @@
+package hostagent
+
+import (
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/virtwatt/virtwatt/hostagent/domain"
+)
+
+// publishHost publishes host figures only (a tick that could not split).
+func (a *Agent) publishHost(now time.Time, elapsed time.Duration, hostPower map[string]float64) {
+	prev := a.snap.Load()
+	s := a.hostSnapshot(now, elapsed, hostPower)
+	if prev != nil {
+		s.Domains = prev.Domains
+	}
+	a.snap.Store(s)
+}
+
+func (a *Agent) hostSnapshot(now time.Time, elapsed time.Duration, hostPower map[string]float64) *Snapshot {
+	s := &Snapshot{
+		Time:           now,
+		Elapsed:        elapsed,
+		HostPowerW:     hostPower,
+		UnattributedUJ: make(map[string]uint64, len(a.st.UnattributedUJ)),
+		Zones:          a.cfg.Zones,
+	}
+	for k, v := range a.st.UnattributedUJ {
+		s.UnattributedUJ[k] = v
+	}
+	s.HostEnergy = make([]ZoneCounter, 0, len(a.st.HostEnergyUJ))
+	for k, v := range a.st.HostEnergyUJ {
+		kind, sock, _ := strings.Cut(k, "/")
+		n := 0
+		for _, c := range sock {
+			n = n*10 + int(c-'0')
+		}
+		s.HostEnergy = append(s.HostEnergy, ZoneCounter{Kind: kind, Socket: n, EnergyUJ: v})
+	}
+	sort.Slice(s.HostEnergy, func(i, j int) bool {
+		if s.HostEnergy[i].Kind != s.HostEnergy[j].Kind {
+			return s.HostEnergy[i].Kind < s.HostEnergy[j].Kind
+		}
+		return s.HostEnergy[i].Socket < s.HostEnergy[j].Socket
+	})
+	return s
+}
+
+// publish stores a full snapshot after a split.
+func (a *Agent) publish(now time.Time, elapsed time.Duration, hostPower map[string]float64, doms []domain.Domain) {
+	s := a.hostSnapshot(now, elapsed, hostPower)
+	s.Domains = make([]DomainSnapshot, 0, len(doms))
+	for i := range doms {
+		d := &doms[i]
+		vm := a.st.VMs[d.UUID]
+		if vm == nil {
+			continue
+		}
+		ds := DomainSnapshot{
+			UUID: d.UUID, Name: d.Name, State: string(d.State), VCPUs: d.VCPUs, Labels: d.Labels,
+			UsageUJ:   make(map[string]uint64, len(a.cfg.Zones)),
+			IdleUJ:    make(map[string]uint64, len(a.cfg.Zones)),
+			PowerW:    make(map[string]float64, len(a.cfg.Zones)),
+			CPUTimeNS: vm.CPUTimeNS,
+			CPUShare:  a.tickBuf.share[d.UUID],
+		}
+		for z, w := range a.tickBuf.power[d.UUID] {
+			ds.PowerW[z] = w
+		}
+		for _, z := range a.cfg.Zones {
+			ds.UsageUJ[z] = vm.Zones[z].UsageUJ
+			ds.IdleUJ[z] = vm.Zones[z].IdleUJ
+		}
+		s.Domains = append(s.Domains, ds)
+	}
+	a.snap.Store(s)
+}

@@ -1,0 +1,38 @@
+package hostagent
+
+import "time"
+
+// Snapshot is what the agent knew after its last tick; the metrics
+// collector and --once only render it.
+type Snapshot struct {
+	Time    time.Time
+	Elapsed time.Duration // since the previous reading of the meter
+
+	// HostEnergyUJ per "kind/socket" key, wrap-corrected and cumulative.
+	HostEnergy []ZoneCounter
+	// HostPowerW per kind, summed over sockets, over the last tick.
+	HostPowerW map[string]float64
+	// UnattributedUJ per counted zone: the host's own share.
+	UnattributedUJ map[string]uint64
+
+	Domains []DomainSnapshot
+	Zones   []string // counted zones, in order
+}
+
+// ZoneCounter is one host zone's cumulative energy.
+type ZoneCounter struct {
+	Kind     string
+	Socket   int
+	EnergyUJ uint64
+}
+
+// DomainSnapshot is one VM's cumulative and last-tick figures.
+type DomainSnapshot struct {
+	UUID, Name, State string
+	VCPUs             int
+	Labels            map[string]string
+	UsageUJ, IdleUJ   map[string]uint64  // cumulative per zone
+	PowerW            map[string]float64 // over the last split, per zone
+	CPUTimeNS         uint64             // cumulative, monotonic
+	CPUShare          float64            // of host capacity over the last split (0..1)
+}

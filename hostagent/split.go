@@ -1,0 +1,142 @@
+package hostagent
+
+import (
+	"time"
+
+	"github.com/virtwatt/virtwatt/hostagent/attribution"
+	"github.com/virtwatt/virtwatt/hostagent/domain"
+	"github.com/virtwatt/virtwatt/hostagent/procstat"
+)
+
+// tickBuffers are reused from tick to tick to keep the hot path free of
+// allocations proportional to the number of domains.
+type tickBuffers struct {
+	vms     []attribution.VM
+	keys    []string
+	vcpuD   []uint64
+	cpuD    []uint64
+	raw     map[string]rawTimes
+	power   map[string]map[string]float64 // uuid → zone → W over the last split
+	share   map[string]float64            // uuid → CPU share of capacity
+	elapsed time.Duration
+}
+
+// delta of a cumulative counter that restarts at 0 when the domain's qemu
+// process restarts; a domain first seen after the baseline started within
+// the interval, so all of its time is new.
+func delta(cur, prev uint64, seen bool) uint64 {
+	if !seen || cur < prev {
+		return cur
+	}
+	return cur - prev
+}
+
+// splitTick splits the energy pending since the last split across doms.
+// The first call only takes baselines.
+func (a *Agent) splitTick(now time.Time, cpu procstat.CPU, doms []domain.Domain) {
+	b := &a.tickBuf
+	if b.raw == nil {
+		b.raw = map[string]rawTimes{}
+		b.power = map[string]map[string]float64{}
+		b.share = map[string]float64{}
+	}
+	if !a.split.ok {
+		a.split.ok = true
+		a.split.time, a.split.cpu = now, cpu
+		for z, e := range a.split.pending {
+			a.st.UnattributedUJ[z] += e // measured before any baseline: nobody to give it to
+			a.split.pending[z] = 0
+		}
+		for i := range doms {
+			d := &doms[i]
+			a.vmState(d)
+			a.split.raw[d.UUID] = rawTimes{vcpu: d.VCPUTimeNS, cpu: d.CPUTimeNS}
+		}
+		return
+	}
+
+	elapsed := now.Sub(a.split.time)
+	if elapsed < 0 {
+		elapsed = 0
+	}
+	capacity := uint64(elapsed.Nanoseconds()) * uint64(max(cpu.CPUs, 1))
+	var busy uint64
+	if cpu.BusyNS > a.split.cpu.BusyNS {
+		busy = cpu.BusyNS - a.split.cpu.BusyNS
+	}
+	busy = min(busy, capacity)
+
+	b.vms, b.keys, b.vcpuD, b.cpuD = b.vms[:0], b.keys[:0], b.vcpuD[:0], b.cpuD[:0]
+	clear(b.raw)
+	for i := range doms {
+		d := &doms[i]
+		prev, seen := a.split.raw[d.UUID]
+		dv := delta(d.VCPUTimeNS, prev.vcpu, seen)
+		dc := delta(d.CPUTimeNS, prev.cpu, seen)
+		var overhead uint64
+		if d.CPUTimeNS != 0 && dc > dv {
+			overhead = dc - dv
+		}
+		vcpus := 0
+		if d.State == domain.StateRunning {
+			vcpus = d.VCPUs
+		}
+		b.vms = append(b.vms, attribution.VM{VCPUTimeNS: dv, OverheadNS: overhead, VCPUs: vcpus})
+		b.keys = append(b.keys, d.UUID)
+		b.vcpuD = append(b.vcpuD, dv)
+		b.cpuD = append(b.cpuD, dv+overhead)
+		b.raw[d.UUID] = rawTimes{vcpu: d.VCPUTimeNS, cpu: d.CPUTimeNS}
+	}
+	for uuid := range a.split.raw {
+		if _, ok := b.raw[uuid]; !ok {
+			for _, s := range a.splitters {
+				s.Forget(uuid)
+			}
+			delete(b.power, uuid)
+			delete(b.share, uuid)
+		}
+	}
+
+	secs := elapsed.Seconds()
+	for _, z := range a.cfg.Zones {
+		res := a.splitters[z].Split(attribution.Tick{
+			EnergyUJ:   a.split.pending[z],
+			CapacityNS: capacity,
+			BusyNS:     busy,
+			HostCPUs:   cpu.CPUs,
+			VMs:        b.vms,
+		}, b.keys)
+		a.split.pending[z] = 0
+		a.st.UnattributedUJ[z] += res.HostUJ
+		for i, sh := range res.VMs {
+			d := &doms[i]
+			vm := a.vmState(d)
+			ze := vm.Zones[z]
+			ze.UsageUJ += sh.UsageUJ
+			ze.IdleUJ += sh.IdleUJ
+			vm.Zones[z] = ze
+			pw := b.power[d.UUID]
+			if pw == nil {
+				pw = map[string]float64{}
+				b.power[d.UUID] = pw
+			}
+			if secs > 0 {
+				pw[z] = float64(sh.UsageUJ+sh.IdleUJ) / 1e6 / secs
+			}
+		}
+	}
+	for i := range doms {
+		d := &doms[i]
+		vm := a.vmState(d)
+		vm.VCPUTimeNS += b.vcpuD[i]
+		vm.CPUTimeNS += b.cpuD[i]
+		vm.LastSeen = now
+		if capacity > 0 {
+			b.share[d.UUID] = float64(b.cpuD[i]) / float64(capacity)
+		}
+	}
+	// swap the raw maps so the next tick compares with this one
+	a.split.raw, b.raw = b.raw, a.split.raw
+	a.split.time, a.split.cpu = now, cpu
+	b.elapsed = elapsed
+}

@@ -1,0 +1,166 @@
+// Package state keeps the host agent's cumulative counters in a file outside
+// every share, replaced atomically each tick, so that a restart (even after
+// SIGKILL) continues every counter where it stopped.
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/renameio/v2"
+
+	"github.com/virtwatt/virtwatt/share"
+)
+
+// Version of the state file format.
+const Version = 1
+
+// maxSize bounds what Load reads: a state file for thousands of VMs is a
+// few MB at most.
+const maxSize = 256 << 20
+
+// VM is one domain's cumulative counters.
+type VM struct {
+	Name       string                      `json:"name"`
+	Instance   string                      `json:"instance"`
+	Sequence   uint64                      `json:"sequence"`
+	Zones      map[string]share.ZoneEnergy `json:"zones"`
+	VCPUTimeNS uint64                      `json:"vcpu_time_ns"` // accumulated deltas, monotonic
+	CPUTimeNS  uint64                      `json:"cpu_time_ns"`  // accumulated deltas, monotonic
+	LastSeen   time.Time                   `json:"last_seen"`
+}
+
+// State is the whole file.
+type State struct {
+	Version int       `json:"version"`
+	SavedAt time.Time `json:"saved_at"`
+	// HostEnergyUJ is the wrap-corrected host energy per "kind/socket".
+	HostEnergyUJ map[string]uint64 `json:"host_energy_uj"`
+	// UnattributedUJ is the host's own share per counted zone.
+	UnattributedUJ map[string]uint64 `json:"unattributed_uj"`
+	// VMs by UUID.
+	VMs map[string]*VM `json:"vms"`
+	// Dirs is when each share directory's domain was last seen, by name (for pruning).
+	Dirs map[string]time.Time `json:"dirs"`
+}
+
+// New returns an empty state.
+func New() *State {
+	return &State{
+		Version:        Version,
+		HostEnergyUJ:   map[string]uint64{},
+		UnattributedUJ: map[string]uint64{},
+		VMs:            map[string]*VM{},
+		Dirs:           map[string]time.Time{},
+	}
+}
+
+// Load reads path. A missing file gives an empty state and no error; a
+// corrupt one is an error that names the file and the way out, so that
+// counters are never silently reset.
+func Load(path string) (*State, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return New(), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state file %s: %w", path, err)
+	}
+	defer f.Close()
+	st := New()
+	dec := json.NewDecoder(&limitReader{f: f, n: maxSize})
+	if err := dec.Decode(st); err != nil {
+		return nil, fmt.Errorf("state file %s is unreadable (%w); move it aside to start every counter from zero, or restore a backup", path, err)
+	}
+	if st.Version != Version {
+		return nil, fmt.Errorf("state file %s has version %d, this build reads %d", path, st.Version, Version)
+	}
+	if st.HostEnergyUJ == nil {
+		st.HostEnergyUJ = map[string]uint64{}
+	}
+	if st.UnattributedUJ == nil {
+		st.UnattributedUJ = map[string]uint64{}
+	}
+	if st.VMs == nil {
+		st.VMs = map[string]*VM{}
+	}
+	if st.Dirs == nil {
+		st.Dirs = map[string]time.Time{}
+	}
+	for uuid, vm := range st.VMs {
+		if vm == nil {
+			delete(st.VMs, uuid)
+			continue
+		}
+		if vm.Zones == nil {
+			vm.Zones = map[string]share.ZoneEnergy{}
+		}
+	}
+	return st, nil
+}
+
+// Save replaces path atomically (temp file in the same directory, then
+// rename): a reader, or a process restarted after SIGKILL, finds either the
+// previous state or this one, never a mix. With durable set the data is
+// fsynced before the rename, so that the same holds after a power loss;
+// the agent asks for that periodically and at shutdown, not every tick.
+func (s *State) Save(path string, now time.Time, durable bool) error {
+	s.SavedAt = now
+	b, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("state: encode: %w", err)
+	}
+	if durable {
+		err = renameio.WriteFile(path, b, 0o600)
+	} else {
+		err = replaceFile(path, b)
+	}
+	if err != nil {
+		return fmt.Errorf("state file %s: %w (is the disk full or the directory missing?)", path, err)
+	}
+	return nil
+}
+
+// replaceFile writes b to a temp file next to path and renames it over path.
+func replaceFile(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o600)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+type limitReader struct {
+	f *os.File
+	n int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, fmt.Errorf("larger than %d bytes", maxSize)
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.f.Read(p)
+	l.n -= int64(n)
+	return n, err
+}

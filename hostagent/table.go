@@ -1,0 +1,46 @@
+package hostagent
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"text/tabwriter"
+)
+
+// PrintTable writes the per-VM split of the last tick as a table (--once).
+func PrintTable(w io.Writer, s *Snapshot) error {
+	if s == nil {
+		return fmt.Errorf("no reading taken")
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	header := "DOMAIN\tSTATE\tVCPUS\tCPU%\t"
+	for _, z := range s.Zones {
+		header += z + "_W\t"
+	}
+	fmt.Fprintln(tw, header)
+	doms := append([]DomainSnapshot(nil), s.Domains...)
+	sort.Slice(doms, func(i, j int) bool { return doms[i].Name < doms[j].Name })
+	total := map[string]float64{}
+	for _, d := range doms {
+		line := fmt.Sprintf("%s\t%s\t%d\t%.1f\t", d.Name, d.State, d.VCPUs, 100*d.CPUShare)
+		for _, z := range s.Zones {
+			line += fmt.Sprintf("%.2f\t", d.PowerW[z])
+			total[z] += d.PowerW[z]
+		}
+		fmt.Fprintln(tw, line)
+	}
+	host := "(host share)\t\t\t\t"
+	all := "(measured)\t\t\t\t"
+	for _, z := range s.Zones {
+		measured := measuredPower(s, z)
+		host += fmt.Sprintf("%.2f\t", measured-total[z])
+		all += fmt.Sprintf("%.2f\t", measured)
+	}
+	fmt.Fprintln(tw, host)
+	fmt.Fprintln(tw, all)
+	return tw.Flush()
+}
+
+func measuredPower(s *Snapshot, zone string) float64 {
+	return s.HostPowerW[zone]
+}
