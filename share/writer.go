@@ -128,8 +128,9 @@ func (w *Writer) EnsureDir(name string) error {
 // energy_uj is the zone's TotalUJ modulo TreeMaxRangeUJ, as a real RAPL
 // counter wraps. The record is written last, so a reader that sees
 // sequence N finds a tree at least as new. rec must pass Validate, and
-// must have a ZoneDRAM entry when hasDRAM is set. See Writer for safety,
-// atomicity and durability.
+// must have a ZoneDRAM entry when hasDRAM is set. A DRAMZoneDir left from
+// earlier writes is not removed when hasDRAM turns false (its counter
+// simply stops). See Writer for safety, atomicity and durability.
 func (w *Writer) Write(name string, rec *Record, hasDRAM bool) error {
 	if err := ValidName(name); err != nil {
 		return err
