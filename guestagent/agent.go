@@ -25,6 +25,9 @@ import (
 	"github.com/virtwatt/virtwatt/guestagent/metrics"
 )
 
+// pokeDelay is how long after a file-system event the share is polled.
+const pokeDelay = 20 * time.Millisecond
+
 // shutdownTimeout bounds how long Run waits for in-flight scrapes at exit.
 const shutdownTimeout = 5 * time.Second
 
@@ -171,6 +174,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		"poll_interval", a.cfg.PollInterval.Duration, "listen", ln.Addr().String(), "outputs", len(a.sinks))
 	tick := time.NewTicker(a.cfg.PollInterval.Duration)
 	defer tick.Stop()
+	// A change fsnotify sees (a write of the host's, when the share is a
+	// local directory, touches several files) is polled once, a moment
+	// after its last event.
+	debounce := time.NewTimer(time.Hour)
+	debounce.Stop()
+	defer debounce.Stop()
 	var serveErr error
 	a.poll(ctx)
 loop:
@@ -180,8 +189,11 @@ loop:
 			break loop
 		case serveErr = <-served:
 			break loop
-		case <-tick.C:
 		case <-pokes:
+			debounce.Reset(pokeDelay)
+			continue
+		case <-tick.C:
+		case <-debounce.C:
 		}
 		a.poll(ctx)
 		if w != nil {

@@ -320,3 +320,4 @@ func TestListenError(t *testing.T) {
 }
 
 var _ = fmt.Sprintf
+

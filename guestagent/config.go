@@ -213,7 +213,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Region, "region", c.Region, "US state or Nordic zone (SE1..SE4, NO1..NO5, FI) with --country")
 	fs.StringVar(&c.CloudProvider, "cloud-provider", c.CloudProvider, "cloud `provider` (aws, gcp, azure) with --cloud-region")
 	fs.StringVar(&c.CloudRegion, "cloud-region", c.CloudRegion, "cloud `region` for the carbon-intensity table (see --list-cloud-regions)")
-	fs.Var(optFloat{&c.PUE}, "pue", "power usage effectiveness (>= 1); wins over the host's value; default 1.0")
+	fs.Var(optFloat{&c.PUE}, "pue", "power usage effectiveness `factor` (>= 1); wins over the host's value; default 1.0")
 	fs.Var(optFloat{&c.WUE}, "wue", "water usage effectiveness in `L/kWh`; wins over the host's value; default 0")
 	fs.IntVar(&c.TopProcesses, "top-processes", c.TopProcesses, "how many processes get virtwatt_process_power_watts (0: none)")
 	fs.StringVar(&c.ProcRoot, "proc-root", c.ProcRoot, "where the guest's procfs is mounted")
