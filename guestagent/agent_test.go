@@ -320,4 +320,3 @@ func TestListenError(t *testing.T) {
 }
 
 var _ = fmt.Sprintf
-
