@@ -3,7 +3,6 @@ package guestagent
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -270,8 +269,6 @@ func TestAgentStale(t *testing.T) {
 	if s.Up || s.PowerW != nil || s.ReadErrors["stale"] != 1 || s.EnergyUJ[share.ZonePackage] != 3_000_000 {
 		t.Fatalf("stale sample = %+v", s)
 	}
-	h := a.Handler()
-	_ = h
 }
 
 // TestAgentMetricsPassPromtool lints the whole /metrics page (the agent's
@@ -319,4 +316,3 @@ func TestListenError(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprintf
