@@ -1,0 +1,136 @@
+// Command virtwatt-guest runs inside a virtual machine: it follows the
+// VM's share, written by virtwatt-host on the hypervisor, and exports the
+// VM's power, energy, emissions and water on a Prometheus endpoint and to
+// CSV, JSON-lines and webhook outputs. `virtwatt-guest track -- CMD`
+// measures one command.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/virtwatt/virtwatt/guestagent"
+)
+
+// version is set at build time: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+const overview = `virtwatt-guest: this VM's share of its host's measured energy, as Prometheus
+metrics, CSV (CodeCarbon's columns), JSON lines and webhooks.
+
+Usage:
+  virtwatt-guest [run] [flags]                 follow the share and serve /metrics (default)
+  virtwatt-guest track [flags] -- CMD [ARGS]   run CMD and report the energy and emissions it caused
+  virtwatt-guest --version
+  virtwatt-guest --list-countries | --list-cloud-regions
+
+The share is the VM's directory written by virtwatt-host, mounted read-only, e.g.
+  mount -t virtiofs -o ro virtwatt /mnt/virtwatt                        (virtiofs)
+  mount -t 9p -o trans=virtio,version=9p2000.L,ro virtwatt /mnt/virtwatt  (9p)
+Until it is there, the agent says so, exports virtwatt_share_up 0 and waits.
+
+Settings come from the TOML file given with --config (see configs/guest.toml);
+flags win over it.
+
+Flags:
+`
+
+func main() {
+	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Main runs the command line args and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		switch a {
+		case "--version", "-version":
+			fmt.Fprintf(stdout, "virtwatt-guest %s\n", version)
+			return 0
+		case "--list-countries", "-list-countries":
+			listCountries(stdout)
+			return 0
+		case "--list-cloud-regions", "-list-cloud-regions":
+			listCloudRegions(stdout)
+			return 0
+		}
+	}
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run":
+		return runAgent(args, stdout, stderr)
+	case "track":
+		return runTrack(args, stdout, stderr)
+	case "version":
+		fmt.Fprintf(stdout, "virtwatt-guest %s\n", version)
+		return 0
+	case "help":
+		printUsage(stdout, "virtwatt-guest")
+		return 0
+	}
+	fmt.Fprintf(stderr, "virtwatt-guest: unknown command %q (want run or track; see --help)\n", cmd)
+	return 2
+}
+
+func printUsage(w io.Writer, name string) {
+	var cfg guestagent.Config
+	cfg = guestagent.Defaults()
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	cfg.RegisterFlags(fs)
+	fs.SetOutput(w)
+	usage(fs)
+}
+
+func usage(fs *flag.FlagSet) {
+	fmt.Fprint(fs.Output(), overview)
+	fs.PrintDefaults()
+	fmt.Fprintln(fs.Output(), "\n  -version\n    \tprint the version and exit\n  -list-countries\n    \tlist the countries and regions with carbon-intensity data\n  -list-cloud-regions\n    \tlist the cloud regions with carbon-intensity data")
+}
+
+func runAgent(args []string, stdout, stderr io.Writer) int {
+	cfg, rest, err := guestagent.ParseArgs("virtwatt-guest", args, stdout, usage)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "virtwatt-guest: %v\n", err)
+		return 2
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(stderr, "virtwatt-guest: unexpected arguments %q (to measure a command: virtwatt-guest track -- CMD)\n", rest)
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
+
+	outs, err := guestagent.BuildOutputs(cfg, logger)
+	if err != nil {
+		logger.Error("setting up outputs", "err", err)
+		return 1
+	}
+	a, err := guestagent.New(cfg, logger, append(outs.Options(), guestagent.WithVersion(version))...)
+	if err != nil {
+		outs.Close()
+		logger.Error("configuration", "err", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := a.Run(ctx); err != nil {
+		logger.Error("virtwatt-guest failed", "err", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,140 @@
+package guestagent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/virtwatt/virtwatt/estimate"
+	"github.com/virtwatt/virtwatt/guestagent/measure"
+	"github.com/virtwatt/virtwatt/guestagent/output"
+	"github.com/virtwatt/virtwatt/guestagent/procsplit"
+)
+
+// Outputs are the sinks and collectors a Config asks for, besides the
+// agent's own metrics.
+type Outputs struct {
+	Sinks      []Sink
+	Collectors []prometheus.Collector
+}
+
+// Options turns o into Options for New.
+func (o Outputs) Options() []Option {
+	var opts []Option
+	for _, s := range o.Sinks {
+		opts = append(opts, WithSink(s))
+	}
+	for _, c := range o.Collectors {
+		opts = append(opts, WithCollector(c))
+	}
+	return opts
+}
+
+// Close closes every sink that was built (for a New that failed).
+func (o Outputs) Close() {
+	for _, s := range o.Sinks {
+		if c, ok := s.(interface{ Close() error }); ok {
+			_ = c.Close()
+		}
+	}
+}
+
+// BuildOutputs builds the per-process split (its collector exports
+// virtwatt_process_*), and the CSV, JSON-lines and webhook outputs that cfg
+// names. An output that cannot be set up is an error naming its flag.
+func BuildOutputs(cfg Config, logger *slog.Logger) (Outputs, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	var o Outputs
+	topN := cfg.TopProcesses
+	if topN == 0 {
+		topN = -1 // procsplit: negative is none; 0 would be its default
+	}
+	split := procsplit.New(procsplit.Options{ProcRoot: cfg.ProcRoot, TopN: topN, Logger: logger})
+	o.Sinks = append(o.Sinks, &splitSink{s: split})
+	o.Collectors = append(o.Collectors, split)
+
+	if cfg.CSV != "" {
+		c, err := output.NewCSV(output.CSVOptions{
+			Path:     cfg.CSV,
+			Interval: cfg.CSVInterval.Duration,
+			Location: Location(cfg),
+			Machine:  output.DetectMachine(cfg.ProcRoot),
+			Logger:   logger,
+		})
+		if err != nil {
+			o.Close()
+			return Outputs{}, fmt.Errorf("csv (--csv): %w", err)
+		}
+		o.Sinks = append(o.Sinks, named{c, "csv"})
+	}
+	if cfg.JSONL != "" {
+		j, err := output.NewJSONL(cfg.JSONL)
+		if err != nil {
+			o.Close()
+			return Outputs{}, fmt.Errorf("jsonl (--jsonl): %w", err)
+		}
+		o.Sinks = append(o.Sinks, named{j, "jsonl"})
+	}
+	if cfg.Webhook != "" {
+		w, err := output.NewWebhook(output.WebhookOptions{URL: cfg.Webhook, Logger: logger})
+		if err != nil {
+			o.Close()
+			return Outputs{}, fmt.Errorf("webhook (--webhook): %w", err)
+		}
+		o.Sinks = append(o.Sinks, named{w, "webhook"})
+		o.Collectors = append(o.Collectors, w)
+	}
+	return o, nil
+}
+
+// Location is the configured location, as CodeCarbon's CSV columns name it.
+func Location(cfg Config) output.Location {
+	l := output.Location{
+		CountryISOCode: strings.ToUpper(cfg.Country),
+		Region:         cfg.Region,
+		CloudProvider:  cfg.CloudProvider,
+		CloudRegion:    cfg.CloudRegion,
+	}
+	if cfg.Country != "" {
+		if c, err := estimate.Country(cfg.Country); err == nil {
+			l.CountryName, l.CountryISOCode = c.Name, c.Alpha3
+		}
+	}
+	return l
+}
+
+// named gives an output sink its name in logs and metrics.
+type named struct {
+	output.Sink
+	name string
+}
+
+func (n named) Name() string { return n.name }
+
+// splitSink feeds the per-process split with the VM's total energy each
+// time it changes, so that each split covers one host update.
+type splitSink struct {
+	s    *procsplit.Splitter
+	last uint64
+	have bool
+}
+
+func (p *splitSink) Name() string { return "procsplit" }
+
+func (p *splitSink) Emit(_ context.Context, s measure.Sample) error {
+	if !s.Started() {
+		return nil
+	}
+	total := s.TotalEnergyUJ()
+	if p.have && total == p.last {
+		return nil
+	}
+	p.have, p.last = true, total
+	_, err := p.s.Observe(s.Time, total)
+	return err
+}
