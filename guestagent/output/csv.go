@@ -1,0 +1,322 @@
+package output
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/virtwatt/virtwatt/estimate"
+	"github.com/virtwatt/virtwatt/guestagent/measure"
+	"github.com/virtwatt/virtwatt/share"
+)
+
+// DefaultCSVInterval is --csv-interval's default.
+const DefaultCSVInterval = 60 * time.Second
+
+// CSVOptions configures a CSV sink.
+type CSVOptions struct {
+	Path         string        // --csv FILE
+	Interval     time.Duration // --csv-interval; default 60s
+	ProjectName  string        // default "virtwatt"
+	ExperimentID string
+	RunID        string // default: a random UUID per agent run
+	Location     Location
+	Machine      Machine // see DetectMachine
+	Logger       *slog.Logger
+	Now          func() time.Time // names rotated files; default time.Now
+}
+
+// CSV appends CodeCarbon-compatible rows to a file: every Interval, a row
+// with the run's totals so far (duration, energy, emissions and water since
+// the agent's first sample), the way CodeCarbon's tracker writes a run. A
+// new or empty file gets the header first; a file whose header is another
+// set of columns is moved aside to FILE.bak-<time> and started anew (a file
+// with the same columns in another order is appended to in its order).
+// Each row is one write(2) on a file opened for appending, without fsync.
+type CSV struct {
+	opts CSVOptions
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	start    measure.Sample
+	last     measure.Sample
+	started  bool
+	lastRow  time.Time
+	verified os.FileInfo // the file whose header was checked
+	order    []int       // file column i holds our column order[i]; nil when identical
+}
+
+// NewCSV returns a CSV sink for opts.Path. The file is created on the first
+// row; NewCSV only checks that its directory exists.
+func NewCSV(opts CSVOptions) (*CSV, error) {
+	if opts.Path == "" {
+		return nil, errors.New("csv: no file given (--csv FILE)")
+	}
+	if fi, err := os.Stat(filepath.Dir(opts.Path)); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("csv: directory of %s: not a directory or %v (create it, or fix --csv)", opts.Path, err)
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = DefaultCSVInterval
+	}
+	if opts.ProjectName == "" {
+		opts.ProjectName = "virtwatt"
+	}
+	if opts.RunID == "" {
+		opts.RunID = newUUID()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &CSV{opts: opts, log: log}, nil
+}
+
+// Emit writes a row when Interval has passed since the last one (or since
+// the run's first sample). Samples made before the share was ever read are
+// ignored.
+func (c *CSV) Emit(_ context.Context, s measure.Sample) error {
+	if !s.Started() {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.started {
+		c.start, c.last, c.started, c.lastRow = s, s, true, s.Time
+		return nil
+	}
+	c.last = s
+	if s.Time.Sub(c.lastRow) < c.opts.Interval {
+		return nil
+	}
+	c.lastRow = s.Time
+	return c.writeLocked(c.runRow(s))
+}
+
+// Close writes a last row with the run's totals when samples came since the
+// last row, like CodeCarbon's tracker.stop().
+func (c *CSV) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.started || !c.last.Time.After(c.lastRow) {
+		return nil
+	}
+	c.lastRow = c.last.Time
+	return c.writeLocked(c.runRow(c.last))
+}
+
+// WriteRow appends one row (track writes its command's own row this way).
+// Empty ProjectName, RunID, Location and Machine take the sink's.
+func (c *CSV) WriteRow(r Row) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r.ProjectName == "" {
+		r.ProjectName = c.opts.ProjectName
+	}
+	if r.RunID == "" {
+		r.RunID = c.opts.RunID
+	}
+	if r.ExperimentID == "" {
+		r.ExperimentID = c.opts.ExperimentID
+	}
+	if r.Location == (Location{}) {
+		r.Location = c.opts.Location
+	}
+	if r.Machine.OS == "" && r.Machine.CPUCount == 0 {
+		r.Machine = c.opts.Machine
+	}
+	return c.writeLocked(r)
+}
+
+// runRow is the run's totals at s, in CodeCarbon's units.
+func (c *CSV) runRow(s measure.Sample) Row {
+	d := func(z string) uint64 {
+		if s.EnergyUJ[z] < c.start.EnergyUJ[z] {
+			return 0
+		}
+		return s.EnergyUJ[z] - c.start.EnergyUJ[z]
+	}
+	var total uint64
+	for z := range s.EnergyUJ {
+		total += d(z)
+	}
+	dur := s.Time.Sub(c.start.Time).Seconds()
+	kg := nonNeg(s.EmissionsGrams-c.start.EmissionsGrams) / 1000
+	r := Row{
+		Timestamp:    s.Time.Format(TimestampLayout),
+		ProjectName:  c.opts.ProjectName,
+		RunID:        c.opts.RunID,
+		ExperimentID: c.opts.ExperimentID,
+		DurationS:    dur,
+		EmissionsKg:  kg,
+		CPUPowerW:    zonePower(s, share.ZonePackage),
+		RAMPowerW:    zonePower(s, share.ZoneDRAM),
+		CPUEnergyKWh: estimate.KWh(d(share.ZonePackage)),
+		RAMEnergyKWh: estimate.KWh(d(share.ZoneDRAM)),
+		EnergyKWh:    estimate.KWh(total),
+		WaterL:       nonNeg(s.WaterLiters - c.start.WaterLiters),
+		Location:     c.opts.Location,
+		Machine:      c.opts.Machine,
+		TrackingMode: "machine",
+		PUE:          s.PUE,
+		WUE:          s.WUE,
+	}
+	if dur > 0 {
+		r.EmissionsKgS = kg / dur
+	}
+	return r
+}
+
+// zonePower is the zone's power; 0 for a zone that is not measured at all,
+// nil (an empty cell) for a measured zone whose power is unknown now.
+func zonePower(s measure.Sample, zone string) *float64 {
+	if _, ok := s.EnergyUJ[zone]; !ok {
+		zero := 0.0
+		return &zero
+	}
+	p, ok := s.PowerW[zone]
+	if !ok {
+		return nil
+	}
+	return &p
+}
+
+func (c *CSV) writeLocked(r Row) error {
+	path := c.opts.Path
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("csv: open %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("csv: stat %s: %w", path, err)
+	}
+	if fi.Size() > 0 && (c.verified == nil || !os.SameFile(c.verified, fi)) {
+		order, ok, err := headerOrder(path)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			f.Close()
+			bak, err := c.rotate(path)
+			if err != nil {
+				return err
+			}
+			c.log.Warn("csv: the file's columns differ from CodeCarbon's emissions.csv columns; moved it aside and started a new file",
+				"file", path, "backup", bak)
+			if f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
+				return fmt.Errorf("csv: open %s: %w", path, err)
+			}
+			defer f.Close()
+			if fi, err = f.Stat(); err != nil {
+				return fmt.Errorf("csv: stat %s: %w", path, err)
+			}
+			order = nil
+		}
+		c.order = order
+		c.verified = fi
+	}
+
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	if fi.Size() == 0 {
+		w.Write(CodeCarbonColumns)
+		c.order = nil
+		c.verified = fi
+	}
+	rec := r.Record()
+	if c.order != nil {
+		perm := make([]string, len(rec))
+		for i, j := range c.order {
+			perm[i] = rec[j]
+		}
+		rec = perm
+	}
+	w.Write(rec)
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return fmt.Errorf("csv: encode row: %w", err)
+	}
+	if _, err := f.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("csv: append to %s: %w", path, err)
+	}
+	return nil
+}
+
+// headerOrder reads the file's header: ok when it holds exactly
+// CodeCarbonColumns; order maps the file's columns to ours (nil when the
+// order is ours too).
+func headerOrder(path string) (order []int, ok bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false, fmt.Errorf("csv: read header of %s: %w", path, err)
+	}
+	defer f.Close()
+	r := csv.NewReader(bufio.NewReader(io.LimitReader(f, 64<<10)))
+	r.FieldsPerRecord = -1
+	head, err := r.Read()
+	if err != nil {
+		return nil, false, nil // garbled or no complete header line: not ours
+	}
+	if slices.Equal(head, CodeCarbonColumns) {
+		return nil, true, nil
+	}
+	if len(head) != len(CodeCarbonColumns) {
+		return nil, false, nil
+	}
+	order = make([]int, len(head))
+	for i, name := range head {
+		j := slices.Index(CodeCarbonColumns, name)
+		if j < 0 || slices.Contains(order[:i], j) {
+			return nil, false, nil
+		}
+		order[i] = j
+	}
+	return order, true, nil
+}
+
+// rotate moves path to path.bak-<time>, never over an existing file.
+func (c *CSV) rotate(path string) (string, error) {
+	base := path + ".bak-" + c.opts.Now().Format("20060102T150405")
+	bak := base
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(bak); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		bak = fmt.Sprintf("%s-%d", base, i)
+	}
+	if err := os.Rename(path, bak); err != nil {
+		return "", fmt.Errorf("csv: move %s aside: %w", path, err)
+	}
+	return bak, nil
+}
+
+func nonNeg(x float64) float64 {
+	if x > 0 {
+		return x
+	}
+	return 0
+}
+
+// newUUID returns a random (version 4) UUID, as CodeCarbon's run_id.
+func newUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

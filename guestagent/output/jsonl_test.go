@@ -1,0 +1,81 @@
+package output
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/virtwatt/virtwatt/guestagent/measure"
+)
+
+func TestJSONLRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.jsonl")
+	j, err := NewJSONL(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1 := measure.Sample{
+		Time: t0, HostTime: t0.Add(-time.Second), Up: true, Host: "hv1", Domain: "vm1", UUID: "u-1",
+		Labels:   map[string]string{"team": "a"},
+		EnergyUJ: map[string]uint64{"package": 3_000_000, "dram": 1_000_000},
+		PowerW:   map[string]float64{"package": 12.5, "dram": 2},
+		EmissionsGrams: 1.5, WaterLiters: 0.2, IntensityGPerKWh: 56, IntensitySource: "country:FRA",
+		PUE: 1.2, PUESource: "record", Mode: "record",
+	}
+	s2 := measure.Sample{Time: t0.Add(time.Second), EnergyUJ: map[string]uint64{"package": 3_000_000, "dram": 1_000_000}} // stale: no power
+	for _, s := range []measure.Sample{s1, s2} {
+		must(t, j.Emit(context.Background(), s))
+	}
+	must(t, j.Close())
+
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var got []Record
+	raw := []map[string]any{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var r Record
+		must(t, json.Unmarshal(sc.Bytes(), &r))
+		got = append(got, r)
+		var m map[string]any
+		must(t, json.Unmarshal(sc.Bytes(), &m))
+		raw = append(raw, m)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d lines, want 2", len(got))
+	}
+	want := NewRecord(s1)
+	if !reflect.DeepEqual(normalize(got[0]), normalize(want)) {
+		t.Fatalf("round trip\n got %+v\nwant %+v", got[0], want)
+	}
+	if got[0].EnergyJoules != 4 || *got[0].PowerWTotal != 14.5 {
+		t.Fatalf("energy %v J power %v W", got[0].EnergyJoules, *got[0].PowerWTotal)
+	}
+	if _, ok := raw[1]["power_watts_total"]; ok {
+		t.Fatal("stale sample has a power_watts_total")
+	}
+	if _, ok := raw[1]["power_watts"]; ok {
+		t.Fatal("stale sample has power_watts")
+	}
+	if raw[1]["up"] != false {
+		t.Fatal("stale sample not up=false")
+	}
+}
+
+// normalize strips monotonic clock readings so that DeepEqual compares instants.
+func normalize(r Record) Record {
+	r.Time = r.Time.Round(0).UTC()
+	if r.HostTime != nil {
+		t := r.HostTime.Round(0).UTC()
+		r.HostTime = &t
+	}
+	return r
+}

@@ -1,0 +1,105 @@
+// Package output renders measure.Samples for people and tools that do not
+// scrape Prometheus: a CSV file with CodeCarbon's emissions.csv columns, a
+// JSON-lines file, and an HTTP webhook. Each is optional; each returns its
+// errors to the agent, which counts and logs them and never stops for them.
+package output
+
+import (
+	"context"
+	"time"
+
+	"github.com/virtwatt/virtwatt/guestagent/measure"
+)
+
+// Sink receives every Sample the agent makes.
+type Sink interface {
+	// Emit hands over one Sample. It never blocks on the network.
+	Emit(ctx context.Context, s measure.Sample) error
+	// Close flushes what is pending and releases the sink.
+	Close() error
+}
+
+// Record is the JSON document written per Sample by the JSON-lines file and
+// POSTed by the webhook. Energy is the agent's cumulative, monotonic
+// counter; power is absent when unknown or stale (never a fake 0).
+//
+//	time                        guest clock of the sample (RFC 3339)
+//	host_time                   host clock of the share record it came from (absent for a tree-only share)
+//	last_update                 when the share last changed
+//	up                          the share is present, valid and fresh
+//	mode                        "record" or "tree": how the share was read
+//	host, domain, uuid, labels  the VM, as the host names it
+//	energy_uj                   cumulative µJ per zone ("package", "dram")
+//	energy_joules               cumulative J over every zone
+//	power_watts                 W per zone, only the zones whose power is known
+//	power_watts_total           W over every zone, absent unless every zone's power is known
+//	emissions_grams             cumulative operational gCO2e, PUE included
+//	water_liters                cumulative L (energy × WUE)
+//	embodied_grams              cumulative embodied gCO2e share
+//	carbon_intensity_g_per_kwh  with carbon_intensity_source
+//	pue, pue_source, wue, wue_source, embodied_source
+type Record struct {
+	Time            time.Time          `json:"time"`
+	HostTime        *time.Time         `json:"host_time,omitempty"`
+	LastUpdate      *time.Time         `json:"last_update,omitempty"`
+	Up              bool               `json:"up"`
+	Mode            string             `json:"mode,omitempty"`
+	Host            string             `json:"host,omitempty"`
+	Domain          string             `json:"domain,omitempty"`
+	UUID            string             `json:"uuid,omitempty"`
+	Labels          map[string]string  `json:"labels,omitempty"`
+	EnergyUJ        map[string]uint64  `json:"energy_uj,omitempty"`
+	EnergyJoules    float64            `json:"energy_joules"`
+	PowerW          map[string]float64 `json:"power_watts,omitempty"`
+	PowerWTotal     *float64           `json:"power_watts_total,omitempty"`
+	EmissionsGrams  float64            `json:"emissions_grams"`
+	WaterLiters     float64            `json:"water_liters"`
+	EmbodiedGrams   float64            `json:"embodied_grams"`
+	Intensity       float64            `json:"carbon_intensity_g_per_kwh"`
+	IntensitySource string             `json:"carbon_intensity_source,omitempty"`
+	PUE             float64            `json:"pue"`
+	PUESource       string             `json:"pue_source,omitempty"`
+	WUE             float64            `json:"wue"`
+	WUESource       string             `json:"wue_source,omitempty"`
+	EmbodiedSource  string             `json:"embodied_source,omitempty"`
+}
+
+// NewRecord converts a Sample to its JSON document.
+func NewRecord(s measure.Sample) Record {
+	r := Record{
+		Time:            s.Time,
+		Up:              s.Up,
+		Mode:            s.Mode,
+		Host:            s.Host,
+		Domain:          s.Domain,
+		UUID:            s.UUID,
+		Labels:          s.Labels,
+		EnergyUJ:        s.EnergyUJ,
+		EnergyJoules:    float64(s.TotalEnergyUJ()) / 1e6,
+		EmissionsGrams:  s.EmissionsGrams,
+		WaterLiters:     s.WaterLiters,
+		EmbodiedGrams:   s.EmbodiedGrams,
+		Intensity:       s.IntensityGPerKWh,
+		IntensitySource: s.IntensitySource,
+		PUE:             s.PUE,
+		PUESource:       s.PUESource,
+		WUE:             s.WUE,
+		WUESource:       s.WUESource,
+		EmbodiedSource:  s.EmbodiedSource,
+	}
+	if !s.HostTime.IsZero() {
+		t := s.HostTime
+		r.HostTime = &t
+	}
+	if !s.LastUpdate.IsZero() {
+		t := s.LastUpdate
+		r.LastUpdate = &t
+	}
+	if len(s.PowerW) > 0 {
+		r.PowerW = s.PowerW
+	}
+	if p, ok := s.TotalPowerW(); ok {
+		r.PowerWTotal = &p
+	}
+	return r
+}
