@@ -21,9 +21,9 @@ func TestJSONLRoundTrip(t *testing.T) {
 	}
 	s1 := measure.Sample{
 		Time: t0, HostTime: t0.Add(-time.Second), Up: true, Host: "hv1", Domain: "vm1", UUID: "u-1",
-		Labels:   map[string]string{"team": "a"},
-		EnergyUJ: map[string]uint64{"package": 3_000_000, "dram": 1_000_000},
-		PowerW:   map[string]float64{"package": 12.5, "dram": 2},
+		Labels:         map[string]string{"team": "a"},
+		EnergyUJ:       map[string]uint64{"package": 3_000_000, "dram": 1_000_000},
+		PowerW:         map[string]float64{"package": 12.5, "dram": 2},
 		EmissionsGrams: 1.5, WaterLiters: 0.2, IntensityGPerKWh: 56, IntensitySource: "country:FRA",
 		PUE: 1.2, PUESource: "record", Mode: "record",
 	}
