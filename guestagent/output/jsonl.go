@@ -60,3 +60,6 @@ func (j *JSONL) Emit(_ context.Context, s measure.Sample) error {
 
 // Close has nothing to flush: every line is written by Emit.
 func (j *JSONL) Close() error { return nil }
+
+// Name names the sink in logs and metrics.
+func (j *JSONL) Name() string { return "jsonl" }

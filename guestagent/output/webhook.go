@@ -285,3 +285,6 @@ func (w *Webhook) post(b []byte) (permanent bool, err error) {
 		return false, fmt.Errorf("POST %s: %s", w.opts.URL, resp.Status)
 	}
 }
+
+// Name names the sink in logs and metrics.
+func (w *Webhook) Name() string { return "webhook" }

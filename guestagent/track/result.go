@@ -1,0 +1,112 @@
+package track
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/virtwatt/virtwatt/estimate"
+	"github.com/virtwatt/virtwatt/guestagent/measure"
+)
+
+// Energy is the VM's energy over the run, from two meter Samples.
+type Energy struct {
+	Known  bool   // both samples read a share
+	Reason string // why not, when !Known
+	Stale  bool   // the share was not fresh at one end: a lower bound
+
+	ZoneUJ         map[string]uint64 // VM energy per zone over the run
+	TotalUJ        uint64
+	EmissionsGrams float64 // VM, PUE included, at the intensities in force
+	WaterLiters    float64
+
+	Intensity       float64
+	IntensitySource string
+	PUE, WUE        float64
+	PUESource       string
+	WUESource       string
+}
+
+func energyOf(s0, s1 measure.Sample, err0, err1 error) Energy {
+	switch {
+	case err0 != nil:
+		return Energy{Reason: fmt.Sprintf("no VM energy at the start: %v", err0)}
+	case err1 != nil:
+		return Energy{Reason: fmt.Sprintf("no VM energy at the end: %v", err1)}
+	case !s0.Started() || !s1.Started():
+		return Energy{Reason: "the share was never read (is it mounted? see virtwatt_share_up)"}
+	}
+	e := Energy{
+		Known:           true,
+		Stale:           !s0.Up || !s1.Up,
+		ZoneUJ:          map[string]uint64{},
+		EmissionsGrams:  max(0, s1.EmissionsGrams-s0.EmissionsGrams),
+		WaterLiters:     max(0, s1.WaterLiters-s0.WaterLiters),
+		Intensity:       s1.IntensityGPerKWh,
+		IntensitySource: s1.IntensitySource,
+		PUE:             s1.PUE,
+		WUE:             s1.WUE,
+		PUESource:       s1.PUESource,
+		WUESource:       s1.WUESource,
+	}
+	for z, v := range s1.EnergyUJ {
+		var d uint64
+		if v > s0.EnergyUJ[z] {
+			d = v - s0.EnergyUJ[z]
+		}
+		e.ZoneUJ[z] = d
+		e.TotalUJ += d
+	}
+	return e
+}
+
+// Result is a tracked command's measurement.
+type Result struct {
+	Argv       []string
+	ExitCode   int
+	Start, End time.Time
+	Duration   time.Duration
+
+	CommandCPU float64 // seconds of CPU time of the command's process tree
+	GuestCPU   float64 // seconds of guest CPU time (busy + idle, all vCPUs) over the run
+	Fraction   float64 // CommandCPU / GuestCPU, at most 1
+
+	Energy Energy
+
+	// The command's share.
+	CommandUJ       uint64
+	CommandZoneUJ   map[string]uint64
+	CommandGrams    float64
+	CommandLiters   float64
+	Equivalents     []estimate.Equivalent
+	AttributionNote string
+}
+
+func (r *Result) attribute() {
+	if !r.Energy.Known {
+		return
+	}
+	if r.GuestCPU <= 0 {
+		r.AttributionNote = "guest CPU time unavailable: the command's share is unknown"
+		return
+	}
+	r.Fraction = min(1, r.CommandCPU/r.GuestCPU)
+	r.CommandZoneUJ = map[string]uint64{}
+	for z, v := range r.Energy.ZoneUJ {
+		c := uint64(float64(v) * r.Fraction)
+		r.CommandZoneUJ[z] = c
+		r.CommandUJ += c
+	}
+	r.CommandGrams = r.Energy.EmissionsGrams * r.Fraction
+	r.CommandLiters = r.Energy.WaterLiters * r.Fraction
+	r.Equivalents = estimate.Equivalents(r.CommandGrams, estimate.KWh(r.CommandUJ))
+}
+
+func (r *Result) zones() []string {
+	zs := make([]string, 0, len(r.Energy.ZoneUJ))
+	for z := range r.Energy.ZoneUJ {
+		zs = append(zs, z)
+	}
+	slices.Sort(zs)
+	return zs
+}
