@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/virtwatt/virtwatt/estimate"
+	"github.com/virtwatt/virtwatt/guestagent/account"
+	"github.com/virtwatt/virtwatt/guestagent/follow"
 	"github.com/virtwatt/virtwatt/guestagent/measure"
 	"github.com/virtwatt/virtwatt/guestagent/output"
 	"github.com/virtwatt/virtwatt/guestagent/procsplit"
@@ -59,16 +62,10 @@ func BuildOutputs(cfg Config, logger *slog.Logger) (Outputs, error) {
 	o.Collectors = append(o.Collectors, split)
 
 	if cfg.CSV != "" {
-		c, err := output.NewCSV(output.CSVOptions{
-			Path:     cfg.CSV,
-			Interval: cfg.CSVInterval.Duration,
-			Location: Location(cfg),
-			Machine:  output.DetectMachine(cfg.ProcRoot),
-			Logger:   logger,
-		})
+		c, err := NewCSV(cfg, logger)
 		if err != nil {
 			o.Close()
-			return Outputs{}, fmt.Errorf("csv (--csv): %w", err)
+			return Outputs{}, err
 		}
 		o.Sinks = append(o.Sinks, named{c, "csv"})
 	}
@@ -90,6 +87,55 @@ func BuildOutputs(cfg Config, logger *slog.Logger) (Outputs, error) {
 		o.Collectors = append(o.Collectors, w)
 	}
 	return o, nil
+}
+
+// NewCSV is the CSV output cfg names (--csv, --csv-interval), with the
+// configured location and the guest's machine description.
+func NewCSV(cfg Config, logger *slog.Logger) (*output.CSV, error) {
+	c, err := output.NewCSV(output.CSVOptions{
+		Path:     cfg.CSV,
+		Interval: cfg.CSVInterval.Duration,
+		Location: Location(cfg),
+		Machine:  output.DetectMachine(cfg.ProcRoot),
+		Logger:   logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("csv (--csv): %w", err)
+	}
+	return c, nil
+}
+
+// Meter reads the share and accounts for it, one Sample per call, for
+// `virtwatt-guest track`: the energy never goes backwards between calls.
+// A call whose read failed returns the Sample with the read's error.
+type Meter struct {
+	reader follow.Reader
+	acct   *account.Accountant
+	now    func() time.Time
+}
+
+// NewMeter is a Meter over cfg's share, priced as cfg says.
+func NewMeter(cfg Config, logger *slog.Logger) *Meter {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Meter{
+		reader: follow.Reader{Dir: cfg.ShareDir},
+		acct: account.New(account.Options{
+			Pricing: cfg.Pricing(), PollInterval: cfg.PollInterval.Duration, Logger: logger,
+		}),
+		now: time.Now,
+	}
+}
+
+// Sample implements track.Meter.
+func (m *Meter) Sample(context.Context) (measure.Sample, error) {
+	obs := m.reader.Read()
+	s := m.acct.Observe(m.now(), obs)
+	if obs.Err != nil {
+		return s, fmt.Errorf("reading the share: %w", obs.Err)
+	}
+	return s, nil
 }
 
 // Location is the configured location, as CodeCarbon's CSV columns name it.

@@ -1,8 +1,15 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/virtwatt/virtwatt/guestagent"
+	"github.com/virtwatt/virtwatt/guestagent/track"
+	"github.com/virtwatt/virtwatt/share"
 )
 
 func TestMain_(t *testing.T) {
@@ -39,3 +46,52 @@ func TestMain_(t *testing.T) {
 		})
 	}
 }
+
+func TestTrack(t *testing.T) {
+	root := t.TempDir()
+	w, err := share.NewWriter(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	rec := &share.Record{
+		Schema: share.SchemaVersion, Host: "hv", Domain: "vm1", UUID: "u", Instance: "i", Sequence: 1,
+		Timestamp: time.Now(), IntervalSeconds: 1,
+		Zones: map[string]share.ZoneEnergy{share.ZonePackage: {UsageUJ: 5_000_000}},
+	}
+	if err := w.Write("vm1", rec, false); err != nil {
+		t.Fatal(err)
+	}
+	shareDir := filepath.Join(root, "vm1")
+	csv := filepath.Join(t.TempDir(), "emissions.csv")
+
+	tests := []struct {
+		name string
+		args []string
+		code int
+		err  string
+	}{
+		{"exit code passed through", []string{"track", "--share-dir", shareDir, "--", "sh", "-c", "exit 3"}, 3, "VM energy"},
+		{"no command", []string{"track", "--share-dir", shareDir}, 2, "no command"},
+		{"missing share still runs", []string{"track", "--share-dir", filepath.Join(root, "nope"), "--", "true"}, 0, "unknown"},
+		{"not found", []string{"track", "--", "/nonexistent/cmd"}, 127, "not found"},
+		{"csv row", []string{"track", "--share-dir", shareDir, "--csv", csv, "--", "true"}, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb strings.Builder
+			if code := Main(tt.args, &out, &errb); code != tt.code {
+				t.Fatalf("exit %d, want %d\nstderr: %s", code, tt.code, errb.String())
+			}
+			if !strings.Contains(errb.String(), tt.err) {
+				t.Errorf("stderr lacks %q:\n%s", tt.err, errb.String())
+			}
+		})
+	}
+	b, err := os.ReadFile(csv)
+	if err != nil || !strings.Contains(string(b), ",process,") {
+		t.Fatalf("csv after track: %v\n%s", err, b)
+	}
+}
+
+var _ track.Meter = (*guestagent.Meter)(nil)
