@@ -315,4 +315,3 @@ func TestListenError(t *testing.T) {
 		t.Fatalf("Run = %v, want a listen error naming --listen", err)
 	}
 }
-
