@@ -78,7 +78,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	raplCtx, stopRapl := context.WithCancel(ctx)
 	raplDone := make(chan error, 1)
-	go func() { raplDone <- e.tree.Run(raplCtx, 100*time.Millisecond) }()
+	go func() { raplDone <- e.tree.Run(raplCtx, 50*time.Millisecond) }()
 	t.Cleanup(func() {
 		stopRapl()
 		if err := <-raplDone; err != nil {
@@ -184,6 +184,9 @@ func (e *env) startHost() {
 	e.s.t.Helper()
 	e.host = e.s.startProc("virtwatt-host", append([]string{e.hostBin}, e.hostArgs...)...)
 	if !waitFor(15*time.Second, 50*time.Millisecond, func() bool {
+		if !e.host.running() {
+			return true // exited: reported below
+		}
 		resp, err := http.Get(e.hostURL)
 		if err != nil {
 			return false
@@ -216,6 +219,11 @@ func (s *suite) checkNothingLeft() {
 		}
 	}
 	s.mu.Unlock()
+	for _, d := range s.daemons {
+		if alive(d.lastPID) {
+			s.t.Errorf("%s (pid %d), started by the suite, still running after cleanup", d.name, d.lastPID)
+		}
+	}
 	ents, _ := os.ReadDir("/proc")
 	for _, en := range ents {
 		b, err := os.ReadFile(filepath.Join("/proc", en.Name(), "cmdline"))

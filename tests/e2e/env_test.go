@@ -30,8 +30,9 @@ type suite struct {
 	cache string // tests/.work/cache: kernel, kept between runs
 	work  string // this run's directory (removed when the run passes)
 
-	mu    sync.Mutex
-	procs []*proc
+	mu      sync.Mutex
+	procs   []*proc
+	daemons []*daemon // libvirtd, virtlogd when the suite started them
 }
 
 // logf logs with the time since the suite started, so a CI reader sees

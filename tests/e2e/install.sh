@@ -20,7 +20,7 @@ export DEBIAN_FRONTEND=noninteractive
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install.sh: installing ${missing[*]}"
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2> >(grep -v -e "^debconf: delaying package configuration" >&2)
 fi
 
 # Guest kernel: the generic flavour (linux-image-amd64 -> linux-image-6.1.0-NN-amd64), which has

@@ -29,6 +29,7 @@ type daemon struct {
 	name    string
 	pidFile string
 	ours    bool // started by the suite: stopped at the end
+	lastPID int  // the pid seen at the last start or stop
 }
 
 func (d *daemon) pid() int {
@@ -37,6 +38,9 @@ func (d *daemon) pid() int {
 		return 0
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if pid > 0 {
+		d.lastPID = pid
+	}
 	return pid
 }
 
@@ -99,6 +103,8 @@ func (s *suite) ensureLibvirt(ctx context.Context) *daemon {
 		if err := startDaemon(ctx, "virtlogd", vl.pidFile); err != nil {
 			s.t.Fatal(err)
 		}
+		vl.pid()
+		s.daemons = append(s.daemons, vl)
 		s.t.Cleanup(func() {
 			if err := vl.stop(); err != nil {
 				s.t.Error(err)
@@ -109,6 +115,8 @@ func (s *suite) ensureLibvirt(ctx context.Context) *daemon {
 	if err := startDaemon(ctx, "libvirtd", lv.pidFile); err != nil {
 		s.t.Fatal(err)
 	}
+	lv.pid()
+	s.daemons = append(s.daemons, lv)
 	s.t.Cleanup(func() {
 		if lv.ours {
 			if err := lv.stop(); err != nil {
@@ -135,6 +143,7 @@ func (s *suite) restartLibvirtd(ctx context.Context, lv *daemon) error {
 	if err := startDaemon(ctx, "libvirtd", lv.pidFile); err != nil {
 		return err
 	}
+	lv.pid()
 	if !waitFor(20*time.Second, 20*time.Millisecond, func() bool { return libvirtAnswers(ctx) }) {
 		return fmt.Errorf("libvirtd does not answer 20 s after its restart")
 	}

@@ -41,6 +41,9 @@ func (s *suite) startPrometheus(ctx context.Context, targets []target) string {
 	p := s.startProc("prometheus", "prometheus", "--config.file="+cfgPath, "--storage.tsdb.path="+s.mkdir("prom"),
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--log.level=warn")
 	ready := waitFor(30*time.Second, 100*time.Millisecond, func() bool {
+		if !p.running() {
+			return true // exited: reported below
+		}
 		resp, err := http.Get(base + "/-/ready")
 		if err != nil {
 			return false
