@@ -157,7 +157,11 @@ func TestAgentEndToEnd(t *testing.T) {
 	if err := w.Write("vm1", testRecord(1, kWhUJ, 0), true); err != nil {
 		t.Fatal(err)
 	}
-	m = waitFor(t, a, "share up", func(m map[string]float64) bool { return m["virtwatt_share_up"] == 1 })
+	// The tree is written before the record: a poll between the two sees a
+	// tree-only share for a moment. Wait for the record.
+	m = waitFor(t, a, "share up from the record", func(m map[string]float64) bool {
+		return m["virtwatt_share_up"] == 1 && m[`virtwatt_vm_info{domain="vm1",host="hv1",mode="record",uuid="1234-uuid"}`] == 1
+	})
 	if got := m[`virtwatt_vm_energy_joules_total{zone="package"}`]; got != 3.6e6 {
 		t.Fatalf("package energy = %v J, want 3.6e6", got)
 	}
