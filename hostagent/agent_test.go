@@ -66,6 +66,27 @@ func checkConservation(t *testing.T, st *state.State, zones []string) {
 	}
 }
 
+// checkSnapshotConservation asserts the same identity on what the metrics
+// endpoint renders: vanished domains included.
+func checkSnapshotConservation(t *testing.T, s *Snapshot) {
+	t.Helper()
+	for _, z := range s.Zones {
+		var host uint64
+		for _, c := range s.HostEnergy {
+			if c.Kind == z {
+				host += c.EnergyUJ
+			}
+		}
+		sum := s.UnattributedUJ[z]
+		for _, d := range s.Domains {
+			sum += d.UsageUJ[z] + d.IdleUJ[z]
+		}
+		if sum != host {
+			t.Fatalf("snapshot zone %s: Σ domains + unattributed = %d µJ, host %d µJ", z, sum, host)
+		}
+	}
+}
+
 func TestAgentConservesEnergyAcrossChurnAndOutages(t *testing.T) {
 	for _, idle := range []string{"host", "vcpus", "busy"} {
 		for _, overhead := range []string{"vm", "host"} {
@@ -94,6 +115,7 @@ func TestAgentConservesEnergyAcrossChurnAndOutages(t *testing.T) {
 					h.advance(time.Second)
 					if a.Tick(ctx) { // between splits, energy waits in pending
 						checkConservation(t, st, cfg.Zones)
+						checkSnapshotConservation(t, a.Snapshot())
 					} else if !h.failDom {
 						t.Fatalf("tick %d did not split", i)
 					}
@@ -255,4 +277,8 @@ func TestPruneRemovesVanishedDomainDirectories(t *testing.T) {
 	if len(names) != 1 {
 		t.Fatalf("remaining dirs %v", names)
 	}
+	if _, ok := a.st.VMs[uuidFor(0)]; ok {
+		t.Fatal("counters of the pruned domain kept in the state")
+	}
+	checkConservation(t, a.st, cfg.Zones)
 }

@@ -116,8 +116,8 @@ func TestAgentWithLibvirtTestDriver(t *testing.T) {
 		t.Fatal(err)
 	}
 	tick()
-	if _, ok := listed()["lv-lifecycle"]; ok {
-		t.Fatal("undefined domain still listed")
+	if got := listed()["lv-lifecycle"]; got != "gone" {
+		t.Fatalf("undefined domain listed as %q, want gone (counters kept until pruned)", got)
 	}
 	// Its directory keeps its last values until prune_after.
 	if rec := record("lv-lifecycle"); rec.Domain != "lv-lifecycle" {

@@ -74,5 +74,23 @@ func (a *Agent) publish(now time.Time, elapsed time.Duration, hostPower map[stri
 		}
 		s.Domains = append(s.Domains, ds)
 	}
+	// VMs no longer listed keep their counters (state "gone") until pruned,
+	// so that Σ domains + unattributed = host energy holds on the endpoint.
+	for uuid, vm := range a.st.VMs {
+		if _, listed := a.split.raw[uuid]; listed {
+			continue
+		}
+		ds := DomainSnapshot{
+			UUID: uuid, Name: vm.Name, State: "gone",
+			UsageUJ:   make(map[string]uint64, len(a.cfg.Zones)),
+			IdleUJ:    make(map[string]uint64, len(a.cfg.Zones)),
+			CPUTimeNS: vm.CPUTimeNS,
+		}
+		for _, z := range a.cfg.Zones {
+			ds.UsageUJ[z] = vm.Zones[z].UsageUJ
+			ds.IdleUJ[z] = vm.Zones[z].IdleUJ
+		}
+		s.Domains = append(s.Domains, ds)
+	}
 	a.snap.Store(s)
 }

@@ -160,7 +160,13 @@ func (a *Agent) prune(now time.Time, doms []domain.Domain) {
 	}
 	for uuid, vm := range a.st.VMs {
 		if _, ok := a.split.raw[uuid]; !ok && now.Sub(vm.LastSeen) >= a.cfg.PruneAfter && !vm.LastSeen.IsZero() {
+			// The host keeps the energy of a VM it no longer tracks, so
+			// that Σ VMs + host share = measured energy still holds.
+			for z, e := range vm.Zones {
+				a.st.UnattributedUJ[z] += e.TotalUJ()
+			}
 			delete(a.st.VMs, uuid)
+			a.log.Info("forgot the counters of a vanished domain", "domain", vm.Name, "uuid", uuid, "last_seen", vm.LastSeen)
 		}
 	}
 }
