@@ -49,7 +49,7 @@ func (a *Agent) splitTick(now time.Time, cpu procstat.CPU, doms []domain.Domain)
 		}
 		for i := range doms {
 			d := &doms[i]
-			a.vmState(d)
+			a.vmState(d).LastSeen = now
 			a.split.raw[d.UUID] = rawTimes{vcpu: d.VCPUTimeNS, cpu: d.CPUTimeNS}
 		}
 		return
