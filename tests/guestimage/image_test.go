@@ -127,9 +127,9 @@ func TestBuild(t *testing.T) {
 	if len(order) != len(Modules) || order[0] != "virtio_ring.ko" || order[len(order)-1] != "virtio_net.ko" {
 		t.Errorf("module order = %v", order)
 	}
-	init := byName["init"].data
+	initScript := byName["init"].data
 	for _, want := range []string{"/bin/virtwatt-guest '--share-dir' '/mnt/virtwatt' $EXTRA", "version=9p2000.L", ",ro ", "-t virtiofs -o ro"} {
-		if !strings.Contains(init, want) {
+		if !strings.Contains(initScript, want) {
 			t.Errorf("init lacks %q", want)
 		}
 	}
