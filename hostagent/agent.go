@@ -21,10 +21,9 @@ import (
 	"github.com/virtwatt/virtwatt/share"
 )
 
-// stateSyncEvery is how often the state file is fsynced; every tick it is
-// replaced atomically, which survives a killed process but not always a
-// power loss.
-const stateSyncEvery = time.Minute
+// domainsTimeout bounds one bulk stats call: a wedged libvirtd (a hung
+// qemu monitor) must not freeze the loop; its energy waits in pending.
+const domainsTimeout = 5 * time.Second
 
 // Sources are what the agent reads each tick; tests and --demo inject
 // their own.
@@ -49,7 +48,6 @@ type Agent struct {
 	splitters map[string]*attribution.Splitter
 
 	lastMeter time.Time // time of the previous meter reading
-	lastSync  time.Time // last fsynced save of the state file
 
 	// Baselines of the last split: energy read since then waits in pending.
 	split struct {
@@ -89,6 +87,7 @@ func New(cfg Config, src Sources, writer *share.Writer, st *state.State, obs *Ob
 	a.split.pending = map[string]uint64{}
 	a.split.raw = map[string]rawTimes{}
 	a.dirs.init(st)
+	a.restore(src.Now())
 	return a, nil
 }
 
@@ -106,6 +105,23 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.Tick(ctx)
 		}
 	}
+}
+
+// SaveFinal saves the state at shutdown. When energy measured since the
+// last split is still pending (libvirt was unreachable), the file already
+// holds the last consistent state, and saving host counters that include
+// the pending energy without it would break conservation: it is skipped.
+func (a *Agent) SaveFinal() error {
+	if a.writer == nil || a.cfg.StateFile == "" {
+		return nil
+	}
+	for _, e := range a.split.pending {
+		if e != 0 {
+			a.log.Info("energy measured while libvirt was unreachable is not saved; a restart within a minute measures it again")
+			return nil
+		}
+	}
+	return a.st.Save(a.cfg.StateFile, a.src.Now())
 }
 
 // Snapshot returns the result of the last tick (nil before the first).
@@ -144,23 +160,26 @@ func (a *Agent) Tick(ctx context.Context) bool {
 		a.publishHost(now, elapsed, hostPower)
 		return false
 	}
-	doms, err := a.src.Domains.Domains(ctx)
+	dctx, cancel := context.WithTimeout(ctx, max(a.cfg.Interval, domainsTimeout))
+	doms, err := a.src.Domains.Domains(dctx)
+	cancel()
 	if err != nil {
 		a.fail("domains", err)
 		a.publishHost(now, elapsed, hostPower)
 		return false
 	}
 	a.splitTick(now, cpu, doms)
-	a.writeShares(now, doms)
-	a.prune(now, doms)
+	a.planShares(now, doms)
+	// The state goes to disk before the shares: killed in between, the
+	// agent restarts from counters at or above what any guest has seen.
 	if a.writer != nil && a.cfg.StateFile != "" {
-		durable := now.Sub(a.lastSync) >= stateSyncEvery
-		if err := a.st.Save(a.cfg.StateFile, now, durable); err != nil {
+		a.st.Baseline = a.baseline(now, readings)
+		if err := a.st.Save(a.cfg.StateFile, now); err != nil {
 			a.fail("state", err)
-		} else if durable {
-			a.lastSync = now
 		}
 	}
+	a.writeShares()
+	a.prune(now, doms)
 	a.publish(now, elapsed, hostPower, doms)
 	return true
 }
@@ -193,6 +212,9 @@ func (a *Agent) vmState(d *domain.Domain) *state.VM {
 		a.log.Info("new domain", "domain", d.Name, "uuid", d.UUID, "state", d.State)
 	}
 	vm.Name = d.Name
+	if d.Labels != nil {
+		vm.Labels = d.Labels
+	}
 	return vm
 }
 

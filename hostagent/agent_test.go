@@ -2,11 +2,14 @@ package hostagent
 
 import (
 	"context"
+	"maps"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/virtwatt/virtwatt/hostagent/domain"
+	"github.com/virtwatt/virtwatt/hostagent/meter"
 	"github.com/virtwatt/virtwatt/hostagent/state"
 	"github.com/virtwatt/virtwatt/share"
 )
@@ -56,7 +59,7 @@ func checkConservation(t *testing.T, st *state.State, zones []string) {
 		for s := 0; s < 8; s++ {
 			host += st.HostEnergyUJ[hostKey(z, s)]
 		}
-		sum := st.UnattributedUJ[z]
+		sum := st.UnattributedUJ[z] + st.ForgottenUJ[z]
 		for _, vm := range st.VMs {
 			sum += vm.Zones[z].TotalUJ()
 		}
@@ -77,12 +80,12 @@ func checkSnapshotConservation(t *testing.T, s *Snapshot) {
 				host += c.EnergyUJ
 			}
 		}
-		sum := s.UnattributedUJ[z]
+		sum := s.UnattributedUJ[z] + s.ForgottenUJ[z] + s.PendingUJ[z]
 		for _, d := range s.Domains {
 			sum += d.UsageUJ[z] + d.IdleUJ[z]
 		}
 		if sum != host {
-			t.Fatalf("snapshot zone %s: Σ domains + unattributed = %d µJ, host %d µJ", z, sum, host)
+			t.Fatalf("snapshot zone %s: Σ domains + unattributed + forgotten + pending = %d µJ, host %d µJ", z, sum, host)
 		}
 	}
 }
@@ -113,9 +116,10 @@ func TestAgentConservesEnergyAcrossChurnAndOutages(t *testing.T) {
 						h.doms[1].State = domain.StatePaused
 					}
 					h.advance(time.Second)
-					if a.Tick(ctx) { // between splits, energy waits in pending
+					split := a.Tick(ctx)
+					checkSnapshotConservation(t, a.Snapshot())
+					if split { // between splits, energy waits in pending
 						checkConservation(t, st, cfg.Zones)
-						checkSnapshotConservation(t, a.Snapshot())
 					} else if !h.failDom {
 						t.Fatalf("tick %d did not split", i)
 					}
@@ -199,8 +203,11 @@ func TestAgentWritesSharesForEveryDefinedDomain(t *testing.T) {
 func TestStateContinuityAfterKill(t *testing.T) {
 	cfg := testConfig(t)
 	h := newFakeHost(11, 3)
+	h.rangeUJ = 300_000_000 // wraps every ~15 ticks: at most once over the downtime
 	ctx := context.Background()
 	a := newTestAgent(t, cfg, h, state.New())
+	a.Tick(ctx) // baseline
+	start := maps.Clone(h.total)
 	for i := 0; i < 20; i++ {
 		h.advance(time.Second)
 		a.Tick(ctx)
@@ -242,6 +249,128 @@ func TestStateContinuityAfterKill(t *testing.T) {
 		prev = cur
 	}
 	checkConservation(t, st, cfg.Zones)
+	// The downtime was measured: the state's host energy is exactly what the
+	// meter used since the baseline, nothing lost and nothing counted twice.
+	for key, e := range h.total {
+		if got, want := st.HostEnergyUJ[key], e-start[key]; got != want {
+			t.Fatalf("%s: state has %d µJ, the meter used %d µJ since the baseline", key, got, want)
+		}
+	}
+}
+
+// A restart after a long downtime cannot trust the saved raw counters: it
+// takes fresh baselines and the downtime is not counted, but nothing goes back.
+func TestLongDowntimeTakesFreshBaselines(t *testing.T) {
+	cfg := testConfig(t)
+	h := newFakeHost(12, 2)
+	ctx := context.Background()
+	a := newTestAgent(t, cfg, h, state.New())
+	for i := 0; i < 5; i++ {
+		h.advance(time.Second)
+		a.Tick(ctx)
+	}
+	st, err := state.Load(cfg.StateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := maps.Clone(st.HostEnergyUJ)
+	h.advance(2 * maxRestoreGap)
+	b := newTestAgent(t, cfg, h, st)
+	if b.Tick(ctx); !maps.Equal(st.HostEnergyUJ, before) {
+		t.Fatalf("first tick after a long downtime counted energy: %v → %v", before, st.HostEnergyUJ)
+	}
+	h.advance(time.Second)
+	b.Tick(ctx)
+	checkConservation(t, st, cfg.Zones)
+}
+
+// If the state file fell behind the shares (saves failed, an old backup was
+// restored), the domain gets a new instance so its guest never sees a
+// counter go back under the same instance.
+func TestShareAheadOfStateStartsNewInstance(t *testing.T) {
+	cfg := testConfig(t)
+	h := newFakeHost(13, 1)
+	ctx := context.Background()
+	a := newTestAgent(t, cfg, h, state.New())
+	a.Tick(ctx)
+	h.advance(time.Second)
+	a.Tick(ctx)
+	old, err := state.Load(cfg.StateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		h.advance(time.Second)
+		a.Tick(ctx)
+	}
+	dir := filepath.Join(cfg.ShareRoot, h.doms[0].Name)
+	ahead, err := share.ReadRecord(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newTestAgent(t, cfg, h, old) // restarted from the stale state
+	h.advance(time.Second)
+	b.Tick(ctx)
+	rec, err := share.ReadRecord(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Instance == ahead.Instance {
+		t.Fatalf("same instance %s although the counter went from %d to %d µJ", rec.Instance,
+			ahead.Zones["package"].TotalUJ(), rec.Zones["package"].TotalUJ())
+	}
+}
+
+func TestCounterDelta(t *testing.T) {
+	const limit = 1000
+	cases := []struct {
+		name            string
+		cur, prev       uint64
+		seen            bool
+		wantD, wantKeep uint64
+	}{
+		{"growth", 1500, 1000, true, 500, 1500},
+		{"not reported keeps the previous value", 0, 1000, true, 0, 1000},
+		{"qemu restarted", 300, 1000, true, 300, 300},
+		{"went down but too far for a restart", 5000, 90000, true, 0, 5000},
+		{"impossible growth", 9000, 1000, true, 0, 9000},
+		{"new domain started in the interval", 800, 0, false, 800, 800},
+		{"new domain that ran long before", 50000, 0, false, 0, 50000},
+		{"new domain not reporting", 0, 0, false, 0, 0},
+	}
+	for _, c := range cases {
+		d, keep := counterDelta(c.cur, c.prev, c.seen, limit)
+		if d != c.wantD || keep != c.wantKeep {
+			t.Errorf("%s: counterDelta(%d, %d, %v) = %d, %d; want %d, %d", c.name, c.cur, c.prev, c.seen, d, keep, c.wantD, c.wantKeep)
+		}
+	}
+}
+
+// A stat missing for one tick (libvirt leaves cpu.time out while it
+// reattaches cgroups) must not hand the domain its whole lifetime again.
+func TestMissingStatDoesNotJump(t *testing.T) {
+	cfg := testConfig(t)
+	h := newFakeHost(14, 2)
+	h.doms[0].VCPUTimeNS, h.doms[0].CPUTimeNS = 500_000e9, 520_000e9 // a long-running VM
+	st := state.New()
+	a := newTestAgent(t, cfg, h, st)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		h.advance(time.Second)
+		a.Tick(ctx)
+	}
+	saved := h.doms[0].CPUTimeNS
+	h.doms[0].CPUTimeNS = 0
+	h.advance(time.Second)
+	a.Tick(ctx)
+	h.doms[0].CPUTimeNS = saved + 1e9
+	before := st.VMs[uuidFor(0)].CPUTimeNS
+	h.advance(time.Second)
+	a.Tick(ctx)
+	if got := st.VMs[uuidFor(0)].CPUTimeNS - before; got > 3e9 {
+		t.Fatalf("CPU time jumped by %.0f s in one tick", float64(got)/1e9)
+	}
+	checkConservation(t, st, cfg.Zones)
 }
 
 func TestPruneRemovesVanishedDomainDirectories(t *testing.T) {
@@ -281,4 +410,61 @@ func TestPruneRemovesVanishedDomainDirectories(t *testing.T) {
 		t.Fatal("counters of the pruned domain kept in the state")
 	}
 	checkConservation(t, a.st, cfg.Zones)
+}
+
+func TestMatchZones(t *testing.T) {
+	h := newFakeHost(1, 0)
+	cfg := DefaultConfig()
+	if err := matchZones(&cfg, h, quietLog()); err != nil || len(cfg.Zones) != 2 {
+		t.Fatalf("package+dram: %v %v", cfg.Zones, err)
+	}
+	cfg.Zones = []string{"psys"}
+	if err := matchZones(&cfg, h, quietLog()); err == nil || !strings.Contains(err.Error(), "psys") {
+		t.Fatalf("psys on a meter without it: %v", err)
+	}
+	noDRAM := &filteredMeter{Meter: h, drop: "dram"}
+	cfg.Zones = []string{"package", "dram"}
+	if err := matchZones(&cfg, noDRAM, quietLog()); err != nil || strings.Join(cfg.Zones, ",") != "package" {
+		t.Fatalf("no dram: zones %v, err %v", cfg.Zones, err)
+	}
+}
+
+type filteredMeter struct {
+	meter.Meter
+	drop string
+}
+
+func (m *filteredMeter) Read() ([]meter.Reading, error) {
+	rs, err := m.Meter.Read()
+	out := rs[:0]
+	for _, r := range rs {
+		if r.Kind != m.drop {
+			out = append(out, r)
+		}
+	}
+	return out, err
+}
+
+// Shutting down while libvirt is unreachable must not save host counters
+// that include energy no VM or host share has yet.
+func TestSaveFinalSkipsPendingEnergy(t *testing.T) {
+	cfg := testConfig(t)
+	h := newFakeHost(15, 2)
+	ctx := context.Background()
+	a := newTestAgent(t, cfg, h, state.New())
+	for i := 0; i < 3; i++ {
+		h.advance(time.Second)
+		a.Tick(ctx)
+	}
+	h.failDom = true
+	h.advance(time.Second)
+	a.Tick(ctx)
+	if err := a.SaveFinal(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := state.Load(cfg.StateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkConservation(t, st, cfg.Zones)
 }

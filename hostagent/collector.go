@@ -13,6 +13,7 @@ type Collector struct {
 	snap func() *Snapshot
 
 	hostEnergy, hostPower, unattributed *prometheus.Desc
+	forgotten, pending                  *prometheus.Desc
 	domPower, domCPU                    *prometheus.Desc
 }
 
@@ -29,11 +30,17 @@ func NewCollector(snap func() *Snapshot) *Collector {
 		unattributed: prometheus.NewDesc("virtwatt_host_unattributed_energy_joules_total",
 			"Energy of a counted zone that no VM got: host processes, idle kept by the host, rounding. Σ domains + this = host energy.",
 			[]string{"zone"}, nil),
+		forgotten: prometheus.NewDesc("virtwatt_host_forgotten_energy_joules_total",
+			"Energy of domains pruned from the state after prune_after: it no longer shows under any domain.",
+			[]string{"zone"}, nil),
+		pending: prometheus.NewDesc("virtwatt_host_pending_energy_joules",
+			"Energy measured but not split yet, because libvirt or /proc/stat could not be read; 0 in normal operation.",
+			[]string{"zone"}, nil),
 		domPower: prometheus.NewDesc("virtwatt_domain_power_watts",
 			"A VM's power per zone over the last split.",
 			[]string{"domain", "uuid", "zone"}, nil),
 		domCPU: prometheus.NewDesc("virtwatt_domain_cpu_seconds_total",
-			"A VM's CPU time (vCPUs, plus emulator threads when overhead = vm) accumulated by the agent.",
+			"A VM's CPU time (vCPUs plus emulator and I/O threads) accumulated by the agent; it never goes back.",
 			[]string{"domain", "uuid"}, nil),
 	}
 }
@@ -56,6 +63,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, zone := range s.Zones {
 		ch <- prometheus.MustNewConstMetric(c.unattributed, prometheus.CounterValue, float64(s.UnattributedUJ[zone])/1e6, zone)
+		ch <- prometheus.MustNewConstMetric(c.forgotten, prometheus.CounterValue, float64(s.ForgottenUJ[zone])/1e6, zone)
+		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(s.PendingUJ[zone])/1e6, zone)
 	}
 
 	// Metadata labels become label_<name>; every series of the family gets

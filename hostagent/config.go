@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -212,11 +213,16 @@ func (c Config) Validate() error {
 	if len(c.Zones) == 0 {
 		bad("zones", "is empty; use [\"package\", \"dram\"] or [\"psys\"]")
 	}
+	seenZone := map[string]bool{}
 	for _, z := range c.Zones {
+		if seenZone[z] {
+			bad("zones", "%q is listed twice", z)
+		}
+		seenZone[z] = true
 		switch z {
 		case "package", "dram":
-			if len(c.Zones) > 2 {
-				bad("zones", "%v: at most package and dram", c.Zones)
+			if !slices.Contains(c.Zones, "package") {
+				bad("zones", "%v: dram is counted with package, never alone", c.Zones)
 			}
 		case "psys":
 			if len(c.Zones) != 1 {
@@ -235,8 +241,11 @@ func (c Config) Validate() error {
 	if c.StateFile != "" && c.ShareRoot != "" && within(c.ShareRoot, c.StateFile) {
 		bad("state_file", "%s is inside share_root %s: a guest could read or plant it; put it outside", c.StateFile, c.ShareRoot)
 	}
-	if c.PruneAfter < 0 {
-		bad("prune_after", "%v is negative", c.PruneAfter)
+	if c.PruneAfter < time.Minute {
+		bad("prune_after", "%v is under a minute: a domain briefly missing from a listing would lose its share", c.PruneAfter)
+	}
+	if c.StateFile == "" && !c.Once {
+		bad("state_file", "must not be empty: without it every counter restarts from zero at each restart")
 	}
 	for key, v := range map[string]float64{"pue": c.PUE, "wue": c.WUE, "carbon_intensity": c.CarbonIntensity, "embodied_kgco2e": c.EmbodiedKgCO2e} {
 		if v < 0 || v != v {

@@ -68,6 +68,10 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 		{"interval too small", "", []string{"--interval", "1ms"}, "interval"},
 		{"syntax", "interval = \n", nil, "host.toml"},
 		{"log level", "log_level = \"loud\"\n", nil, "log_level"},
+		{"zone twice", "zones = [\"package\", \"package\"]\n", nil, "twice"},
+		{"dram alone", "zones = [\"dram\"]\n", nil, "never alone"},
+		{"prune too soon", "prune_after = \"10s\"\n", nil, "prune_after"},
+		{"no state file", "state_file = \"\"\n", nil, "state_file"},
 		{"stray arg", "", []string{"extra"}, "extra"},
 	}
 	for _, c := range cases {

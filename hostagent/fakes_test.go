@@ -24,6 +24,7 @@ type fakeHost struct {
 	sockets int
 	rangeUJ uint64
 	energy  map[string]uint64 // kind/socket → raw counter
+	total   map[string]uint64 // kind/socket → unwrapped energy since creation
 	busy    uint64
 	doms    []domain.Domain
 	failDom bool
@@ -37,6 +38,7 @@ func newFakeHost(seed uint64, ndoms int) *fakeHost {
 		sockets: 2,
 		rangeUJ: 50_000_000, // 50 J: wraps every tick or two
 		energy:  map[string]uint64{},
+		total:   map[string]uint64{},
 	}
 	for i := 0; i < ndoms; i++ {
 		h.doms = append(h.doms, domain.Domain{
@@ -65,7 +67,9 @@ func (h *fakeHost) advance(d time.Duration) {
 	for s := 0; s < h.sockets; s++ {
 		for _, k := range []string{meter.KindPackage, meter.KindDRAM, meter.KindCore} {
 			key := hostKey(k, s)
-			h.energy[key] = (h.energy[key] + uint64(h.rng.IntN(40_000_000))) % h.rangeUJ
+			e := uint64(h.rng.IntN(40_000_000))
+			h.energy[key] = (h.energy[key] + e) % h.rangeUJ
+			h.total[key] += e
 		}
 	}
 	capNS := uint64(d.Nanoseconds()) * uint64(h.cpus)

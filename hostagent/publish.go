@@ -1,6 +1,7 @@
 package hostagent
 
 import (
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -29,6 +30,8 @@ func (a *Agent) hostSnapshot(now time.Time, elapsed time.Duration, hostPower map
 	for k, v := range a.st.UnattributedUJ {
 		s.UnattributedUJ[k] = v
 	}
+	s.ForgottenUJ = maps.Clone(a.st.ForgottenUJ)
+	s.PendingUJ = maps.Clone(a.split.pending)
 	s.HostEnergy = make([]ZoneCounter, 0, len(a.st.HostEnergyUJ))
 	for k, v := range a.st.HostEnergyUJ {
 		kind, sock, _ := strings.Cut(k, "/")
@@ -81,7 +84,7 @@ func (a *Agent) publish(now time.Time, elapsed time.Duration, hostPower map[stri
 			continue
 		}
 		ds := DomainSnapshot{
-			UUID: uuid, Name: vm.Name, State: "gone",
+			UUID: uuid, Name: vm.Name, State: "gone", Labels: vm.Labels,
 			UsageUJ:   make(map[string]uint64, len(a.cfg.Zones)),
 			IdleUJ:    make(map[string]uint64, len(a.cfg.Zones)),
 			CPUTimeNS: vm.CPUTimeNS,

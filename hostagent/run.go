@@ -32,7 +32,10 @@ func openSources(cfg Config, log *slog.Logger) (Sources, error) {
 	if _, err := procstat.Read(procRoot); err != nil {
 		return Sources{}, err
 	}
-	src, err := libvirtsrc.New(libvirtsrc.Options{URI: cfg.LibvirtURI, Logger: log})
+	// Retry at least once per tick once libvirtd is back, so attribution
+	// resumes within a few ticks of a libvirtd restart.
+	src, err := libvirtsrc.New(libvirtsrc.Options{URI: cfg.LibvirtURI, Logger: log,
+		ReconnectMin: min(time.Second, cfg.Interval), ReconnectMax: max(cfg.Interval, time.Second)})
 	if err != nil {
 		return Sources{}, fmt.Errorf("libvirt %s: %w", cfg.LibvirtURI, err)
 	}
@@ -52,6 +55,9 @@ func Main(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) erro
 		return err
 	}
 	defer src.Domains.Close()
+	if err := matchZones(&cfg, src.Meter, log); err != nil {
+		return err
+	}
 	log.Info("sources ready", "meter", src.Meter.Name(), "zones", cfg.Zones, "libvirt", cfg.LibvirtURI, "demo", cfg.Demo)
 
 	if cfg.Once {
@@ -110,7 +116,7 @@ func Main(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) erro
 	case <-ctx.Done():
 		<-errc
 		<-ran
-		if err := st.Save(cfg.StateFile, time.Now(), true); err != nil {
+		if err := a.SaveFinal(); err != nil {
 			log.Warn("final state save failed", "err", err)
 		}
 		log.Info("stopped")

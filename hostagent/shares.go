@@ -1,6 +1,8 @@
 package hostagent
 
 import (
+	"log/slog"
+	"path/filepath"
 	"time"
 
 	"github.com/virtwatt/virtwatt/hostagent/domain"
@@ -17,19 +19,48 @@ type dirTracker struct {
 	ensured   map[string]bool         // directories created by this process
 	lastState map[string]domain.State // by UUID: the state last written
 	lastPrune time.Time
+	bad       map[string]bool     // names no share can have, logged once
+	checked   map[string]bool     // UUIDs whose existing record was compared with the state
 	names     map[string]struct{} // reused: names listed this tick
 }
 
+// badName reports (and logs once) a domain name no directory can have.
+func (t *dirTracker) badName(name string, log *slog.Logger) bool {
+	err := share.ValidName(name)
+	if err == nil {
+		return false
+	}
+	if !t.bad[name] {
+		t.bad[name] = true
+		log.Warn("domain gets no share: its name cannot be a directory name", "domain", name, "err", err)
+	}
+	return true
+}
+
 func (t *dirTracker) init(st *state.State) {
+	t.bad = map[string]bool{}
+	t.checked = map[string]bool{}
 	t.ensured = map[string]bool{}
 	t.lastState = map[string]domain.State{}
 	t.names = map[string]struct{}{}
 }
 
-// writeShares writes the record and tree of every running or paused domain
-// each tick, and of any other domain when it is first seen or changes state
-// (its guest is not running, so nobody waits for it).
-func (a *Agent) writeShares(now time.Time, doms []domain.Domain) {
+// pendingWrite is one share to write this tick.
+type pendingWrite struct {
+	name  string
+	uuid  string
+	state domain.State
+	rec   share.Record
+}
+
+// planShares decides which shares this tick writes and builds their
+// records: every running or paused domain each tick, any other domain when
+// it is first seen or changes state (its guest is not running, so nobody
+// waits for it). Sequences are advanced here, before the state file is
+// saved, so that a restart never reuses a number a guest has seen.
+func (a *Agent) planShares(now time.Time, doms []domain.Domain) {
+	b := &a.tickBuf
+	b.writes = b.writes[:0]
 	if a.writer == nil {
 		return
 	}
@@ -44,30 +75,20 @@ func (a *Agent) writeShares(now time.Time, doms []domain.Domain) {
 		}
 	}
 	denom := max(allocated, a.split.cpu.CPUs, 1)
-	hasDRAM := false
-	for _, z := range a.cfg.Zones {
-		if z == share.ZoneDRAM {
-			hasDRAM = true
-		}
-	}
 	for i := range doms {
 		d := &doms[i]
-		if err := share.ValidName(d.Name); err != nil {
-			a.fail("share", err)
+		// A paused guest cannot read and its counters stand still.
+		if last, ok := a.dirs.lastState[d.UUID]; d.State != domain.StateRunning && ok && last == d.State {
 			continue
 		}
-		if !a.dirs.ensured[d.Name] {
-			if err := a.writer.EnsureDir(d.Name); err != nil {
-				a.fail("share", err)
-				continue
-			}
-			a.dirs.ensured[d.Name] = true
-		}
-		active := d.State == domain.StateRunning || d.State == domain.StatePaused
-		if last, ok := a.dirs.lastState[d.UUID]; !active && ok && last == d.State {
+		if a.dirs.badName(d.Name, a.log) {
 			continue
 		}
 		vm := a.vmState(d)
+		if !a.dirs.checked[d.UUID] {
+			a.dirs.checked[d.UUID] = true
+			a.checkExisting(d, vm)
+		}
 		vm.Sequence++
 		rec := share.Record{
 			Schema:                share.SchemaVersion,
@@ -98,12 +119,58 @@ func (a *Agent) writeShares(now time.Time, doms []domain.Domain) {
 			rec.EmbodiedGramsPerHour = embodiedTotal * float64(d.VCPUs) / float64(denom)
 			rec.EmbodiedSource = "host: embodied_kgco2e over lifetime_years, by allocated vCPUs"
 		}
-		if err := a.writer.Write(d.Name, &rec, hasDRAM); err != nil {
-			vm.Sequence-- // not written: the next write reuses the number
+		b.writes = append(b.writes, pendingWrite{name: d.Name, uuid: d.UUID, state: d.State, rec: rec})
+	}
+}
+
+// checkExisting compares the record already in a domain's share with the
+// state, once per process: if the share is ahead (the state file could not
+// be saved for a while, a disk was full, an old state was restored), going
+// on from the state would move the guest's counters back, so the domain
+// gets a new instance id and guests start a new baseline instead.
+func (a *Agent) checkExisting(d *domain.Domain, vm *state.VM) {
+	rec, err := share.ReadRecord(filepath.Join(a.cfg.ShareRoot, d.Name))
+	if err != nil || rec.UUID != d.UUID || rec.Instance != vm.Instance {
+		return
+	}
+	ahead := rec.Sequence > vm.Sequence
+	for z, e := range rec.Zones {
+		if e.TotalUJ() > vm.Zones[z].TotalUJ() {
+			ahead = true
+		}
+	}
+	if ahead {
+		old := vm.Instance
+		vm.Instance = newInstanceID()
+		a.log.Warn("the share is ahead of the state file: starting a new instance so that no counter goes back",
+			"domain", d.Name, "old_instance", old, "instance", vm.Instance, "share_sequence", rec.Sequence, "state_sequence", vm.Sequence)
+	}
+}
+
+// writeShares writes what planShares decided. A failed write is counted and
+// retried at the next tick (its sequence number is skipped).
+func (a *Agent) writeShares() {
+	hasDRAM := false
+	for _, z := range a.cfg.Zones {
+		if z == share.ZoneDRAM {
+			hasDRAM = true
+		}
+	}
+	for i := range a.tickBuf.writes {
+		w := &a.tickBuf.writes[i]
+		if !a.dirs.ensured[w.name] {
+			if err := a.writer.EnsureDir(w.name); err != nil {
+				a.fail("share", err)
+				continue
+			}
+			a.dirs.ensured[w.name] = true
+		}
+		if err := a.writer.Write(w.name, &w.rec, hasDRAM); err != nil {
+			delete(a.dirs.lastState, w.uuid)
 			a.fail("share", err)
 			continue
 		}
-		a.dirs.lastState[d.UUID] = d.State
+		a.dirs.lastState[w.uuid] = w.state
 	}
 }
 
@@ -160,10 +227,10 @@ func (a *Agent) prune(now time.Time, doms []domain.Domain) {
 	}
 	for uuid, vm := range a.st.VMs {
 		if _, ok := a.split.raw[uuid]; !ok && now.Sub(vm.LastSeen) >= a.cfg.PruneAfter && !vm.LastSeen.IsZero() {
-			// The host keeps the energy of a VM it no longer tracks, so
-			// that Σ VMs + host share = measured energy still holds.
+			// Its energy moves to the forgotten counter, so that
+			// Σ VMs + host share + forgotten = measured energy still holds.
 			for z, e := range vm.Zones {
-				a.st.UnattributedUJ[z] += e.TotalUJ()
+				a.st.ForgottenUJ[z] += e.TotalUJ()
 			}
 			delete(a.st.VMs, uuid)
 			a.log.Info("forgot the counters of a vanished domain", "domain", vm.Name, "uuid", uuid, "last_seen", vm.LastSeen)

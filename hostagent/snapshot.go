@@ -14,6 +14,11 @@ type Snapshot struct {
 	HostPowerW map[string]float64
 	// UnattributedUJ per counted zone: the host's own share.
 	UnattributedUJ map[string]uint64
+	// ForgottenUJ per counted zone: energy of domains pruned from the state.
+	ForgottenUJ map[string]uint64
+	// PendingUJ per counted zone: measured but not split yet (libvirt was
+	// unreachable). Host energy = Σ domains + unattributed + forgotten + pending.
+	PendingUJ map[string]uint64
 
 	Domains []DomainSnapshot
 	Zones   []string // counted zones, in order

@@ -19,17 +19,36 @@ type tickBuffers struct {
 	power   map[string]map[string]float64 // uuid → zone → W over the last split
 	share   map[string]float64            // uuid → CPU share of capacity
 	elapsed time.Duration
+	writes  []pendingWrite
 }
 
-// delta of a cumulative counter that restarts at 0 when the domain's qemu
-// process restarts; a domain first seen after the baseline started within
-// the interval, so all of its time is new.
-func delta(cur, prev uint64, seen bool) uint64 {
-	if !seen || cur < prev {
-		return cur
+// counterDelta is the growth of a domain's cumulative CPU counter over a
+// split in which it cannot grow by more than limit ns. It returns the delta
+// and the raw value to compare with next time.
+//   - 0 means "not reported" (a stopped domain, a stat libvirt left out
+//     this time): no delta, and the previous raw value is kept.
+//   - A domain first seen after the baseline, or a counter that went down
+//     (its qemu process restarted), counts from 0 — when that fits in the
+//     interval; otherwise the value is only a new baseline.
+//   - Growth beyond limit cannot be real (a vCPU unplugged and another
+//     counted, a stat that skipped): new baseline, no delta.
+func counterDelta(cur, prev uint64, seen bool, limit uint64) (d, keep uint64) {
+	switch {
+	case cur == 0:
+		return 0, prev
+	case !seen || cur < prev:
+		if cur <= limit {
+			return cur, cur
+		}
+		return 0, cur
+	case cur-prev > limit:
+		return 0, cur
 	}
-	return cur - prev
+	return cur - prev, cur
 }
+
+// slackNS covers counters read at slightly different instants.
+const slackNS = uint64(100 * time.Millisecond)
 
 // splitTick splits the energy pending since the last split across doms.
 // The first call only takes baselines.
@@ -71,10 +90,11 @@ func (a *Agent) splitTick(now time.Time, cpu procstat.CPU, doms []domain.Domain)
 	for i := range doms {
 		d := &doms[i]
 		prev, seen := a.split.raw[d.UUID]
-		dv := delta(d.VCPUTimeNS, prev.vcpu, seen)
-		dc := delta(d.CPUTimeNS, prev.cpu, seen)
+		el := uint64(elapsed.Nanoseconds())
+		dv, keepV := counterDelta(d.VCPUTimeNS, prev.vcpu, seen, el*uint64(max(d.VCPUs, 1))+el/4+slackNS)
+		dc, keepC := counterDelta(d.CPUTimeNS, prev.cpu, seen, capacity+slackNS)
 		var overhead uint64
-		if d.CPUTimeNS != 0 && dc > dv {
+		if dc > dv {
 			overhead = dc - dv
 		}
 		vcpus := 0
@@ -85,7 +105,7 @@ func (a *Agent) splitTick(now time.Time, cpu procstat.CPU, doms []domain.Domain)
 		b.keys = append(b.keys, d.UUID)
 		b.vcpuD = append(b.vcpuD, dv)
 		b.cpuD = append(b.cpuD, dv+overhead)
-		b.raw[d.UUID] = rawTimes{vcpu: d.VCPUTimeNS, cpu: d.CPUTimeNS}
+		b.raw[d.UUID] = rawTimes{vcpu: keepV, cpu: keepC}
 	}
 	for uuid := range a.split.raw {
 		if _, ok := b.raw[uuid]; !ok {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/google/renameio/v2"
@@ -33,6 +32,7 @@ type VM struct {
 	VCPUTimeNS uint64                      `json:"vcpu_time_ns"` // accumulated deltas, monotonic
 	CPUTimeNS  uint64                      `json:"cpu_time_ns"`  // accumulated deltas, monotonic
 	LastSeen   time.Time                   `json:"last_seen"`
+	Labels     map[string]string           `json:"labels,omitempty"` // last known metadata labels
 }
 
 // State is the whole file.
@@ -43,10 +43,33 @@ type State struct {
 	HostEnergyUJ map[string]uint64 `json:"host_energy_uj"`
 	// UnattributedUJ is the host's own share per counted zone.
 	UnattributedUJ map[string]uint64 `json:"unattributed_uj"`
+	// ForgottenUJ is the energy of domains pruned from the state, per zone.
+	ForgottenUJ map[string]uint64 `json:"forgotten_uj"`
 	// VMs by UUID.
 	VMs map[string]*VM `json:"vms"`
 	// Dirs is when each share directory's domain was last seen, by name (for pruning).
 	Dirs map[string]time.Time `json:"dirs"`
+	// Baseline is the raw counters the last split ended on, so that a
+	// quick restart measures the time it was down.
+	Baseline *Baseline `json:"baseline,omitempty"`
+}
+
+// Baseline is the raw readings at the end of the last split.
+type Baseline struct {
+	Time     time.Time            `json:"time"`
+	Meter    string               `json:"meter"`
+	Readings []Reading            `json:"readings"`
+	BusyNS   uint64               `json:"busy_ns"`
+	CPUs     int                  `json:"cpus"`
+	Domains  map[string][2]uint64 `json:"domains"` // uuid → [Σ vcpu time, cpu time], raw from libvirt
+}
+
+// Reading is one raw meter counter.
+type Reading struct {
+	Kind       string `json:"kind"`
+	Socket     int    `json:"socket"`
+	EnergyUJ   uint64 `json:"energy_uj"`
+	MaxRangeUJ uint64 `json:"max_range_uj"`
 }
 
 // New returns an empty state.
@@ -55,6 +78,7 @@ func New() *State {
 		Version:        Version,
 		HostEnergyUJ:   map[string]uint64{},
 		UnattributedUJ: map[string]uint64{},
+		ForgottenUJ:    map[string]uint64{},
 		VMs:            map[string]*VM{},
 		Dirs:           map[string]time.Time{},
 	}
@@ -86,6 +110,9 @@ func Load(path string) (*State, error) {
 	if st.UnattributedUJ == nil {
 		st.UnattributedUJ = map[string]uint64{}
 	}
+	if st.ForgottenUJ == nil {
+		st.ForgottenUJ = map[string]uint64{}
+	}
 	if st.VMs == nil {
 		st.VMs = map[string]*VM{}
 	}
@@ -104,48 +131,19 @@ func Load(path string) (*State, error) {
 	return st, nil
 }
 
-// Save replaces path atomically (temp file in the same directory, then
-// rename): a reader, or a process restarted after SIGKILL, finds either the
-// previous state or this one, never a mix. With durable set the data is
-// fsynced before the rename, so that the same holds after a power loss;
-// the agent asks for that periodically and at shutdown, not every tick.
-func (s *State) Save(path string, now time.Time, durable bool) error {
+// Save replaces path atomically: a temp file in the same directory,
+// fsynced, renamed over path. After a crash or a power loss the file holds
+// either the previous state or this one, never a mix.
+func (s *State) Save(path string, now time.Time) error {
 	s.SavedAt = now
 	b, err := json.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("state: encode: %w", err)
 	}
-	if durable {
-		err = renameio.WriteFile(path, b, 0o600)
-	} else {
-		err = replaceFile(path, b)
-	}
-	if err != nil {
+	if err := renameio.WriteFile(path, b, 0o600); err != nil {
 		return fmt.Errorf("state file %s: %w (is the disk full or the directory missing?)", path, err)
 	}
 	return nil
-}
-
-// replaceFile writes b to a temp file next to path and renames it over path.
-func replaceFile(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o600)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
 }
 
 type limitReader struct {
