@@ -319,6 +319,14 @@ func TestShareAheadOfStateStartsNewInstance(t *testing.T) {
 		t.Fatalf("same instance %s although the counter went from %d to %d µJ", rec.Instance,
 			ahead.Zones["package"].TotalUJ(), rec.Zones["package"].TotalUJ())
 	}
+	// The new instance counts from zero: one tick's energy, not the lifetime again.
+	if got := rec.Zones["package"].TotalUJ(); got > 2*40_000_000 {
+		t.Fatalf("new instance starts at %d µJ, not near zero", got)
+	}
+	// The host's own counters (metrics) are not affected.
+	if vm := old.VMs[h.doms[0].UUID]; vm.Zones["package"].TotalUJ() < rec.Zones["package"].TotalUJ() {
+		t.Fatal("lifetime counter below the instance's")
+	}
 }
 
 func TestCounterDelta(t *testing.T) {

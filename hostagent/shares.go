@@ -2,6 +2,7 @@ package hostagent
 
 import (
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"time"
 
@@ -113,7 +114,7 @@ func (a *Agent) planShares(now time.Time, doms []domain.Domain) {
 			rec.CarbonIntensitySource = "host"
 		}
 		for _, z := range a.cfg.Zones {
-			rec.Zones[zoneInShare(z)] = vm.Zones[z]
+			rec.Zones[zoneInShare(z)] = vm.SinceInstance(z)
 		}
 		if embodiedTotal > 0 && d.State == domain.StateRunning {
 			rec.EmbodiedGramsPerHour = embodiedTotal * float64(d.VCPUs) / float64(denom)
@@ -142,6 +143,7 @@ func (a *Agent) checkExisting(d *domain.Domain, vm *state.VM) {
 	if ahead {
 		old := vm.Instance
 		vm.Instance = newInstanceID()
+		vm.Base = maps.Clone(vm.Zones) // the new instance counts from zero
 		a.log.Warn("the share is ahead of the state file: starting a new instance so that no counter goes back",
 			"domain", d.Name, "old_instance", old, "instance", vm.Instance, "share_sequence", rec.Sequence, "state_sequence", vm.Sequence)
 	}

@@ -33,6 +33,9 @@ type VM struct {
 	CPUTimeNS  uint64                      `json:"cpu_time_ns"`  // accumulated deltas, monotonic
 	LastSeen   time.Time                   `json:"last_seen"`
 	Labels     map[string]string           `json:"labels,omitempty"` // last known metadata labels
+	// Base is Zones when Instance began: records publish Zones − Base, the
+	// energy since the instance began, as the share contract says.
+	Base map[string]share.ZoneEnergy `json:"instance_base,omitempty"`
 }
 
 // State is the whole file.
@@ -161,4 +164,10 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	n, err := l.f.Read(p)
 	l.n -= int64(n)
 	return n, err
+}
+
+// SinceInstance is the VM's energy in zone since its Instance began.
+func (vm *VM) SinceInstance(zone string) share.ZoneEnergy {
+	z, b := vm.Zones[zone], vm.Base[zone]
+	return share.ZoneEnergy{UsageUJ: z.UsageUJ - b.UsageUJ, IdleUJ: z.IdleUJ - b.IdleUJ}
 }
