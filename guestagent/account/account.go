@@ -11,6 +11,8 @@
 //     energy: it starts a new baseline, is counted as an error, and power is
 //     unknown for that step;
 //   - a tree-only counter that goes backwards wrapped once at its max range;
+//     one whose max range is unknown (Scaphandre writes energy_uj alone)
+//     was reset: a new baseline, counted as a reset;
 //   - a record not updated for 3 of its own intervals (by the guest's
 //     clock) is stale: the share is down and power is unknown, while
 //     counters keep their last values.

@@ -317,3 +317,28 @@ func TestTreeZoneAppearingIsNotAChange(t *testing.T) {
 	s = a.Observe(at(3), dram(4_000_000, 20))
 	wantPower(t, s, share.ZonePackage, 1)
 }
+
+// TestTreeUnknownMaxRangeReset: a Scaphandre-shaped tree gives no max
+// range; a counter going backwards is then a reset (a new baseline,
+// counted), never a wrap.
+func TestTreeUnknownMaxRangeReset(t *testing.T) {
+	a := newAcct(100)
+	a.Observe(at(0), obsTree(50_000_000, 0))
+	a.Observe(at(1), obsTree(60_000_000, 0))
+	s := a.Observe(at(2), obsTree(70_000_000, 0))
+	wantEnergy(t, s, share.ZonePackage, 70_000_000)
+	wantPower(t, s, share.ZonePackage, 10)
+
+	s = a.Observe(at(3), obsTree(1_000_000, 0)) // Scaphandre restarted
+	if !s.Up {
+		t.Fatal("share down after a reset")
+	}
+	wantEnergy(t, s, share.ZonePackage, 70_000_000)
+	wantNoPower(t, s)
+	if s.ReadErrors[follow.ReasonReset] != 1 {
+		t.Fatalf("read errors = %v, want one reset", s.ReadErrors)
+	}
+	s = a.Observe(at(4), obsTree(6_000_000, 0))
+	wantEnergy(t, s, share.ZonePackage, 75_000_000)
+	wantPower(t, s, share.ZonePackage, 5)
+}

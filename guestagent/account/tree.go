@@ -3,13 +3,15 @@ package account
 import (
 	"time"
 
+	"github.com/virtwatt/virtwatt/guestagent/follow"
 	"github.com/virtwatt/virtwatt/share"
 )
 
 type treeZone struct{ energy, maxRange uint64 }
 
 // observeTree accounts for a tree-only share (no record): counters wrap at
-// their max range, power comes from the guest's clock between two observed
+// their max range (a counter without a known max range, as Scaphandre's
+// exporter writes it, never wraps: going backwards is a reset), power comes from the guest's clock between two observed
 // changes, and there is no metadata, embodied share or host intensity.
 func (a *Accountant) observeTree(now time.Time, t share.Tree) bool {
 	a.meta = share.Record{}
@@ -39,7 +41,7 @@ func (a *Accountant) observeTree(now time.Time, t share.Tree) bool {
 		return true
 	}
 
-	changed, appeared := false, false
+	changed, appeared, reset := false, false, false
 	deltas := map[string]uint64{}
 	for zone, z := range zones {
 		prev, seen := a.raw[zone]
@@ -52,11 +54,18 @@ func (a *Accountant) observeTree(now time.Time, t share.Tree) bool {
 			continue
 		case z.energy >= prev:
 			deltas[zone] = z.energy - prev
-		case prevMax >= prev:
+		case prevMax > 0 && prevMax >= prev:
 			// Wrapped once: up to the old range, then from 0.
 			deltas[zone] = prevMax - prev + z.energy
 		default:
-			deltas[zone] = z.energy // cannot happen with a validated tree
+			// No max range known (Scaphandre's counters are u64 that
+			// never wrap): a counter that went backwards was reset, and
+			// the new value is the baseline, not energy.
+			a.errors[follow.ReasonReset]++
+			a.log.Warn("tree counter went backwards and its max range is unknown: a reset, starting a new baseline for the zone",
+				"zone", zone, "previous_uj", prev, "now_uj", z.energy)
+			reset, changed = true, true
+			continue
 		}
 		if deltas[zone] != 0 {
 			changed = true
@@ -68,6 +77,11 @@ func (a *Accountant) observeTree(now time.Time, t share.Tree) bool {
 	}
 	dt := now.Sub(a.lastChange)
 	a.power = nil
+	if reset {
+		// Power is unknown for the step of a reset.
+		a.lastChange, a.lastUpdate = now, now
+		return true
+	}
 	if !changed {
 		// Only a zone appeared (a tree read between two of its files):
 		// not a reading of the time between two host writes.

@@ -43,7 +43,9 @@ type Observation struct {
 	// tree-only share) or when it could not be used (see Err).
 	Record *share.Record
 	// Tree holds the powercap counters when the share holds no record and
-	// the tree was read; nil otherwise.
+	// the tree was read; nil otherwise. A zone's max range is 0 when the
+	// share does not give it (Scaphandre's exporter writes energy_uj alone):
+	// unknown, and such a counter never wraps.
 	Tree *share.Tree
 	// Err says why nothing usable was read; Reason classifies it.
 	Err    error
@@ -79,7 +81,7 @@ func (r Reader) Read() Observation {
 	case !errors.Is(err, fs.ErrNotExist):
 		return fail(fmt.Errorf("record %s: %w", filepath.Join(r.Dir, share.RecordFile), err))
 	}
-	tree, err := share.ReadTree(r.Dir)
+	tree, err := readTree(r.Dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return Observation{

@@ -161,3 +161,43 @@ func TestReadNotADirectory(t *testing.T) {
 		t.Fatalf("reason = %q, want %q", obs.Reason, ReasonMissing)
 	}
 }
+
+// TestReadScaphandreTree: Scaphandre's qemu exporter writes only
+// intel-rapl:0/energy_uj (no name, no max range; a u64 that never wraps).
+// Such a share is followed, with its max range unknown (0).
+func TestReadScaphandreTree(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, share.PackageZoneDir, share.EnergyFile), "18446744073709551000\n")
+	obs := Reader{Dir: dir}.Read()
+	if !obs.OK() || obs.Tree == nil {
+		t.Fatalf("Scaphandre-shaped share not followed: reason %q err %v", obs.Reason, obs.Err)
+	}
+	if obs.Tree.PackageUJ != 18446744073709551000 || obs.Tree.PackageMaxUJ != 0 || obs.Tree.HasDRAM {
+		t.Fatalf("tree = %+v, want the counter with an unknown (0) max range and no dram", obs.Tree)
+	}
+}
+
+// TestReadTreeMaxRange: a max range that is present is still checked.
+func TestReadTreeMaxRange(t *testing.T) {
+	tests := []struct {
+		name, max  string
+		wantReason string
+	}{
+		{"zero max range", "0\n", ReasonGarbled},
+		{"garbled max range", "x\n", ReasonGarbled},
+		{"empty max range", "", ReasonEmpty},
+		{"counter above max range", "10\n", ReasonGarbled},
+		{"valid", "1000\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, share.PackageZoneDir, share.EnergyFile), "42\n")
+			writeFile(t, filepath.Join(dir, share.PackageZoneDir, share.MaxRangeFile), tt.max)
+			obs := Reader{Dir: dir}.Read()
+			if obs.Reason != tt.wantReason {
+				t.Fatalf("reason = %q, want %q (err %v)", obs.Reason, tt.wantReason, obs.Err)
+			}
+		})
+	}
+}
