@@ -10,9 +10,11 @@
 //   - a counter or a sequence going backwards within an instance is not
 //     energy: it starts a new baseline, is counted as an error, and power is
 //     unknown for that step;
-//   - a tree-only counter that goes backwards wrapped once at its max range;
-//     one whose max range is unknown (Scaphandre writes energy_uj alone)
-//     was reset: a new baseline, counted as a reset;
+//   - a tree-only counter that goes backwards wrapped once at its max range,
+//     unless that wrap would add more than half the range or imply more
+//     than MaxPlausibleWatts; then, and when the max range is unknown
+//     (Scaphandre writes energy_uj alone), it was reset: a new baseline,
+//     counted as a reset;
 //   - a record not updated for 3 of its own intervals (by the guest's
 //     clock) is stale: the share is down and power is unknown, while
 //     counters keep their last values.

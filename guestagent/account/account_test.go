@@ -342,3 +342,41 @@ func TestTreeUnknownMaxRangeReset(t *testing.T) {
 	wantEnergy(t, s, share.ZonePackage, 75_000_000)
 	wantPower(t, s, share.ZonePackage, 5)
 }
+
+// TestTreeResetIsNotAWrap: a tree counter with a known max range that goes
+// backwards wrapped only when the wrap is plausible; a host restart that
+// resets it to near 0 is a reset, not up to a whole range of energy.
+func TestTreeResetIsNotAWrap(t *testing.T) {
+	const max = share.TreeMaxRangeUJ
+	tests := []struct {
+		name       string
+		prev, cur  uint64
+		after      float64 // seconds of guest clock since the last change
+		wantEnergy uint64  // added by the step
+		wantReset  bool
+	}{
+		{"wrap near the top", max - 1_000_000, 4_000_000, 1, 5_000_000, false},
+		{"restart mid-range: more than half the range", 100_000_000_000, 2_000_000, 1, 0, true},
+		{"restart high: under half the range but 62 kW", 200_000_000_000, 1_000_000, 1, 0, true},
+		{"same drop over an hour: 17 W, a wrap", 200_000_000_000, 1_000_000, 3600, max - 200_000_000_000 + 1_000_000, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := New(Options{PollInterval: time.Second, TreeStaleAfter: 2 * time.Hour})
+			a.Observe(at(0), obsTree(tt.prev-1_000_000, max))
+			before := a.Observe(at(1), obsTree(tt.prev, max))
+			s := a.Observe(at(1+tt.after), obsTree(tt.cur, max))
+			wantEnergy(t, s, share.ZonePackage, before.EnergyUJ[share.ZonePackage]+tt.wantEnergy)
+			if got := s.ReadErrors[follow.ReasonReset] == 1; got != tt.wantReset {
+				t.Fatalf("reset counted = %v, want %v (errors %v)", got, tt.wantReset, s.ReadErrors)
+			}
+			if tt.wantReset {
+				wantNoPower(t, s)
+				// The next change is measured from the new baseline.
+				s = a.Observe(at(2+tt.after), obsTree(tt.cur+3_000_000, max))
+				wantEnergy(t, s, share.ZonePackage, before.EnergyUJ[share.ZonePackage]+3_000_000)
+				wantPower(t, s, share.ZonePackage, 3)
+			}
+		})
+	}
+}

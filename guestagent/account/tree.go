@@ -9,6 +9,26 @@ import (
 
 type treeZone struct{ energy, maxRange uint64 }
 
+// MaxPlausibleWatts bounds the power a wrapped tree counter may imply: a
+// counter that went backwards and would need more to have wrapped since
+// the last change was reset instead. No single VM draws 10 kW.
+const MaxPlausibleWatts = 10_000
+
+// plausibleWrap reports whether a counter that went backwards can have
+// wrapped once, adding d µJ over (at most) dt: d must be at most half of
+// maxRange (a host samples well inside the wrap time) and imply at most
+// MaxPlausibleWatts. A restart that resets the counter fails one or the
+// other unless it came just before the counter's wrap point.
+func plausibleWrap(d, maxRange uint64, dt time.Duration) bool {
+	if d > maxRange/2 {
+		return false
+	}
+	if dt > 0 && float64(d)/1e6/dt.Seconds() > MaxPlausibleWatts {
+		return false
+	}
+	return true
+}
+
 // observeTree accounts for a tree-only share (no record): counters wrap at
 // their max range (a counter without a known max range, as Scaphandre's
 // exporter writes it, never wraps: going backwards is a reset), power comes from the guest's clock between two observed
@@ -54,16 +74,17 @@ func (a *Accountant) observeTree(now time.Time, t share.Tree) bool {
 			continue
 		case z.energy >= prev:
 			deltas[zone] = z.energy - prev
-		case prevMax > 0 && prevMax >= prev:
+		case prevMax > 0 && prevMax >= prev && plausibleWrap(prevMax-prev+z.energy, prevMax, now.Sub(a.lastChange)):
 			// Wrapped once: up to the old range, then from 0.
 			deltas[zone] = prevMax - prev + z.energy
 		default:
 			// No max range known (Scaphandre's counters are u64 that
-			// never wrap): a counter that went backwards was reset, and
-			// the new value is the baseline, not energy.
+			// never wrap), or a wrap would mean more than half the range
+			// or an implausible power: the counter was reset (the host
+			// restarted), and the new value is the baseline, not energy.
 			a.errors[follow.ReasonReset]++
-			a.log.Warn("tree counter went backwards and its max range is unknown: a reset, starting a new baseline for the zone",
-				"zone", zone, "previous_uj", prev, "now_uj", z.energy)
+			a.log.Warn("tree counter went backwards and cannot have wrapped: a reset, starting a new baseline for the zone",
+				"zone", zone, "previous_uj", prev, "now_uj", z.energy, "max_range_uj", prevMax)
 			reset, changed = true, true
 			continue
 		}
