@@ -1,6 +1,7 @@
 package meter
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -206,33 +207,15 @@ func (p *Powercap) readUint(path string) (uint64, error) {
 	return v, nil
 }
 
-// parseDecimal parses an unsigned decimal surrounded by optional whitespace,
-// without allocating. It rejects empty input and overflow.
+// parseDecimal parses an unsigned decimal surrounded by optional whitespace.
+// strconv does not keep its argument, so string(b) does not allocate here.
 func parseDecimal(b []byte) (uint64, bool) {
-	for len(b) > 0 && isSpace(b[len(b)-1]) {
-		b = b[:len(b)-1]
-	}
-	for len(b) > 0 && isSpace(b[0]) {
-		b = b[1:]
-	}
-	if len(b) == 0 {
+	v, err := strconv.ParseUint(string(bytes.TrimSpace(b)), 10, 64)
+	if err != nil {
 		return 0, false
-	}
-	var v uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := uint64(c - '0')
-		if v > (^uint64(0)-d)/10 {
-			return 0, false
-		}
-		v = v*10 + d
 	}
 	return v, true
 }
-
-func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
 
 // energyError explains an unreadable energy_uj file.
 func energyError(err error, path string) error {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 )
 
@@ -149,21 +150,12 @@ func cutField(b []byte) (field, rest []byte) {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
-// parseUint parses a non-empty unsigned decimal without allocating.
+// parseUint parses a non-empty unsigned decimal. strconv does not keep
+// its argument, so string(b) does not allocate here.
 func parseUint(b []byte) (uint64, bool) {
-	if len(b) == 0 {
+	v, err := strconv.ParseUint(string(b), 10, 64)
+	if err != nil {
 		return 0, false
-	}
-	var v uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := uint64(c - '0')
-		if v > (^uint64(0)-d)/10 {
-			return 0, false
-		}
-		v = v*10 + d
 	}
 	return v, true
 }
