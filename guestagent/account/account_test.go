@@ -380,3 +380,39 @@ func TestTreeResetIsNotAWrap(t *testing.T) {
 		})
 	}
 }
+
+// TestTreeThenRecordNeverDecreases: the first record after a single tree
+// reading restarts from the record's totals only when they hold at least
+// the energy exported so far; no exported counter goes backwards.
+func TestTreeThenRecordNeverDecreases(t *testing.T) {
+	const kwh = 3_600_000_000_000
+	dram := follow.Observation{Tree: &share.Tree{PackageUJ: 2 * kwh, PackageMaxUJ: 1 << 50, HasDRAM: true, DRAMUJ: kwh, DRAMMaxUJ: 1 << 50}}
+	tests := []struct {
+		name    string
+		tree    follow.Observation
+		rec     *share.Record
+		wantPkg uint64
+	}{
+		{"record below the tree", obsTree(2*kwh, 1<<50), rec("a", 1, 0, kwh), 2 * kwh},
+		{"record lacks the tree's dram zone", dram, rec("a", 1, 0, 3*kwh), 3 * kwh},
+		{"record above the tree: its totals", obsTree(2*kwh, 1<<50), rec("a", 1, 0, 3*kwh), 3 * kwh},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newAcct(0)
+			s0 := a.Observe(at(0), tt.tree)
+			tt.rec.CarbonIntensity = 10 // far below the world average the tree was priced at
+			s1 := a.Observe(at(0.01), obsRec(tt.rec))
+			wantEnergy(t, s1, share.ZonePackage, tt.wantPkg)
+			for z, e := range s0.EnergyUJ {
+				if s1.EnergyUJ[z] < e {
+					t.Fatalf("energy[%s] went from %d to %d", z, e, s1.EnergyUJ[z])
+				}
+			}
+			if s1.EmissionsGrams < s0.EmissionsGrams || s1.WaterLiters < s0.WaterLiters {
+				t.Fatalf("emissions %v → %v, water %v → %v: went backwards",
+					s0.EmissionsGrams, s1.EmissionsGrams, s0.WaterLiters, s1.WaterLiters)
+			}
+		})
+	}
+}

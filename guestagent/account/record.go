@@ -26,11 +26,18 @@ func (a *Accountant) observeRecord(now time.Time, r *share.Record) bool {
 			// wrap, so the record's own totals are the energy on the
 			// counter at start. Catch up to them.
 			a.onlyTree = false
-			if !a.changeSeen {
+			if !a.changeSeen && a.coversEnergy(r) {
 				// Only the tree's first reading so far (the host was
 				// between its tree and its record): start over from the
-				// record, priced at its factors.
+				// record, priced at its factors. Only when the record
+				// holds at least the energy exported so far, and never
+				// lowering the emissions or water exported: no exported
+				// counter goes backwards.
+				emissions, water := a.emissions, a.water
 				a.energy, a.emissions, a.water = nil, 0, 0
+				defer func() {
+					a.emissions, a.water = max(a.emissions, emissions), max(a.water, water)
+				}()
 			}
 			for zone, z := range r.Zones {
 				if t := z.TotalUJ(); t > a.energy[zone] {
@@ -96,6 +103,17 @@ func (a *Accountant) observeRecord(now time.Time, r *share.Record) bool {
 	a.lastHost = r.Timestamp
 	a.lastChange = now
 	a.lastUpdate = r.Timestamp
+	return true
+}
+
+// coversEnergy reports whether r's totals are, in every zone the agent
+// exported, at least the energy exported.
+func (a *Accountant) coversEnergy(r *share.Record) bool {
+	for zone, e := range a.energy {
+		if r.Zones[zone].TotalUJ() < e {
+			return false
+		}
+	}
 	return true
 }
 
