@@ -22,7 +22,9 @@ import (
 
 const kWhUJ = 3_600_000_000_000
 
-var hostT0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+// hostT0 is the host time of sequence 0: now, since a record read for the
+// first time counts as up only when it is recent by the guest's clock.
+var hostT0 = time.Now().UTC().Truncate(time.Second)
 
 func testRecord(seq uint64, pkgUJ, dramUJ uint64) *share.Record {
 	return &share.Record{
@@ -242,7 +244,7 @@ func TestAgentStale(t *testing.T) {
 	}
 	defer w.Close()
 	var mu sync.Mutex
-	now := time.Unix(1_800_000_000, 0)
+	now := hostT0
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 
@@ -317,5 +319,36 @@ func TestListenError(t *testing.T) {
 	}
 	if err := a.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "--listen") {
 		t.Fatalf("Run = %v, want a listen error naming --listen", err)
+	}
+}
+
+// TestAgentOldRecordNotUp: a record a day old by the guest's clock (a dead
+// host) is not reported up, and gives no power, until the host writes again.
+func TestAgentOldRecordNotUp(t *testing.T) {
+	root := t.TempDir()
+	w, err := share.NewWriter(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	now := hostT0.Add(24 * time.Hour)
+	a, err := New(testConfig(filepath.Join(root, "vm1")), nil, WithClock(func() time.Time { return now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write("vm1", testRecord(1, 1_000_000, 0), false); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for range 3 {
+		if s := a.Poll(ctx); s.Up || s.PowerW != nil {
+			t.Fatalf("day-old record: up %v power %v", s.Up, s.PowerW)
+		}
+	}
+	if err := w.Write("vm1", testRecord(2, 3_000_000, 0), false); err != nil {
+		t.Fatal(err)
+	}
+	if s := a.Poll(ctx); !s.Up || !near(s.PowerW[share.ZonePackage], 2) {
+		t.Fatalf("after the host wrote again: up %v power %v", s.Up, s.PowerW)
 	}
 }

@@ -17,7 +17,12 @@
 //     counted as a reset;
 //   - a record not updated for 3 of its own intervals (by the guest's
 //     clock) is stale: the share is down and power is unknown, while
-//     counters keep their last values.
+//     counters keep their last values;
+//   - a record read for the first time (at start, or as a new baseline) is
+//     unconfirmed, down and without power, unless its host timestamp is
+//     recent by the guest's clock (within the staleness limit, with
+//     MaxClockSkew to spare either way), until its sequence advances: a
+//     day-old record left by a dead host is never reported up.
 package account
 
 import (
@@ -79,6 +84,10 @@ type Accountant struct {
 	interval   time.Duration
 	lastChange time.Time // guest clock when the share last changed
 	changeSeen bool      // tree mode: lastChange is a real change, not the first read
+	confirmed  bool      // record mode: the record is recent or its sequence advanced
+	// warnedUnconfirmed, unconfirmedSeq: the unconfirmed record last logged.
+	warnedUnconfirmed bool
+	unconfirmedSeq    uint64
 	onlyTree   bool      // the agent has read only trees since it started
 	lastUpdate time.Time
 	meta       share.Record // host, domain, uuid, labels of the last record
@@ -130,6 +139,7 @@ func (a *Accountant) restart(mode string) {
 	a.instance, a.seq = "", 0
 	a.power = nil
 	a.changeSeen = false
+	a.confirmed = false
 	a.interval = 0
 }
 

@@ -416,3 +416,49 @@ func TestTreeThenRecordNeverDecreases(t *testing.T) {
 		})
 	}
 }
+
+// TestOldRecordUnconfirmed: a record read for the first time counts as up
+// only when its host timestamp is recent by the guest's clock (allowing
+// MaxClockSkew either way); otherwise it is down, without power, until its
+// sequence advances.
+func TestOldRecordUnconfirmed(t *testing.T) {
+	tests := []struct {
+		name   string
+		hostAt float64 // record's host time, seconds from t0; the guest reads it at t0
+		up     bool
+	}{
+		{"just written", 0, true},
+		{"2 s old (within 3 intervals)", -2, true},
+		{"host clock 50 s behind", -50, true},
+		{"host clock 50 s ahead", 50, true},
+		{"a day old", -86400, false},
+		{"two minutes in the future", 120, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newAcct(0)
+			r := rec("a", 1, tt.hostAt, 5_000_000)
+			s := a.Observe(at(0), obsRec(r))
+			if s.Up != tt.up {
+				t.Fatalf("first read: up = %v, want %v", s.Up, tt.up)
+			}
+			wantEnergy(t, s, share.ZonePackage, 5_000_000) // the counters are still the VM's energy
+			if tt.up {
+				return
+			}
+			if s.ReadErrors[follow.ReasonStale] != 1 {
+				t.Fatalf("read errors = %v, want one stale", s.ReadErrors)
+			}
+			// The same record again, within 3 intervals of the first read: still down.
+			if s = a.Observe(at(1), obsRec(r)); s.Up || s.PowerW != nil {
+				t.Fatalf("same old record again: up %v power %v", s.Up, s.PowerW)
+			}
+			// The host writes again: confirmed, up, with power.
+			s = a.Observe(at(2), obsRec(rec("a", 2, tt.hostAt+1, 7_000_000)))
+			if !s.Up {
+				t.Fatal("sequence advanced: still down")
+			}
+			wantPower(t, s, share.ZonePackage, 2)
+		})
+	}
+}

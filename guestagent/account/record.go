@@ -52,21 +52,24 @@ func (a *Accountant) observeRecord(now time.Time, r *share.Record) bool {
 			a.log.Info("share found: following the host's record",
 				"domain", r.Domain, "uuid", r.UUID, "instance", r.Instance, "sequence", r.Sequence)
 		}
-		return true
+		return a.confirmedUp(r)
 	case r.Instance != a.instance:
 		a.log.Info("host counters restarted (new instance): the new counters are new energy",
 			"old_instance", a.instance, "new_instance", r.Instance)
 		a.restart(ModeRecord)
 		a.baseline(now, r, true)
-		return true
+		return a.confirmedUp(r)
 	case r.Sequence < a.seq:
 		a.errors[follow.ReasonSequence]++
 		a.log.Warn("record sequence went backwards within its instance: starting a new baseline",
 			"instance", r.Instance, "previous", a.seq, "now", r.Sequence)
 		a.restart(ModeRecord)
 		a.baseline(now, r, false)
-		return true
+		return a.confirmedUp(r)
 	case r.Sequence == a.seq:
+		if !a.confirmed {
+			return a.confirmedUp(r)
+		}
 		return a.fresh(now)
 	}
 
@@ -103,7 +106,41 @@ func (a *Accountant) observeRecord(now time.Time, r *share.Record) bool {
 	a.lastHost = r.Timestamp
 	a.lastChange = now
 	a.lastUpdate = r.Timestamp
+	a.confirmed = true // the sequence advanced: the host is alive
 	return true
+}
+
+// MaxClockSkew is how far apart the host's and the guest's clocks may be
+// for a record read for the first time to count as recent by the guest's
+// clock. See recent.
+const MaxClockSkew = time.Minute
+
+// recent reports whether a record stamped ts, read for the first time at
+// now (guest clock), is recent enough to be trusted before its sequence
+// advances: no older than the staleness limit, and no further in the
+// future, each with MaxClockSkew to spare for clocks that disagree. A
+// record outside that window (a day-old record left by a dead host, or a
+// clock badly off) is unconfirmed until its sequence advances.
+func (a *Accountant) recent(now, ts time.Time) bool {
+	age := now.Sub(ts)
+	return age <= a.staleAfter()+MaxClockSkew && age >= -MaxClockSkew
+}
+
+// confirmedUp reports whether the record taken as a baseline confirms the
+// share is up; an unconfirmed one is counted as a stale poll and gives no
+// power.
+func (a *Accountant) confirmedUp(r *share.Record) bool {
+	if a.confirmed {
+		return true
+	}
+	if a.unconfirmedSeq != r.Sequence || !a.warnedUnconfirmed {
+		a.warnedUnconfirmed, a.unconfirmedSeq = true, r.Sequence
+		a.log.Warn("the share's record is old by the guest's clock: not up until the host updates it",
+			"record_timestamp", r.Timestamp, "sequence", r.Sequence, "max_clock_skew", MaxClockSkew)
+	}
+	a.errors[follow.ReasonStale]++
+	a.power = nil
+	return false
 }
 
 // coversEnergy reports whether r's totals are, in every zone the agent
@@ -130,6 +167,7 @@ func (a *Accountant) baseline(now time.Time, r *share.Record, all bool) {
 	}
 	a.instance, a.seq = r.Instance, r.Sequence
 	a.interval = seconds(r.IntervalSeconds)
+	a.confirmed = a.recent(now, r.Timestamp)
 	a.lastHost = r.Timestamp
 	a.lastChange = now
 	a.lastUpdate = r.Timestamp
