@@ -88,10 +88,10 @@ type Accountant struct {
 	// warnedUnconfirmed, unconfirmedSeq: the unconfirmed record last logged.
 	warnedUnconfirmed bool
 	unconfirmedSeq    uint64
-	onlyTree   bool      // the agent has read only trees since it started
-	lastUpdate time.Time
-	meta       share.Record // host, domain, uuid, labels of the last record
-	errors     map[string]uint64
+	onlyTree          bool // the agent has read only trees since it started
+	lastUpdate        time.Time
+	meta              share.Record // host, domain, uuid, labels of the last record
+	errors            map[string]uint64
 }
 
 // New returns an Accountant that has seen nothing yet. Its prices start as
