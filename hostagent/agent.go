@@ -41,7 +41,8 @@ type Agent struct {
 	log     *slog.Logger
 	src     Sources
 	tracker *meter.Tracker
-	writer  *share.Writer // nil in dry-run (--once)
+	writer  *share.Writer   // nil in dry-run (--once)
+	writers []*share.Writer // writer and those added by AddWriters
 	st      *state.State
 	obs     *Observer
 
@@ -88,8 +89,15 @@ func New(cfg Config, src Sources, writer *share.Writer, st *state.State, obs *Ob
 	a.split.raw = map[string]rawTimes{}
 	a.dirs.init(st)
 	a.restore(src.Now())
+	if writer != nil {
+		a.writers = []*share.Writer{writer}
+	}
 	return a, nil
 }
+
+// AddWriters adds writers on the same share root, over which large ticks
+// spread their share writes.
+func (a *Agent) AddWriters(ws ...*share.Writer) { a.writers = append(a.writers, ws...) }
 
 // Run ticks every cfg.Interval until ctx ends. Errors of one tick are
 // logged and counted; they never stop the loop.

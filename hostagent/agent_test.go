@@ -476,3 +476,41 @@ func TestSaveFinalSkipsPendingEnergy(t *testing.T) {
 	}
 	checkConservation(t, st, cfg.Zones)
 }
+
+// With several writers a large tick writes in parallel; every share must
+// come out the same as with one writer.
+func TestParallelShareWrites(t *testing.T) {
+	cfg := testConfig(t)
+	h := newFakeHost(16, 2*parallelWritesFrom)
+	st := state.New()
+	a := newTestAgent(t, cfg, h, st)
+	for range 3 {
+		w, err := share.NewWriter(cfg.ShareRoot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.Close() })
+		a.AddWriters(w)
+	}
+	ctx := context.Background()
+	for i := 0; i < 4; i++ {
+		h.advance(time.Second)
+		a.Tick(ctx)
+	}
+	used := map[int]bool{}
+	for _, d := range h.doms {
+		rec, err := share.ReadRecord(filepath.Join(cfg.ShareRoot, d.Name))
+		if err != nil {
+			t.Fatalf("%s: %v", d.Name, err)
+		}
+		vm := st.VMs[d.UUID]
+		if rec.Sequence != 4 || rec.Zones["package"] != vm.Zones["package"] {
+			t.Fatalf("%s: record seq %d %+v, state %+v", d.Name, rec.Sequence, rec.Zones["package"], vm.Zones["package"])
+		}
+		used[writerFor(d.Name, 4)] = true
+	}
+	if len(used) != 4 {
+		t.Fatalf("only writers %v used", used)
+	}
+	checkConservation(t, st, cfg.Zones)
+}

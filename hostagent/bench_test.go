@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/virtwatt/virtwatt/hostagent/state"
+	"github.com/virtwatt/virtwatt/share"
 )
 
 // BenchmarkTick measures one whole tick with 1,000 running domains from fake
@@ -19,6 +20,44 @@ func BenchmarkTick(b *testing.B) {
 // cost of reading sources, splitting and publishing.
 func BenchmarkTickNoWrites(b *testing.B) {
 	benchTick(b, false)
+}
+
+// BenchmarkTickParallelWrites is BenchmarkTick with the share writes
+// spread over 4 writers, as virtwatt-host runs.
+func BenchmarkTickParallelWrites(b *testing.B) {
+	cfg := DefaultConfig()
+	dir := b.TempDir()
+	cfg.ShareRoot = dir + "/vms"
+	cfg.StateFile = dir + "/state.json"
+	h := newFakeHost(1, 1000)
+	a := newTestAgentB(b, cfg, h)
+	for range shareWriters - 1 {
+		w, err := share.NewWriter(cfg.ShareRoot)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { w.Close() })
+		a.AddWriters(w)
+	}
+	runTicks(b, a, h)
+}
+
+func runTicks(b *testing.B, a *Agent, h *fakeHost) {
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		h.advance(time.Second)
+		a.Tick(ctx)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		h.advance(time.Second)
+		b.StartTimer()
+		if !a.Tick(ctx) {
+			b.Fatal("tick failed")
+		}
+	}
 }
 
 func benchTick(b *testing.B, writes bool) {
@@ -37,19 +76,5 @@ func benchTick(b *testing.B, writes bool) {
 			b.Fatal(err)
 		}
 	}
-	ctx := context.Background()
-	for i := 0; i < 3; i++ {
-		h.advance(time.Second)
-		a.Tick(ctx)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		h.advance(time.Second)
-		b.StartTimer()
-		if !a.Tick(ctx) {
-			b.Fatal("tick failed")
-		}
-	}
+	runTicks(b, a, h)
 }

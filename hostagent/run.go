@@ -18,6 +18,10 @@ import (
 	"github.com/virtwatt/virtwatt/share"
 )
 
+// shareWriters is how many writers a tick with many shares spreads its
+// writes over (the work is waiting on renames, not CPU).
+const shareWriters = 4
+
 // openSources builds the real sources (or the simulated ones for --demo).
 func openSources(cfg Config, log *slog.Logger) (Sources, error) {
 	if cfg.Demo {
@@ -95,6 +99,14 @@ func Main(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) erro
 	a, err := New(cfg, src, w, st, obs, log)
 	if err != nil {
 		return err
+	}
+	for range shareWriters - 1 {
+		extra, err := share.NewWriter(cfg.ShareRoot)
+		if err != nil {
+			return fmt.Errorf("share root %s: %w", cfg.ShareRoot, err)
+		}
+		defer extra.Close()
+		a.AddWriters(extra)
 	}
 	reg, err := newRegistry(a, obs)
 	if err != nil {

@@ -1,9 +1,12 @@
 package hostagent
 
 import (
+	"hash/fnv"
 	"log/slog"
 	"maps"
 	"path/filepath"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/virtwatt/virtwatt/hostagent/domain"
@@ -149,31 +152,76 @@ func (a *Agent) checkExisting(d *domain.Domain, vm *state.VM) {
 	}
 }
 
+// parallelWritesFrom is the number of shares from which a tick spreads its
+// writes over the agent's writers: each file is replaced by rename, which
+// costs a millisecond or more on some file systems, and a host with
+// hundreds of VMs would otherwise miss its interval.
+const parallelWritesFrom = 32
+
 // writeShares writes what planShares decided. A failed write is counted and
-// retried at the next tick (its sequence number is skipped).
+// retried at the next tick (its sequence number is skipped). A domain's
+// share always goes through the same writer, so each writer's cache of
+// static files stays its own.
 func (a *Agent) writeShares() {
-	hasDRAM := false
-	for _, z := range a.cfg.Zones {
-		if z == share.ZoneDRAM {
-			hasDRAM = true
+	ws := a.tickBuf.writes
+	if len(ws) == 0 {
+		return
+	}
+	hasDRAM := slices.Contains(a.cfg.Zones, share.ZoneDRAM)
+	errs := a.tickBuf.writeErrs[:0]
+	for range ws {
+		errs = append(errs, nil)
+	}
+	a.tickBuf.writeErrs = errs
+	write := func(wr *share.Writer, i int) {
+		w := &ws[i]
+		if !a.dirs.ensured[w.name] {
+			if err := wr.EnsureDir(w.name); err != nil {
+				errs[i] = err
+				return
+			}
+		}
+		errs[i] = wr.Write(w.name, &w.rec, hasDRAM)
+	}
+	if n := len(a.writers); n > 1 && len(ws) >= parallelWritesFrom {
+		var wg sync.WaitGroup
+		for k := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range ws {
+					if writerFor(ws[i].name, n) == k {
+						write(a.writers[k], i)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	} else {
+		for i := range ws {
+			write(a.writers[writerFor(ws[i].name, len(a.writers))], i)
 		}
 	}
-	for i := range a.tickBuf.writes {
-		w := &a.tickBuf.writes[i]
-		if !a.dirs.ensured[w.name] {
-			if err := a.writer.EnsureDir(w.name); err != nil {
-				a.fail("share", err)
-				continue
-			}
-			a.dirs.ensured[w.name] = true
-		}
-		if err := a.writer.Write(w.name, &w.rec, hasDRAM); err != nil {
+	for i := range ws {
+		w := &ws[i]
+		if errs[i] != nil {
 			delete(a.dirs.lastState, w.uuid)
-			a.fail("share", err)
+			a.fail("share", errs[i])
 			continue
 		}
+		a.dirs.ensured[w.name] = true
 		a.dirs.lastState[w.uuid] = w.state
 	}
+}
+
+// writerFor picks the writer of a domain's share.
+func writerFor(name string, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return int(h.Sum32() % uint32(n))
 }
 
 // zoneInShare maps a counted zone to the record's zone: psys, the whole

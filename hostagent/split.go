@@ -11,15 +11,16 @@ import (
 // tickBuffers are reused from tick to tick to keep the hot path free of
 // allocations proportional to the number of domains.
 type tickBuffers struct {
-	vms     []attribution.VM
-	keys    []string
-	vcpuD   []uint64
-	cpuD    []uint64
-	raw     map[string]rawTimes
-	power   map[string]map[string]float64 // uuid → zone → W over the last split
-	share   map[string]float64            // uuid → CPU share of capacity
-	elapsed time.Duration
-	writes  []pendingWrite
+	vms       []attribution.VM
+	keys      []string
+	vcpuD     []uint64
+	cpuD      []uint64
+	raw       map[string]rawTimes
+	power     map[string]map[string]float64 // uuid → zone → W over the last split
+	share     map[string]float64            // uuid → CPU share of capacity
+	elapsed   time.Duration
+	writes    []pendingWrite
+	writeErrs []error
 }
 
 // counterDelta is the growth of a domain's cumulative CPU counter over a
