@@ -62,6 +62,28 @@ func TestTrack(t *testing.T) {
 	if err := w.Write("vm1", rec, false); err != nil {
 		t.Fatal(err)
 	}
+	// The host updates the share every 20 ms while the tests run, so that
+	// a command's run spans host updates.
+	stop := make(chan struct{})
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			rec.Sequence++
+			rec.Timestamp = time.Now()
+			rec.Zones[share.ZonePackage] = share.ZoneEnergy{UsageUJ: rec.Zones[share.ZonePackage].UsageUJ + 1_000_000}
+			if err := w.Write("vm1", rec, false); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-wrote }()
 	shareDir := filepath.Join(root, "vm1")
 	csv := filepath.Join(t.TempDir(), "emissions.csv")
 
@@ -75,7 +97,7 @@ func TestTrack(t *testing.T) {
 		{"no command", []string{"track", "--share-dir", shareDir}, 2, "no command"},
 		{"missing share still runs", []string{"track", "--share-dir", filepath.Join(root, "nope"), "--", "true"}, 0, "unknown"},
 		{"not found", []string{"track", "--", "/nonexistent/cmd"}, 127, "not found"},
-		{"csv row", []string{"track", "--share-dir", shareDir, "--csv", csv, "--", "true"}, 0, ""},
+		{"csv row", []string{"track", "--share-dir", shareDir, "--csv", csv, "--", "sh", "-c", "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done"}, 0, "host window"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

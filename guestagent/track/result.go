@@ -15,6 +15,13 @@ type Energy struct {
 	Reason string // why not, when !Known
 	Stale  bool   // the share was not fresh at one end: a lower bound
 
+	// From and To are the share's update times the energy covers: the
+	// host timestamps of the records read at the start and at the end (the
+	// guest's clock at the tree's last change for a tree-only share). The
+	// host updates the share once per interval, so this window, not the
+	// run's, is what the energy measures.
+	From, To time.Time
+
 	ZoneUJ         map[string]uint64 // VM energy per zone over the run
 	TotalUJ        uint64
 	EmissionsGrams float64 // VM, PUE included, at the intensities in force
@@ -27,6 +34,13 @@ type Energy struct {
 	WUESource       string
 }
 
+// NoHostUpdate is Energy.Reason when the share was not updated between the
+// start and the end of the run.
+const NoHostUpdate = "no host update during the run (the command was shorter than the host's interval, or the host agent is not running)"
+
+// energyOf is the VM's energy between the Samples s0 (start) and s1 (end):
+// unknown when either failed, or when the share was not updated between
+// them.
 func energyOf(s0, s1 measure.Sample, err0, err1 error) Energy {
 	switch {
 	case err0 != nil:
@@ -35,10 +49,16 @@ func energyOf(s0, s1 measure.Sample, err0, err1 error) Energy {
 		return Energy{Reason: fmt.Sprintf("no VM energy at the end: %v", err1)}
 	case !s0.Started() || !s1.Started():
 		return Energy{Reason: "the share was never read (is it mounted? see virtwatt_share_up)"}
+	case !s1.LastUpdate.After(s0.LastUpdate):
+		// Both ends read the same update: a command shorter than one host
+		// interval, or a host that is not running. 0 J would be a lie.
+		return Energy{Reason: NoHostUpdate}
 	}
 	e := Energy{
 		Known:           true,
 		Stale:           !s0.Up || !s1.Up,
+		From:            s0.LastUpdate,
+		To:              s1.LastUpdate,
 		ZoneUJ:          map[string]uint64{},
 		EmissionsGrams:  max(0, s1.EmissionsGrams-s0.EmissionsGrams),
 		WaterLiters:     max(0, s1.WaterLiters-s0.WaterLiters),

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/virtwatt/virtwatt/estimate"
 	"github.com/virtwatt/virtwatt/guestagent/output"
@@ -16,6 +17,7 @@ import (
 //	  exit code        N
 //	  duration         S s
 //	  VM energy        J J (kWh kWh) [package …, dram …]
+//	  host window      FROM to TO (S s of host time …)
 //	  command energy   J J (kWh kWh), P% of the guest's CPU time (c s of g s)
 //	  emissions        g gCO2e (command), g gCO2e (VM); intensity … g/kWh (source), PUE … (source)
 //	  water            L L (command), L L (VM); WUE … L/kWh (source)
@@ -38,6 +40,8 @@ func (r Result) WriteSummary(w io.Writer) {
 		zones = append(zones, fmt.Sprintf("%s %.3f J", z, float64(e.ZoneUJ[z])/1e6))
 	}
 	fmt.Fprintf(&b, "  VM energy        %.3f J (%.6g kWh) [%s]\n", float64(e.TotalUJ)/1e6, estimate.KWh(e.TotalUJ), strings.Join(zones, ", "))
+	fmt.Fprintf(&b, "  host window      %s to %s (%.3f s of host time: the energy covers the host's updates, not the exact run)\n",
+		e.From.Format(time.RFC3339Nano), e.To.Format(time.RFC3339Nano), e.To.Sub(e.From).Seconds())
 	if e.Stale {
 		fmt.Fprintf(&b, "                   the share was not fresh at the start or the end: a lower bound\n")
 	}

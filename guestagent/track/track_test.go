@@ -40,11 +40,15 @@ func (f *fakeMeter) Sample(context.Context) (measure.Sample, error) {
 	kwh := float64(pkg+dram) / 3.6e12
 	return measure.Sample{
 		Time: time.Now(), Up: true,
+		// The host updates the share once per call.
+		LastUpdate:     fakeHostT0.Add(time.Duration(f.calls) * time.Second),
 		EnergyUJ:       map[string]uint64{"package": pkg, "dram": dram},
 		EmissionsGrams: kwh * 100, WaterLiters: kwh * 0.5,
 		IntensityGPerKWh: 100, IntensitySource: "flag", PUE: 1, PUESource: "default", WUE: 0.5, WUESource: "flag",
 	}, nil
 }
+
+var fakeHostT0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
 func opts(out io.Writer, m Meter) Options {
 	return Options{Meter: m, Out: out, Interval: 20 * time.Millisecond, Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard}
@@ -188,5 +192,50 @@ func TestShellJoin(t *testing.T) {
 	got := shellJoin([]string{"sh", "-c", "echo 'hi' $X", ""})
 	if want := `sh -c 'echo '\''hi'\'' $X' ''`; got != want {
 		t.Fatalf("got %s, want %s", got, want)
+	}
+}
+
+// TestEnergyNeedsAHostUpdate: when the share was not updated between the
+// start and the end (a dead host, or a command shorter than one host
+// interval), the energy is unknown, never a confident 0 J; otherwise the
+// summary says which host window the energy covers.
+func TestEnergyNeedsAHostUpdate(t *testing.T) {
+	old := measure.Sample{
+		Up: false, LastUpdate: fakeHostT0.Add(-24 * time.Hour), HostTime: fakeHostT0.Add(-24 * time.Hour),
+		EnergyUJ: map[string]uint64{"package": 5e6},
+	}
+	e := energyOf(old, old, nil, nil)
+	if e.Known || e.Reason != NoHostUpdate {
+		t.Fatalf("same record at both ends: %+v, want unknown (%q)", e, NoHostUpdate)
+	}
+	var out bytes.Buffer
+	path := filepath.Join(t.TempDir(), "emissions.csv")
+	sink, err := output.NewCSV(output.CSVOptions{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := opts(&out, MeterFunc(func(context.Context) (measure.Sample, error) { return old, nil }))
+	o.CSV = sink
+	if code, err := Run(context.Background(), o, []string{"true"}); code != 0 || err != nil {
+		t.Fatalf("code %d err %v", code, err)
+	}
+	if !strings.Contains(out.String(), "VM energy        unknown: no host update during the run") {
+		t.Fatalf("summary:\n%s", out.String())
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a CSV row was written for an unknown energy (stat: %v)", err)
+	}
+
+	later := old
+	later.LastUpdate = old.LastUpdate.Add(2 * time.Second)
+	later.EnergyUJ = map[string]uint64{"package": 7e6}
+	e = energyOf(old, later, nil, nil)
+	if !e.Known || e.TotalUJ != 2e6 || !e.From.Equal(old.LastUpdate) || !e.To.Equal(later.LastUpdate) {
+		t.Fatalf("energy %+v", e)
+	}
+	var sum bytes.Buffer
+	(&Result{Energy: e, AttributionNote: "x"}).WriteSummary(&sum)
+	if !strings.Contains(sum.String(), "host window") || !strings.Contains(sum.String(), "2.000 s of host time") {
+		t.Fatalf("summary lacks the host window:\n%s", sum.String())
 	}
 }
