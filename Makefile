@@ -4,7 +4,7 @@ BIN      ?= bin
 VERSION  ?= $(shell git describe --tags --always 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test unit fuzz vet e2e demo clean
+.PHONY: all deps build test unit fuzz vet e2e demo clean
 
 all: build
 
@@ -23,8 +23,13 @@ unit:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRecord$$' -fuzztime 20s ./share/
 
+# What the tests need on Debian 12 (root; idempotent, quick when all is there):
+# libvirt-dev for the host agent's binding, promtool, libvirtd + qemu, a guest kernel.
+deps:
+	tests/e2e/install.sh
+
 # The whole test suite: static checks, unit tests, fuzzing, the real-VM end-to-end suite.
-test: vet build unit fuzz e2e
+test: deps vet build unit fuzz e2e
 
 demo: build
 	$(BIN)/virtwatt-host --demo

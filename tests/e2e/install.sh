@@ -10,7 +10,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${1:-$here/../.work/cache}
 
-pkgs=(libvirt-dev libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
+pkgs=(pkg-config gcc libvirt-dev libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
       qemu-system-x86 qemu-utils busybox-static cpio prometheus)
 missing=()
 for p in "${pkgs[@]}"; do
