@@ -46,9 +46,11 @@ type Intensity struct {
 }
 
 // Lookup is what the user and the host said about the location. Zero
-// values mean "not given".
+// values mean "not given", except that Override is given whenever
+// OverrideSet is true (so that an explicit 0 gCO2e/kWh counts).
 type Lookup struct {
 	Override      float64 // user's own figure, gCO2e/kWh
+	OverrideSet   bool    // Override was given, even as 0
 	HostValue     float64 // figure from the host record, gCO2e/kWh
 	HostSource    string  // the host's description of HostValue
 	Country       string  // ISO 3166 alpha-2 or alpha-3, case-insensitive
@@ -58,7 +60,7 @@ type Lookup struct {
 }
 
 // Resolve picks the carbon intensity in force, first found:
-//  1. Override, when > 0;
+//  1. Override, when OverrideSet or > 0 (an explicit 0 is a 0 g/kWh grid);
 //  2. HostValue, when > 0 (a non-finite host value is ignored);
 //  3. Country, refined by Region when given (Region alone also works for a
 //     US state or a Nordic zone);
@@ -70,9 +72,9 @@ type Lookup struct {
 // average. A non-finite or negative Override is an error too.
 func Resolve(l Lookup) (Intensity, error) {
 	if math.IsNaN(l.Override) || math.IsInf(l.Override, 0) || l.Override < 0 {
-		return Intensity{}, fmt.Errorf("carbon-intensity override %v: want a finite value ≥ 0 gCO2e/kWh (0 means unset)", l.Override)
+		return Intensity{}, fmt.Errorf("carbon-intensity override %v: want a finite value ≥ 0 gCO2e/kWh", l.Override)
 	}
-	if l.Override > 0 {
+	if l.OverrideSet || l.Override > 0 {
 		return Intensity{GPerKWh: l.Override, Source: SourceOverride}, nil
 	}
 	if l.HostValue > 0 && !math.IsInf(l.HostValue, 0) {

@@ -145,3 +145,16 @@ func TestResolveBadOverride(t *testing.T) {
 		}
 	}
 }
+
+// TestResolveExplicitZeroOverride: an override given as 0 (a zero-carbon
+// supply) wins over the host and the tables; an unset one does not.
+func TestResolveExplicitZeroOverride(t *testing.T) {
+	got, err := Resolve(Lookup{Override: 0, OverrideSet: true, HostValue: 300, Country: "FR"})
+	if err != nil || got.GPerKWh != 0 || got.Source != SourceOverride {
+		t.Fatalf("explicit 0: got %+v, %v; want 0 g/kWh from %q", got, err, SourceOverride)
+	}
+	got, err = Resolve(Lookup{HostValue: 300})
+	if err != nil || got.GPerKWh != 300 || got.Source != SourceHost {
+		t.Fatalf("unset override: got %+v, %v; want the host's 300", got, err)
+	}
+}

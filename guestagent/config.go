@@ -180,7 +180,7 @@ func (c Config) Validate() error {
 func (c Config) Pricing() account.Pricing {
 	l := estimate.Lookup{Country: c.Country, Region: c.Region, CloudProvider: c.CloudProvider, CloudRegion: c.CloudRegion}
 	if c.CarbonIntensity != nil {
-		l.Override = *c.CarbonIntensity
+		l.Override, l.OverrideSet = *c.CarbonIntensity, true
 	}
 	return account.Pricing{Lookup: l, PUE: c.PUE, WUE: c.WUE}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/virtwatt/virtwatt/estimate"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -138,5 +140,28 @@ func TestExampleConfigDocumentsEveryKey(t *testing.T) {
 	if cfg.ShareDir != d.ShareDir || cfg.PollInterval != d.PollInterval || cfg.Listen != d.Listen ||
 		cfg.TopProcesses != d.TopProcesses || cfg.CSVInterval != d.CSVInterval || cfg.ProcRoot != d.ProcRoot {
 		t.Fatalf("documented defaults %+v differ from Defaults() %+v", cfg, d)
+	}
+}
+
+// TestCarbonIntensityZero: --carbon-intensity 0 (or carbon_intensity = 0
+// in the file) is an explicit 0 g/kWh, not "unset".
+func TestCarbonIntensityZero(t *testing.T) {
+	for _, args := range [][]string{
+		{"--carbon-intensity", "0"},
+		{"--config", writeConfig(t, "carbon_intensity = 0.0\n")},
+	} {
+		cfg, _, err := ParseArgs("run", args, io.Discard, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := cfg.Pricing()
+		if !p.Lookup.OverrideSet || p.Lookup.Override != 0 {
+			t.Fatalf("%v: lookup %+v, want an explicit 0 override", args, p.Lookup)
+		}
+		p.Lookup.HostValue = 300 // what a host record would bring
+		in, err := estimate.Resolve(p.Lookup)
+		if err != nil || in.GPerKWh != 0 || in.Source != estimate.SourceOverride {
+			t.Fatalf("%v: intensity %+v, %v; want 0 g/kWh from the override", args, in, err)
+		}
 	}
 }
