@@ -163,11 +163,15 @@ type named struct {
 func (n named) Name() string { return n.name }
 
 // splitSink feeds the per-process split with the VM's total energy each
-// time it changes, so that each split covers one host update.
+// time it changes, so that each split covers one host update. Process
+// power is exported only while the VM's is known: it is cleared when the
+// share is down, and when no split happened for longer than the share's
+// staleness limit.
 type splitSink struct {
-	s    *procsplit.Splitter
-	last uint64
-	have bool
+	s         *procsplit.Splitter
+	last      uint64
+	have      bool
+	lastSplit time.Time // sample time of the last split
 }
 
 func (p *splitSink) Name() string { return "procsplit" }
@@ -176,11 +180,22 @@ func (p *splitSink) Emit(_ context.Context, s measure.Sample) error {
 	if !s.Started() {
 		return nil
 	}
+	if !s.Up {
+		p.s.ClearTop()
+	}
 	total := s.TotalEnergyUJ()
 	if p.have && total == p.last {
+		if s.StaleAfter > 0 && s.Time.Sub(p.lastSplit) > s.StaleAfter {
+			p.s.ClearTop()
+		}
 		return nil
 	}
-	p.have, p.last = true, total
+	p.have, p.last, p.lastSplit = true, total, s.Time
 	_, err := p.s.Observe(s.Time, total)
+	if !s.Up {
+		p.s.ClearTop() // the energy is counted; its power is not known
+	} else if s.StaleAfter > 0 {
+		p.s.KeepTopUntil(s.Time.Add(s.StaleAfter))
+	}
 	return err
 }

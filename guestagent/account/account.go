@@ -182,6 +182,7 @@ func (a *Accountant) sample(now time.Time, up bool) measure.Sample {
 	s := measure.Sample{
 		Time:             now,
 		Up:               up,
+		StaleAfter:       a.staleAfter(),
 		Host:             a.meta.Host,
 		Domain:           a.meta.Domain,
 		UUID:             a.meta.UUID,

@@ -11,6 +11,10 @@ type Sample struct {
 	Time     time.Time // guest clock when the sample was made
 	HostTime time.Time // host clock of the record it came from (zero for a tree-only share)
 	Up       bool      // the share is present, valid and fresh
+	// StaleAfter is the share's staleness limit when the sample was made:
+	// a Sample older than this (its poll loop stuck, say, in a read of a
+	// dead share) no longer says the share is up. 0 when unknown.
+	StaleAfter time.Duration
 
 	Host, Domain, UUID string
 	Labels             map[string]string
@@ -42,6 +46,12 @@ type Sample struct {
 	// ReadErrors counts, per reason, the polls that could not use the share
 	// since the agent started (missing, too_large, garbled, schema, stale...).
 	ReadErrors map[string]uint64
+}
+
+// UpAt reports whether the share is still up at now: s.Up, and s no older
+// than s.StaleAfter.
+func (s Sample) UpAt(now time.Time) bool {
+	return s.Up && (s.StaleAfter <= 0 || now.Sub(s.Time) <= s.StaleAfter)
 }
 
 // Started reports whether the share was ever read: before that, a Sample

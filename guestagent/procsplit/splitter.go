@@ -49,6 +49,7 @@ type Options struct {
 	TopN     int    // --top-processes; 0 → 10, negative → no per-process power
 	MaxComms int    // distinct command names kept; the rest fold into "other"; default 256
 	Logger   *slog.Logger
+	Now      func() time.Time // the clock KeepTopUntil is judged by; default time.Now
 }
 
 // ProcessPower is one process's share of the last tick.
@@ -92,6 +93,7 @@ type Splitter struct {
 	commUJ     map[string]uint64
 	idleUJ     uint64
 	top        []ProcessPower
+	topUntil   time.Time // top is not exported after this; zero: no limit
 	skipped    uint64
 	splits     uint64
 
@@ -113,6 +115,9 @@ func New(opts Options) *Splitter {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	return &Splitter{
 		opts:    opts,
@@ -289,11 +294,30 @@ func (s *Splitter) fold(comm string) string {
 	return comm
 }
 
+// ClearTop forgets the last tick's top processes, so that no process power
+// is exported until the next split: the VM's power is unknown (the share
+// is down or stale).
+func (s *Splitter) ClearTop() {
+	s.mu.Lock()
+	s.top = s.top[:0]
+	s.topUntil = time.Time{}
+	s.mu.Unlock()
+}
+
+// KeepTopUntil exports the last tick's top processes only until t (by
+// Options.Now), so that a power split from a share that went stale since
+// (with no tick to say so) is not exported frozen.
+func (s *Splitter) KeepTopUntil(t time.Time) {
+	s.mu.Lock()
+	s.topUntil = t
+	s.mu.Unlock()
+}
+
 // Snapshot is the Splitter's cumulative state.
 type Snapshot struct {
 	CommEnergyUJ map[string]uint64 // per command name, with SystemComm and OtherComm
 	IdleUJ       uint64
-	Top          []ProcessPower // the last tick's top processes by power
+	Top          []ProcessPower // the last tick's top processes by power; none once cleared or expired
 	Skipped      uint64         // unparsable stat files skipped so far
 	Splits       uint64         // ticks whose energy was split
 }
@@ -306,10 +330,14 @@ func (s *Splitter) Snapshot() Snapshot {
 	for k, v := range s.commUJ {
 		m[k] = v
 	}
+	var top []ProcessPower
+	if s.topUntil.IsZero() || !s.opts.Now().After(s.topUntil) {
+		top = append(top, s.top...)
+	}
 	return Snapshot{
 		CommEnergyUJ: m,
 		IdleUJ:       s.idleUJ,
-		Top:          append([]ProcessPower(nil), s.top...),
+		Top:          top,
 		Skipped:      s.skipped,
 		Splits:       s.splits,
 	}
