@@ -106,6 +106,7 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Agent, error) {
 	for _, o := range opts {
 		o(a)
 	}
+	a.collector.SetClock(a.now)
 	for _, s := range a.sinks {
 		a.outErrors.WithLabelValues(sinkName(s))
 	}
@@ -215,7 +216,8 @@ loop:
 }
 
 // Poll reads the share once, updates the counters and feeds the metrics and
-// every sink. Run calls it on every tick; tests may call it directly.
+// every sink. Run calls it on every tick; tests may call it directly. Poll
+// is not safe to call while Run runs: the counters belong to one loop.
 func (a *Agent) Poll(ctx context.Context) measure.Sample { return a.poll(ctx) }
 
 func (a *Agent) poll(ctx context.Context) measure.Sample {

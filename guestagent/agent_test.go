@@ -352,3 +352,52 @@ func TestAgentOldRecordNotUp(t *testing.T) {
 		t.Fatalf("after the host wrote again: up %v power %v", s.Up, s.PowerW)
 	}
 }
+
+// TestAgentStuckPollIsDown: when no poll completes (a read hung on a dead
+// virtiofsd or 9p server), a scrape past the staleness limit reports the
+// share down and no power, from the last Sample's age.
+func TestAgentStuckPollIsDown(t *testing.T) {
+	root := t.TempDir()
+	w, err := share.NewWriter(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var mu sync.Mutex
+	now := hostT0.Add(2 * time.Second)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	a, err := New(testConfig(filepath.Join(root, "vm1")), nil, WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(1); seq <= 2; seq++ {
+		if err := w.Write("vm1", testRecord(seq, seq*1_000_000, 0), false); err != nil {
+			t.Fatal(err)
+		}
+		a.Poll(context.Background())
+	}
+	gather := func() (up float64, power bool) {
+		mfs, err := a.Registry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			switch mf.GetName() {
+			case "virtwatt_share_up":
+				up = mf.GetMetric()[0].GetGauge().GetValue()
+			case "virtwatt_vm_power_watts":
+				power = true
+			}
+		}
+		return up, power
+	}
+	if up, power := gather(); up != 1 || !power {
+		t.Fatalf("after two fresh polls: share_up %v, power exported %v", up, power)
+	}
+	mu.Lock()
+	now = now.Add(time.Minute) // no poll since: the loop is stuck
+	mu.Unlock()
+	if up, power := gather(); up != 0 || power {
+		t.Fatalf("a minute without a poll: share_up %v, power exported %v; want 0 and none", up, power)
+	}
+}

@@ -47,6 +47,7 @@ func (a *Agent) Handler() http.Handler {
 			return
 		}
 		s := a.Latest()
+		s.Up = s.UpAt(a.now()) // a poll stuck in a read of a dead share is down
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		if err := landing.Execute(w, struct {
 			ShareDir, Version string

@@ -9,6 +9,7 @@ package metrics
 import (
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -59,15 +60,28 @@ var (
 
 // Collector is a prometheus.Collector over the latest Sample. Update and
 // Collect may be called concurrently.
+//
+// A scrape judges the Sample's age itself: one older than its StaleAfter
+// (the poll loop stuck in a read of a dead virtiofsd or 9p server, which
+// never returns to say so) exports virtwatt_share_up 0 and no power.
 type Collector struct {
 	mu     sync.Mutex
 	sample measure.Sample
 	have   bool
+	now    func() time.Time
 }
 
 // New returns a Collector with no Sample yet: it exports virtwatt_share_up 0
 // and the read error counters at 0.
-func New() *Collector { return &Collector{} }
+func New() *Collector { return &Collector{now: time.Now} }
+
+// SetClock sets the clock a scrape judges a Sample's age by (the agent's,
+// the one its Samples are stamped with); default time.Now.
+func (c *Collector) SetClock(now func() time.Time) {
+	c.mu.Lock()
+	c.now = now
+	c.mu.Unlock()
+}
 
 // Update replaces the Sample rendered.
 func (c *Collector) Update(s measure.Sample) {
@@ -92,11 +106,12 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
-	s, have := c.sample, c.have
+	s, have, now := c.sample, c.have, c.now
 	c.mu.Unlock()
 
+	s.Up = have && s.UpAt(now())
 	up := 0.0
-	if have && s.Up {
+	if s.Up {
 		up = 1
 	}
 	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, up)

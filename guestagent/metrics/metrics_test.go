@@ -205,3 +205,29 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 		t.Fatalf("promtool check metrics: %v\n%s", err, out)
 	}
 }
+
+// TestCollectJudgesTheSampleAge: a Sample older than its StaleAfter (the
+// poll loop stuck in a read of a dead share, with no new Sample to say so)
+// exports share_up 0 and no power, whatever its Up said.
+func TestCollectJudgesTheSampleAge(t *testing.T) {
+	s := upSample()
+	s.StaleAfter = 3 * time.Second
+	now := s.Time.Add(time.Second)
+	c := New()
+	c.SetClock(func() time.Time { return now })
+	c.Update(s)
+	if got := testutil.ToFloat64(upOnly{c}); got != 1 {
+		t.Fatalf("share_up = %v within the staleness limit, want 1", got)
+	}
+	now = s.Time.Add(3*time.Second + time.Millisecond)
+	if got := testutil.ToFloat64(upOnly{c}); got != 0 {
+		t.Fatalf("share_up = %v past the staleness limit, want 0", got)
+	}
+	names := gatherNames(t, c)
+	if names["virtwatt_vm_power_watts"] {
+		t.Error("power exported from a sample past the staleness limit")
+	}
+	if !names["virtwatt_vm_energy_joules_total"] {
+		t.Error("energy counters must keep their last values")
+	}
+}

@@ -4,7 +4,10 @@
 //	virtwatt-guest track [flags] -- CMD ARGS...
 //
 // The VM's energy is sampled at the start, periodically during the run
-// (so that the meter follows counter wraps and resets) and at the end. The
+// (so that the meter follows counter wraps and resets) and at the end;
+// the periodic reads run off the command's path, and the start and end
+// reads are bounded (Options.SampleTimeout), so that a share read that
+// hangs never delays the command or keeps track from returning. The
 // command's own share is the VM's energy × its process tree's CPU time over
 // the guest's total CPU time (busy + idle, every vCPU) during the run: the
 // same rule as the per-process split, so that an idle VM's energy is not
@@ -58,8 +61,12 @@ type Options struct {
 	Meter    Meter
 	ProcRoot string        // --proc-root; default /proc
 	Interval time.Duration // sampling period during the run; default 1s
-	Out      io.Writer     // the summary; default os.Stderr
-	CSV      *output.CSV   // --csv: one row for the command; nil for none
+	// SampleTimeout bounds a meter read at the start and at the end: past
+	// it the energy is unknown, and the command runs and track returns
+	// all the same. Default: 3 intervals, at least 3 s.
+	SampleTimeout time.Duration
+	Out           io.Writer   // the summary; default os.Stderr
+	CSV           *output.CSV // --csv: one row for the command; nil for none
 
 	// The command's standard streams; default the agent's own.
 	Stdin          io.Reader

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -237,5 +238,47 @@ func TestEnergyNeedsAHostUpdate(t *testing.T) {
 	(&Result{Energy: e, AttributionNote: "x"}).WriteSummary(&sum)
 	if !strings.Contains(sum.String(), "host window") || !strings.Contains(sum.String(), "2.000 s of host time") {
 		t.Fatalf("summary lacks the host window:\n%s", sum.String())
+	}
+}
+
+// TestHungMeterDoesNotBlockTrack: a meter read that never returns (a share
+// whose virtiofsd or 9p server died) neither keeps the command from running
+// nor track from returning its exit code; the energy is unknown.
+func TestHungMeterDoesNotBlockTrack(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	var calls atomic.Int64
+	meter := MeterFunc(func(ctx context.Context) (measure.Sample, error) {
+		if calls.Add(1) == 1 {
+			return (&fakeMeter{step: 1e6}).Sample(ctx)
+		}
+		<-release // hung: the server is gone
+		return measure.Sample{}, errors.New("released")
+	})
+	var out bytes.Buffer
+	o := opts(&out, meter)
+	o.SampleTimeout = 200 * time.Millisecond
+	type ret struct {
+		code int
+		err  error
+	}
+	done := make(chan ret, 1)
+	go func() {
+		code, err := Run(context.Background(), o, []string{"sh", "-c", "sleep 0.2; exit 4"})
+		done <- ret{code, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil || r.code != 4 {
+			t.Fatalf("code %d err %v, want 4", r.code, r.err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("track did not return: a hung meter read blocked it")
+	}
+	if !strings.Contains(out.String(), "VM energy        unknown: no VM energy at the end: the share read did not return in time") {
+		t.Fatalf("summary:\n%s", out.String())
+	}
+	if n := calls.Load(); n < 2 {
+		t.Fatalf("meter called %d times, want the periodic read too", n)
 	}
 }
