@@ -56,8 +56,8 @@ func TestJSONLRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(normalize(got[0]), normalize(want)) {
 		t.Fatalf("round trip\n got %+v\nwant %+v", got[0], want)
 	}
-	if got[0].EnergyJoules != 4 || *got[0].PowerWTotal != 14.5 {
-		t.Fatalf("energy %v J power %v W", got[0].EnergyJoules, *got[0].PowerWTotal)
+	if *got[0].EnergyJoules != 4 || *got[0].PowerWTotal != 14.5 {
+		t.Fatalf("energy %v J power %v W", *got[0].EnergyJoules, *got[0].PowerWTotal)
 	}
 	if _, ok := raw[1]["power_watts_total"]; ok {
 		t.Fatal("stale sample has a power_watts_total")
@@ -78,4 +78,35 @@ func normalize(r Record) Record {
 		r.HostTime = &t
 	}
 	return r
+}
+
+// TestRecordBeforeTheShareHasNoNumbers: a Sample made before the share was
+// ever read gives no energy, emissions, water or embodied number (absent,
+// never 0), while a started one does, zeros included.
+func TestRecordBeforeTheShareHasNoNumbers(t *testing.T) {
+	b, err := json.Marshal(NewRecord(measure.Sample{Time: t0, IntensityGPerKWh: 475, IntensitySource: "world-average", PUE: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	must(t, json.Unmarshal(b, &m))
+	for _, k := range []string{"energy_uj", "energy_joules", "emissions_grams", "water_liters", "embodied_grams", "power_watts"} {
+		if v, ok := m[k]; ok {
+			t.Errorf("%s = %v before the share was read, want absent", k, v)
+		}
+	}
+	if m["up"] != false || m["carbon_intensity_g_per_kwh"] != 475.0 {
+		t.Errorf("record %s", b)
+	}
+	b, err = json.Marshal(NewRecord(measure.Sample{Time: t0, EnergyUJ: map[string]uint64{"package": 0}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = nil
+	must(t, json.Unmarshal(b, &m))
+	for _, k := range []string{"energy_joules", "emissions_grams", "water_liters"} {
+		if v, ok := m[k]; !ok || v != 0.0 {
+			t.Errorf("%s = %v (present %v) once started at 0 J, want 0", k, v, ok)
+		}
+	}
 }

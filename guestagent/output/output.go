@@ -35,7 +35,10 @@ type Sink interface {
 //	power_watts_total           W over every zone, absent unless every zone's power is known
 //	emissions_grams             cumulative operational gCO2e, PUE included
 //	water_liters                cumulative L (energy × WUE)
-//	embodied_grams              cumulative embodied gCO2e share
+//	embodied_grams              cumulative embodied gCO2e share, absent when the host gives none
+//
+// energy_*, emissions_grams, water_liters and embodied_grams are absent
+// until the share was first read (no invented zeros).
 //	carbon_intensity_g_per_kwh  with carbon_intensity_source
 //	pue, pue_source, wue, wue_source, embodied_source
 type Record struct {
@@ -49,12 +52,12 @@ type Record struct {
 	UUID            string             `json:"uuid,omitempty"`
 	Labels          map[string]string  `json:"labels,omitempty"`
 	EnergyUJ        map[string]uint64  `json:"energy_uj,omitempty"`
-	EnergyJoules    float64            `json:"energy_joules"`
+	EnergyJoules    *float64           `json:"energy_joules,omitempty"`
 	PowerW          map[string]float64 `json:"power_watts,omitempty"`
 	PowerWTotal     *float64           `json:"power_watts_total,omitempty"`
-	EmissionsGrams  float64            `json:"emissions_grams"`
-	WaterLiters     float64            `json:"water_liters"`
-	EmbodiedGrams   float64            `json:"embodied_grams"`
+	EmissionsGrams  *float64           `json:"emissions_grams,omitempty"`
+	WaterLiters     *float64           `json:"water_liters,omitempty"`
+	EmbodiedGrams   *float64           `json:"embodied_grams,omitempty"`
 	Intensity       float64            `json:"carbon_intensity_g_per_kwh"`
 	IntensitySource string             `json:"carbon_intensity_source,omitempty"`
 	PUE             float64            `json:"pue"`
@@ -75,10 +78,6 @@ func NewRecord(s measure.Sample) Record {
 		UUID:            s.UUID,
 		Labels:          s.Labels,
 		EnergyUJ:        s.EnergyUJ,
-		EnergyJoules:    float64(s.TotalEnergyUJ()) / 1e6,
-		EmissionsGrams:  s.EmissionsGrams,
-		WaterLiters:     s.WaterLiters,
-		EmbodiedGrams:   s.EmbodiedGrams,
 		Intensity:       s.IntensityGPerKWh,
 		IntensitySource: s.IntensitySource,
 		PUE:             s.PUE,
@@ -86,6 +85,16 @@ func NewRecord(s measure.Sample) Record {
 		WUE:             s.WUE,
 		WUESource:       s.WUESource,
 		EmbodiedSource:  s.EmbodiedSource,
+	}
+	if s.Started() {
+		// Before the share was ever read there is no energy, and nothing
+		// priced from it: the numbers are absent, never zeros.
+		r.EnergyJoules = ptr(float64(s.TotalEnergyUJ()) / 1e6)
+		r.EmissionsGrams = ptr(s.EmissionsGrams)
+		r.WaterLiters = ptr(s.WaterLiters)
+		if s.EmbodiedSource != "" || s.EmbodiedGrams > 0 {
+			r.EmbodiedGrams = ptr(s.EmbodiedGrams)
+		}
 	}
 	if !s.HostTime.IsZero() {
 		t := s.HostTime
@@ -103,3 +112,5 @@ func NewRecord(s measure.Sample) Record {
 	}
 	return r
 }
+
+func ptr(v float64) *float64 { return &v }
