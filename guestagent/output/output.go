@@ -39,6 +39,7 @@ type Sink interface {
 //
 // energy_*, emissions_grams, water_liters and embodied_grams are absent
 // until the share was first read (no invented zeros).
+//
 //	carbon_intensity_g_per_kwh  with carbon_intensity_source
 //	pue, pue_source, wue, wue_source, embodied_source
 type Record struct {
