@@ -36,12 +36,11 @@ type Sink interface {
 //	emissions_grams             cumulative operational gCO2e, PUE included
 //	water_liters                cumulative L (energy × WUE)
 //	embodied_grams              cumulative embodied gCO2e share, absent when the host gives none
+//	carbon_intensity_g_per_kwh  with carbon_intensity_source
+//	pue, pue_source, wue, wue_source, embodied_source
 //
 // energy_*, emissions_grams, water_liters and embodied_grams are absent
 // until the share was first read (no invented zeros).
-//
-//	carbon_intensity_g_per_kwh  with carbon_intensity_source
-//	pue, pue_source, wue, wue_source, embodied_source
 type Record struct {
 	Time            time.Time          `json:"time"`
 	HostTime        *time.Time         `json:"host_time,omitempty"`
