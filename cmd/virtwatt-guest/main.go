@@ -49,25 +49,20 @@ func main() {
 
 // Main runs the command line args and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
-	for _, a := range args {
-		if a == "--" {
-			break
-		}
-		switch a {
-		case "--version", "-version":
-			fmt.Fprintf(stdout, "virtwatt-guest %s\n", version)
-			return 0
-		case "--list-countries", "-list-countries":
-			listCountries(stdout)
-			return 0
-		case "--list-cloud-regions", "-list-cloud-regions":
-			listCloudRegions(stdout)
-			return 0
-		}
-	}
 	cmd := "run"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
+	}
+	switch globalFlag(args) {
+	case "version":
+		fmt.Fprintf(stdout, "virtwatt-guest %s\n", version)
+		return 0
+	case "list-countries":
+		listCountries(stdout)
+		return 0
+	case "list-cloud-regions":
+		listCloudRegions(stdout)
+		return 0
 	}
 	switch cmd {
 	case "run":
@@ -83,6 +78,29 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "virtwatt-guest: unknown command %q (want run or track; see --help)\n", cmd)
 	return 2
+}
+
+// globalFlag returns "version", "list-countries" or "list-cloud-regions"
+// when that flag is among the flags of args, and "" otherwise. Flags end
+// where the flag package ends them, at the first argument that is not a
+// flag or at "--": in `track CMD --version` the --version is CMD's.
+func globalFlag(args []string) string {
+	fs := flag.NewFlagSet("virtwatt-guest", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	cfg := guestagent.Defaults()
+	cfg.RegisterFlags(fs)
+	set := map[string]*bool{}
+	for _, name := range []string{"version", "list-countries", "list-cloud-regions"} {
+		set[name] = fs.Bool(name, false, "")
+	}
+	_ = fs.Parse(args) // a bad flag is reported by the command's own parse
+	for _, name := range []string{"version", "list-countries", "list-cloud-regions"} {
+		if *set[name] {
+			return name
+		}
+	}
+	return ""
 }
 
 func printUsage(w io.Writer, name string) {

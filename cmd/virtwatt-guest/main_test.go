@@ -25,6 +25,8 @@ func TestMain_(t *testing.T) {
 		{args: []string{"help"}, code: 0, out: "-poll-interval"},
 		{args: []string{"--list-countries"}, code: 0, out: "FRA"},
 		{args: []string{"--list-cloud-regions"}, code: 0, out: "us-east-1"},
+		{args: []string{"--share-dir", "/x", "--version"}, code: 0, out: "virtwatt-guest dev"},
+		{args: []string{"track", "--version"}, code: 0, out: "virtwatt-guest dev"},
 		{args: []string{"frobnicate"}, code: 2, err: `unknown command "frobnicate"`},
 		{args: []string{"--poll-interval", "fast"}, code: 2, err: "poll-interval"},
 		{args: []string{"--country", "XX"}, code: 2, err: "XX"},
@@ -97,6 +99,9 @@ func TestTrack(t *testing.T) {
 		{"no command", []string{"track", "--share-dir", shareDir}, 2, "no command"},
 		{"missing share still runs", []string{"track", "--share-dir", filepath.Join(root, "nope"), "--", "true"}, 0, "unknown"},
 		{"not found", []string{"track", "--", "/nonexistent/cmd"}, 127, "not found"},
+		{"--version after CMD is CMD's", []string{"track", "--share-dir", shareDir, "sh", "-c", "exit 3", "--version"}, 3, "VM energy"},
+		{"--list-countries after CMD is CMD's", []string{"track", "sh", "-c", "exit 4", "--list-countries"}, 4, ""},
+		{"csv that cannot be opened still runs", []string{"track", "--share-dir", shareDir, "--csv", filepath.Join(root, "no", "such", "dir", "e.csv"), "--", "sh", "-c", "exit 5"}, 5, "without the CSV row"},
 		{"csv row", []string{"track", "--share-dir", shareDir, "--csv", csv, "--", "sh", "-c", "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done"}, 0, "host window"},
 	}
 	for _, tt := range tests {
@@ -107,6 +112,9 @@ func TestTrack(t *testing.T) {
 			}
 			if !strings.Contains(errb.String(), tt.err) {
 				t.Errorf("stderr lacks %q:\n%s", tt.err, errb.String())
+			}
+			if strings.Contains(out.String(), "virtwatt-guest dev") || strings.Contains(out.String(), "FRA") {
+				t.Errorf("virtwatt's own flag ran instead of the command:\n%s", out.String())
 			}
 		})
 	}

@@ -56,11 +56,14 @@ func runTrack(args []string, stdout, stderr io.Writer) int {
 
 	var csv *output.CSV
 	if cfg.CSV != "" {
+		// A measurement output that fails never stops the work: the
+		// command runs, and the summary still goes to stderr.
 		if csv, err = guestagent.NewCSV(cfg, logger); err != nil {
-			fmt.Fprintf(stderr, "virtwatt-guest track: %v\n", err)
-			return track.ExitUsage
+			fmt.Fprintf(stderr, "virtwatt-guest track: %v; running the command without the CSV row\n", err)
+			csv = nil
+		} else {
+			defer csv.Close()
 		}
-		defer csv.Close()
 	}
 	code, err := track.Run(context.Background(), track.Options{
 		Meter:    guestagent.NewMeter(cfg, logger),
