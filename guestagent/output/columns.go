@@ -12,8 +12,17 @@ import (
 // with cpu/ram utilization, water_consumed and wue); the order is the one
 // CodeCarbon 3.2.5 writes (it moved the utilization fields after
 // tracking_mode and added gpu_utilization_percent), as found in a published
-// emissions.csv it produced. CodeCarbon compares headers as sorted sets, so
-// a file with these columns is appended to by CodeCarbon itself too.
+// emissions.csv it produced.
+//
+// How CodeCarbon checks an existing file's header depends on its version
+// (codecarbon/output_methods/file.py, FileOutput.has_valid_headers): some
+// compare it with their own columns as an ordered list and back the file
+// up on any difference, order included; later ones compare the sorted
+// names, and then append their rows in their own column order without
+// mapping them to the file's. Either way only a file whose header is
+// exactly a version's columns in that version's order is safe to share
+// with it, so the CSV output appends only to a file whose header is
+// exactly CodeCarbonColumns, and moves any other aside (see CSV).
 var CodeCarbonColumns = []string{
 	"timestamp", "project_name", "run_id", "experiment_id",
 	"duration", "emissions", "emissions_rate",

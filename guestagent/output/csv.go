@@ -40,10 +40,11 @@ type CSVOptions struct {
 // CSV appends CodeCarbon-compatible rows to a file: every Interval, a row
 // with the run's totals so far (duration, energy, emissions and water since
 // the agent's first sample), the way CodeCarbon's tracker writes a run. A
-// new or empty file gets the header first; a file whose header is another
-// set of columns is moved aside to FILE.bak-<time> and started anew (a file
-// with the same columns in another order is appended to in its order).
-// Each row is one write(2) on a file opened for appending, without fsync.
+// new or empty file gets the header first; a file whose header is not
+// exactly CodeCarbonColumns, in that order, is moved aside to
+// FILE.bak-<time> and started anew, as CodeCarbon does (see
+// CodeCarbonColumns for why the order matters too). Each row is one
+// write(2) on a file opened for appending, without fsync.
 type CSV struct {
 	opts CSVOptions
 	log  *slog.Logger
@@ -54,7 +55,6 @@ type CSV struct {
 	started  bool
 	lastRow  time.Time
 	verified os.FileInfo // the file whose header was checked
-	order    []int       // file column i holds our column order[i]; nil when identical
 }
 
 // NewCSV returns a CSV sink for opts.Path. The file is created on the first
@@ -206,7 +206,7 @@ func (c *CSV) writeLocked(r Row) error {
 		return fmt.Errorf("csv: stat %s: %w", path, err)
 	}
 	if fi.Size() > 0 && (c.verified == nil || !os.SameFile(c.verified, fi)) {
-		order, ok, err := headerOrder(path)
+		ok, err := headerMatches(path)
 		if err != nil {
 			return err
 		}
@@ -216,7 +216,7 @@ func (c *CSV) writeLocked(r Row) error {
 			if err != nil {
 				return err
 			}
-			c.log.Warn("csv: the file's columns differ from CodeCarbon's emissions.csv columns; moved it aside and started a new file",
+			c.log.Warn("csv: the file's header differs from CodeCarbon's emissions.csv columns (or their order); moved it aside and started a new file",
 				"file", path, "backup", bak)
 			if f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
 				return fmt.Errorf("csv: open %s: %w", path, err)
@@ -225,9 +225,7 @@ func (c *CSV) writeLocked(r Row) error {
 			if fi, err = f.Stat(); err != nil {
 				return fmt.Errorf("csv: stat %s: %w", path, err)
 			}
-			order = nil
 		}
-		c.order = order
 		c.verified = fi
 	}
 
@@ -235,18 +233,9 @@ func (c *CSV) writeLocked(r Row) error {
 	w := csv.NewWriter(&buf)
 	if fi.Size() == 0 {
 		w.Write(CodeCarbonColumns)
-		c.order = nil
 		c.verified = fi
 	}
-	rec := r.Record()
-	if c.order != nil {
-		perm := make([]string, len(rec))
-		for i, j := range c.order {
-			perm[i] = rec[j]
-		}
-		rec = perm
-	}
-	w.Write(rec)
+	w.Write(r.Record())
 	w.Flush()
 	if err := w.Error(); err != nil {
 		return fmt.Errorf("csv: encode row: %w", err)
@@ -257,36 +246,21 @@ func (c *CSV) writeLocked(r Row) error {
 	return nil
 }
 
-// headerOrder reads the file's header: ok when it holds exactly
-// CodeCarbonColumns; order maps the file's columns to ours (nil when the
-// order is ours too).
-func headerOrder(path string) (order []int, ok bool, err error) {
+// headerMatches reads the file's header: true when it is exactly
+// CodeCarbonColumns, in that order.
+func headerMatches(path string) (bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, false, fmt.Errorf("csv: read header of %s: %w", path, err)
+		return false, fmt.Errorf("csv: read header of %s: %w", path, err)
 	}
 	defer f.Close()
 	r := csv.NewReader(bufio.NewReader(io.LimitReader(f, 64<<10)))
 	r.FieldsPerRecord = -1
 	head, err := r.Read()
 	if err != nil {
-		return nil, false, nil // garbled or no complete header line: not ours
+		return false, nil // garbled or no complete header line: not ours
 	}
-	if slices.Equal(head, CodeCarbonColumns) {
-		return nil, true, nil
-	}
-	if len(head) != len(CodeCarbonColumns) {
-		return nil, false, nil
-	}
-	order = make([]int, len(head))
-	for i, name := range head {
-		j := slices.Index(CodeCarbonColumns, name)
-		if j < 0 || slices.Contains(order[:i], j) {
-			return nil, false, nil
-		}
-		order[i] = j
-	}
-	return order, true, nil
+	return slices.Equal(head, CodeCarbonColumns), nil
 }
 
 // rotate moves path to path.bak-<time>, never over an existing file.

@@ -199,22 +199,27 @@ func TestCSVRotatesForeignHeader(t *testing.T) {
 	}
 }
 
-func TestCSVKeepsOtherColumnOrder(t *testing.T) {
+// TestCSVRotatesOtherColumnOrder: a file with CodeCarbon's columns in
+// another order is moved aside like any other foreign header, as CodeCarbon
+// does (an ordered comparison), so that rows CodeCarbon itself appends in
+// its own order line up with the header.
+func TestCSVRotatesOtherColumnOrder(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "emissions.csv")
 	rev := slices.Clone(CodeCarbonColumns)
 	slices.Reverse(rev)
-	must(t, os.WriteFile(path, []byte(strings.Join(rev, ",")+"\n"), 0o644))
-	c, _ := NewCSV(CSVOptions{Path: path, RunID: "r"})
+	old := strings.Join(rev, ",") + "\n"
+	must(t, os.WriteFile(path, []byte(old), 0o644))
+	c, _ := NewCSV(CSVOptions{Path: path, RunID: "r", Now: func() time.Time { return t0 }})
 	must(t, c.WriteRow(Row{Timestamp: "ts", EnergyKWh: 2}))
+	if got, err := os.ReadFile(path + ".bak-20261126T120000"); err != nil || string(got) != old {
+		t.Fatalf("backup: %q, %v", got, err)
+	}
 	recs := readCSV(t, path)
-	if len(recs) != 2 {
-		t.Fatalf("%v", recs)
+	if len(recs) != 2 || strings.Join(recs[0], ",") != codeCarbonHeader {
+		t.Fatalf("new file %v", recs)
 	}
 	if got := col(t, recs[0], recs[1], "energy_consumed"); got != "2.0" {
-		t.Fatalf("energy_consumed in the file's order = %q", got)
-	}
-	if got := col(t, recs[0], recs[1], "timestamp"); got != "ts" {
-		t.Fatalf("timestamp = %q", got)
+		t.Fatalf("energy_consumed = %q", got)
 	}
 }
 
