@@ -14,6 +14,7 @@ build:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./tests/e2e/
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 
 unit:
