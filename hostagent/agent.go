@@ -87,7 +87,7 @@ func New(cfg Config, src Sources, writer *share.Writer, st *state.State, obs *Ob
 	}
 	a.split.pending = map[string]uint64{}
 	a.split.raw = map[string]rawTimes{}
-	a.dirs.init(st)
+	a.dirs.init()
 	a.restore(src.Now())
 	if writer != nil {
 		a.writers = []*share.Writer{writer}
@@ -165,7 +165,7 @@ func (a *Agent) Tick(ctx context.Context) bool {
 	cpu, err := a.src.CPU()
 	if err != nil {
 		a.fail("procstat", err)
-		a.publishHost(now, elapsed, hostPower)
+		a.publishHost(now, hostPower)
 		return false
 	}
 	dctx, cancel := context.WithTimeout(ctx, max(a.cfg.Interval, domainsTimeout))
@@ -173,7 +173,7 @@ func (a *Agent) Tick(ctx context.Context) bool {
 	cancel()
 	if err != nil {
 		a.fail("domains", err)
-		a.publishHost(now, elapsed, hostPower)
+		a.publishHost(now, hostPower)
 		return false
 	}
 	a.splitTick(now, cpu, doms)
@@ -188,7 +188,7 @@ func (a *Agent) Tick(ctx context.Context) bool {
 	}
 	a.writeShares()
 	a.prune(now, doms)
-	a.publish(now, elapsed, hostPower, doms)
+	a.publish(now, hostPower, doms)
 	return true
 }
 

@@ -10,19 +10,18 @@ import (
 )
 
 // publishHost publishes host figures only (a tick that could not split).
-func (a *Agent) publishHost(now time.Time, elapsed time.Duration, hostPower map[string]float64) {
+func (a *Agent) publishHost(now time.Time, hostPower map[string]float64) {
 	prev := a.snap.Load()
-	s := a.hostSnapshot(now, elapsed, hostPower)
+	s := a.hostSnapshot(now, hostPower)
 	if prev != nil {
 		s.Domains = prev.Domains
 	}
 	a.snap.Store(s)
 }
 
-func (a *Agent) hostSnapshot(now time.Time, elapsed time.Duration, hostPower map[string]float64) *Snapshot {
+func (a *Agent) hostSnapshot(now time.Time, hostPower map[string]float64) *Snapshot {
 	s := &Snapshot{
 		Time:           now,
-		Elapsed:        elapsed,
 		HostPowerW:     hostPower,
 		UnattributedUJ: make(map[string]uint64, len(a.st.UnattributedUJ)),
 		Zones:          a.cfg.Zones,
@@ -51,8 +50,8 @@ func (a *Agent) hostSnapshot(now time.Time, elapsed time.Duration, hostPower map
 }
 
 // publish stores a full snapshot after a split.
-func (a *Agent) publish(now time.Time, elapsed time.Duration, hostPower map[string]float64, doms []domain.Domain) {
-	s := a.hostSnapshot(now, elapsed, hostPower)
+func (a *Agent) publish(now time.Time, hostPower map[string]float64, doms []domain.Domain) {
+	s := a.hostSnapshot(now, hostPower)
 	s.Domains = make([]DomainSnapshot, 0, len(doms))
 	for i := range doms {
 		d := &doms[i]

@@ -41,7 +41,7 @@ func (t *dirTracker) badName(name string, log *slog.Logger) bool {
 	return true
 }
 
-func (t *dirTracker) init(st *state.State) {
+func (t *dirTracker) init() {
 	t.bad = map[string]bool{}
 	t.checked = map[string]bool{}
 	t.ensured = map[string]bool{}

@@ -5,8 +5,7 @@ import "time"
 // Snapshot is what the agent knew after its last tick; the metrics
 // collector and --once only render it.
 type Snapshot struct {
-	Time    time.Time
-	Elapsed time.Duration // since the previous reading of the meter
+	Time time.Time
 
 	// HostEnergyUJ per "kind/socket" key, wrap-corrected and cumulative.
 	HostEnergy []ZoneCounter

@@ -6,6 +6,7 @@ import (
 	"github.com/virtwatt/virtwatt/hostagent/attribution"
 	"github.com/virtwatt/virtwatt/hostagent/domain"
 	"github.com/virtwatt/virtwatt/hostagent/procstat"
+	"github.com/virtwatt/virtwatt/hostagent/state"
 )
 
 // tickBuffers are reused from tick to tick to keep the hot path free of
@@ -18,7 +19,7 @@ type tickBuffers struct {
 	raw       map[string]rawTimes
 	power     map[string]map[string]float64 // uuid → zone → W over the last split
 	share     map[string]float64            // uuid → CPU share of capacity
-	elapsed   time.Duration
+	states    []*state.VM                   // the state of doms[i], looked up once per tick
 	writes    []pendingWrite
 	writeErrs []error
 }
@@ -86,10 +87,11 @@ func (a *Agent) splitTick(now time.Time, cpu procstat.CPU, doms []domain.Domain)
 	}
 	busy = min(busy, capacity)
 
-	b.vms, b.keys, b.vcpuD, b.cpuD = b.vms[:0], b.keys[:0], b.vcpuD[:0], b.cpuD[:0]
+	b.vms, b.keys, b.vcpuD, b.cpuD, b.states = b.vms[:0], b.keys[:0], b.vcpuD[:0], b.cpuD[:0], b.states[:0]
 	clear(b.raw)
 	for i := range doms {
 		d := &doms[i]
+		b.states = append(b.states, a.vmState(d))
 		prev, seen := a.split.raw[d.UUID]
 		el := uint64(elapsed.Nanoseconds())
 		dv, keepV := counterDelta(d.VCPUTimeNS, prev.vcpu, seen, el*uint64(max(d.VCPUs, 1))+el/4+slackNS)
@@ -131,7 +133,7 @@ func (a *Agent) splitTick(now time.Time, cpu procstat.CPU, doms []domain.Domain)
 		a.st.UnattributedUJ[z] += res.HostUJ
 		for i, sh := range res.VMs {
 			d := &doms[i]
-			vm := a.vmState(d)
+			vm := b.states[i]
 			ze := vm.Zones[z]
 			ze.UsageUJ += sh.UsageUJ
 			ze.IdleUJ += sh.IdleUJ
@@ -148,7 +150,7 @@ func (a *Agent) splitTick(now time.Time, cpu procstat.CPU, doms []domain.Domain)
 	}
 	for i := range doms {
 		d := &doms[i]
-		vm := a.vmState(d)
+		vm := b.states[i]
 		vm.VCPUTimeNS += b.vcpuD[i]
 		vm.CPUTimeNS += b.cpuD[i]
 		vm.LastSeen = now
@@ -159,5 +161,4 @@ func (a *Agent) splitTick(now time.Time, cpu procstat.CPU, doms []domain.Domain)
 	// swap the raw maps so the next tick compares with this one
 	a.split.raw, b.raw = b.raw, a.split.raw
 	a.split.time, a.split.cpu = now, cpu
-	b.elapsed = elapsed
 }

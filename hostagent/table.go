@@ -32,15 +32,11 @@ func PrintTable(w io.Writer, s *Snapshot) error {
 	host := "(host share)\t\t\t\t"
 	all := "(measured)\t\t\t\t"
 	for _, z := range s.Zones {
-		measured := measuredPower(s, z)
+		measured := s.HostPowerW[z]
 		host += fmt.Sprintf("%.2f\t", measured-total[z])
 		all += fmt.Sprintf("%.2f\t", measured)
 	}
 	fmt.Fprintln(tw, host)
 	fmt.Fprintln(tw, all)
 	return tw.Flush()
-}
-
-func measuredPower(s *Snapshot, zone string) float64 {
-	return s.HostPowerW[zone]
 }
