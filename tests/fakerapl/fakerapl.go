@@ -72,6 +72,7 @@ type zone struct {
 	spec  ZoneSpec
 	path  string  // real directory of the zone
 	total uint64  // unwrapped µJ since creation
+	shown uint64  // unwrapped µJ since creation or the last Reset: what the counter shows, modulo range
 	frac  float64 // sub-µJ remainder carried between steps
 	wraps int
 }
@@ -142,12 +143,28 @@ func (t *Tree) Step(dt time.Duration) error {
 		uj := z.spec.PowerW*f*dt.Seconds()*1e6 + z.frac
 		whole := uint64(uj)
 		z.frac = uj - float64(whole)
-		before := z.total % z.spec.MaxRangeUJ
+		before := z.shown % z.spec.MaxRangeUJ
 		z.total += whole
-		if z.total%z.spec.MaxRangeUJ < before || whole >= z.spec.MaxRangeUJ {
+		z.shown += whole
+		if z.shown%z.spec.MaxRangeUJ < before || whole >= z.spec.MaxRangeUJ {
 			z.wraps++
 		}
-		if err := writeAtomic(z.path, "energy_uj", strconv.FormatUint(z.total%z.spec.MaxRangeUJ, 10)+"\n"); err != nil {
+		if err := writeAtomic(z.path, "energy_uj", strconv.FormatUint(z.shown%z.spec.MaxRangeUJ, 10)+"\n"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Reset restarts every counter at startUJ, as a reboot or a reload of the
+// RAPL driver does: the energy used from then on is still added to Totals,
+// but the counters no longer say how much was used before.
+func (t *Tree) Reset(startUJ uint64) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, z := range t.zones {
+		z.shown = startUJ % z.spec.MaxRangeUJ
+		if err := writeAtomic(z.path, "energy_uj", strconv.FormatUint(z.shown, 10)+"\n"); err != nil {
 			return err
 		}
 	}

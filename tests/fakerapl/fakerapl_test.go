@@ -130,3 +130,31 @@ func TestNewRejectsZeroRange(t *testing.T) {
 		t.Fatal("want an error for max range 0")
 	}
 }
+
+func TestResetRestartsCountersKeepsTotals(t *testing.T) {
+	specs := []ZoneSpec{{Socket: 0, Sub: -1, Name: "package-0", PowerW: 10, MaxRangeUJ: 1 << 40}}
+	tr, err := New(t.TempDir(), specs, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Step(3 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Reset(1234); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(tr.Root(), "intel-rapl:0", "energy_uj")
+	if got := readUint(t, path); got != 1234 {
+		t.Fatalf("energy_uj after Reset = %d, want 1234", got)
+	}
+	if err := tr.Step(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := readUint(t, path); got != 1234+10_000_000 {
+		t.Fatalf("energy_uj one second after Reset = %d, want %d", got, 1234+10_000_000)
+	}
+	totals, _ := tr.Totals()
+	if got := totals["intel-rapl:0"]; got != 40_000_000 {
+		t.Fatalf("total = %d µJ, want 40,000,000 (Reset hides energy from the counter, not from the truth)", got)
+	}
+}
