@@ -29,6 +29,7 @@ metrics, CSV (CodeCarbon's columns), JSON lines and webhooks.
 Usage:
   virtwatt-guest [run] [flags]                 follow the share and serve /metrics (default)
   virtwatt-guest track [flags] -- CMD [ARGS]   run CMD and report the energy and emissions it caused
+  virtwatt-guest status [flags]                is the share found, mounted read-only, fresh? what to fix
   virtwatt-guest --version
   virtwatt-guest --list-countries | --list-cloud-regions
 
@@ -69,6 +70,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return runAgent(args, stdout, stderr)
 	case "track":
 		return runTrack(args, stdout, stderr)
+	case "status":
+		return runStatus(args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "virtwatt-guest %s\n", version)
 		return 0
@@ -76,7 +79,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		printUsage(stdout, "virtwatt-guest")
 		return 0
 	}
-	fmt.Fprintf(stderr, "virtwatt-guest: unknown command %q (want run or track; see --help)\n", cmd)
+	fmt.Fprintf(stderr, "virtwatt-guest: unknown command %q (want run, track or status; see --help)\n", cmd)
 	return 2
 }
 
@@ -146,6 +149,7 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	discoverShare(ctx, cfg, logger) // mounts the share when --share-dir is not mounted
 	if err := a.Run(ctx); err != nil {
 		logger.Error("virtwatt-guest failed", "err", err)
 		return 1
