@@ -39,8 +39,9 @@ var CodeCarbonColumns = []string{
 // TimestampLayout is CodeCarbon's timestamp format (%Y-%m-%dT%H:%M:%S).
 const TimestampLayout = "2006-01-02T15:04:05"
 
-// Row is one line of emissions.csv, in CodeCarbon's units. A nil pointer
-// writes an empty cell (unknown, never a fake 0).
+// Row is one line of emissions.csv, in CodeCarbon's units and meaning:
+// the energy and water fields include PUE (see CSV). A nil pointer writes
+// an empty cell (unknown or not measured, never a fake 0).
 type Row struct {
 	Timestamp    string
 	ProjectName  string
@@ -50,13 +51,13 @@ type Row struct {
 	EmissionsKg  float64
 	EmissionsKgS float64 // emissions_rate: kg per second
 	CPUPowerW    *float64
-	GPUPowerW    float64
+	GPUPowerW    *float64 // nil (empty): no GPU measured
 	RAMPowerW    *float64
 	CPUEnergyKWh float64
-	GPUEnergyKWh float64
+	GPUEnergyKWh *float64 // nil (empty): no GPU measured
 	RAMEnergyKWh float64
-	EnergyKWh    float64 // energy_consumed: every zone
-	WaterL       float64
+	EnergyKWh    float64 // energy_consumed: every zone, PUE included
+	WaterL       float64 // WUE × energy_consumed
 	Location
 	Machine
 	TrackingMode string // "machine" (the whole VM) or "process" (track)
@@ -97,8 +98,8 @@ func (r Row) Record() []string {
 	return []string{
 		r.Timestamp, r.ProjectName, r.RunID, r.ExperimentID,
 		pyFloat(r.DurationS), pyFloat(r.EmissionsKg), pyFloat(r.EmissionsKgS),
-		optFloat(r.CPUPowerW), pyFloat(r.GPUPowerW), optFloat(r.RAMPowerW),
-		pyFloat(r.CPUEnergyKWh), pyFloat(r.GPUEnergyKWh), pyFloat(r.RAMEnergyKWh), pyFloat(r.EnergyKWh), pyFloat(r.WaterL),
+		optFloat(r.CPUPowerW), optFloat(r.GPUPowerW), optFloat(r.RAMPowerW),
+		pyFloat(r.CPUEnergyKWh), optFloat(r.GPUEnergyKWh), pyFloat(r.RAMEnergyKWh), pyFloat(r.EnergyKWh), pyFloat(r.WaterL),
 		r.CountryName, r.CountryISOCode, r.Region, r.CloudProvider, r.CloudRegion,
 		r.OS, "", "", // python_version, codecarbon_version: not Python, not CodeCarbon
 		cpuCount, r.CPUModel, "", "", // no GPU measured

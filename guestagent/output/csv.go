@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,7 +40,17 @@ type CSVOptions struct {
 
 // CSV appends CodeCarbon-compatible rows to a file: every Interval, a row
 // with the run's totals so far (duration, energy, emissions and water since
-// the agent's first sample), the way CodeCarbon's tracker writes a run. A
+// the agent's first sample), the way CodeCarbon's tracker writes a run.
+//
+// The figures mean what CodeCarbon's mean (codecarbon/emissions_tracker.py,
+// _do_measurements and _prepare_emissions_data): each zone's energy is
+// multiplied by the PUE in force before it is accumulated, so cpu_energy,
+// ram_energy and energy_consumed are facility energy, water_consumed is
+// WUE × that energy, and emissions / energy_consumed is the carbon
+// intensity; cpu_power and ram_power are the run's average IT power (the
+// zone's IT energy over the run's duration; CodeCarbon does not apply PUE
+// to power). The Prometheus metrics stay IT energy, virtwatt_pue beside
+// them. GPU cells are empty: nothing measures a GPU. A
 // new or empty file gets the header first; a file whose header is not
 // exactly CodeCarbonColumns, in that order, is moved aside to
 // FILE.bak-<time> and started anew, as CodeCarbon does (see
@@ -55,6 +66,11 @@ type CSV struct {
 	started  bool
 	lastRow  time.Time
 	verified os.FileInfo // the file whose header was checked
+
+	// Facility (PUE-included) energy per zone and water since start,
+	// accumulated sample by sample at the PUE and WUE in force.
+	facilityKWh map[string]float64
+	waterL      float64
 }
 
 // NewCSV returns a CSV sink for opts.Path. The file is created on the first
@@ -96,8 +112,10 @@ func (c *CSV) Emit(_ context.Context, s measure.Sample) error {
 	defer c.mu.Unlock()
 	if !c.started {
 		c.start, c.last, c.started, c.lastRow = s, s, true, s.Time
+		c.facilityKWh = map[string]float64{}
 		return nil
 	}
+	c.accumulate(s)
 	c.last = s
 	if s.Time.Sub(c.lastRow) < c.opts.Interval {
 		return nil
@@ -141,20 +159,30 @@ func (c *CSV) WriteRow(r Row) error {
 	return c.writeLocked(r)
 }
 
-// runRow is the run's totals at s, in CodeCarbon's units.
-func (c *CSV) runRow(s measure.Sample) Row {
-	d := func(z string) uint64 {
-		if s.EnergyUJ[z] < c.start.EnergyUJ[z] {
-			return 0
+// accumulate adds the energy since the last sample, per zone, at the PUE
+// and WUE in force at s (the prices the guest's accountant priced that
+// energy at), as CodeCarbon's _do_measurements does.
+func (c *CSV) accumulate(s measure.Sample) {
+	pue, wue := PUEFactor(s.PUE), finiteNonNeg(s.WUE)
+	for z, v := range s.EnergyUJ {
+		prev := c.last.EnergyUJ[z]
+		if v <= prev {
+			continue // counters never go back; nothing new
 		}
-		return s.EnergyUJ[z] - c.start.EnergyUJ[z]
+		kwh := estimate.KWh(v-prev) * pue
+		c.facilityKWh[z] += kwh
+		c.waterL += kwh * wue
 	}
-	var total uint64
-	for z := range s.EnergyUJ {
-		total += d(z)
-	}
+}
+
+// runRow is the run's totals at s, in CodeCarbon's units and meaning (see CSV).
+func (c *CSV) runRow(s measure.Sample) Row {
 	dur := s.Time.Sub(c.start.Time).Seconds()
 	kg := nonNeg(s.EmissionsGrams-c.start.EmissionsGrams) / 1000
+	var total float64
+	for _, kwh := range c.facilityKWh {
+		total += kwh
+	}
 	r := Row{
 		Timestamp:    s.Time.Format(TimestampLayout),
 		ProjectName:  c.opts.ProjectName,
@@ -162,12 +190,10 @@ func (c *CSV) runRow(s measure.Sample) Row {
 		ExperimentID: c.opts.ExperimentID,
 		DurationS:    dur,
 		EmissionsKg:  kg,
-		CPUPowerW:    zonePower(s, share.ZonePackage),
-		RAMPowerW:    zonePower(s, share.ZoneDRAM),
-		CPUEnergyKWh: estimate.KWh(d(share.ZonePackage)),
-		RAMEnergyKWh: estimate.KWh(d(share.ZoneDRAM)),
-		EnergyKWh:    estimate.KWh(total),
-		WaterL:       nonNeg(s.WaterLiters - c.start.WaterLiters),
+		CPUEnergyKWh: c.facilityKWh[share.ZonePackage],
+		RAMEnergyKWh: c.facilityKWh[share.ZoneDRAM],
+		EnergyKWh:    total,
+		WaterL:       c.waterL,
 		Location:     c.opts.Location,
 		Machine:      c.opts.Machine,
 		TrackingMode: "machine",
@@ -176,22 +202,37 @@ func (c *CSV) runRow(s measure.Sample) Row {
 	}
 	if dur > 0 {
 		r.EmissionsKgS = kg / dur
+		r.CPUPowerW = c.averagePower(s, share.ZonePackage, dur)
+		r.RAMPowerW = c.averagePower(s, share.ZoneDRAM, dur)
 	}
 	return r
 }
 
-// zonePower is the zone's power; 0 for a zone that is not measured at all,
-// nil (an empty cell) for a measured zone whose power is unknown now.
-func zonePower(s measure.Sample, zone string) *float64 {
-	if _, ok := s.EnergyUJ[zone]; !ok {
-		zero := 0.0
-		return &zero
+// averagePower is the zone's average IT power over the run: its IT energy
+// since start over dur (0 for a zone not measured at all).
+func (c *CSV) averagePower(s measure.Sample, zone string, dur float64) *float64 {
+	var w float64
+	if v, p := s.EnergyUJ[zone], c.start.EnergyUJ[zone]; v > p {
+		w = float64(v-p) / 1e6 / dur
 	}
-	p, ok := s.PowerW[zone]
-	if !ok {
-		return nil
+	return &w
+}
+
+// PUEFactor is the factor CodeCarbon multiplies energy by: pue, or 1 when
+// pue is below 1, NaN or infinite (never a factor that lowers energy or
+// makes it Inf).
+func PUEFactor(pue float64) float64 {
+	if !(pue >= 1) || math.IsInf(pue, 0) {
+		return 1
 	}
-	return &p
+	return pue
+}
+
+func finiteNonNeg(x float64) float64 {
+	if !(x > 0) || math.IsInf(x, 0) {
+		return 0
+	}
+	return x
 }
 
 func (c *CSV) writeLocked(r Row) error {

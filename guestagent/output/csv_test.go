@@ -3,6 +3,7 @@ package output
 import (
 	"context"
 	"encoding/csv"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -98,7 +99,9 @@ func TestCSVUnitsAndHeader(t *testing.T) {
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Fatalf("row written before the interval: %v", err)
 	}
-	// +1 h: package +3.2e12 µJ, dram +0.4e12 µJ → 1 kWh; +56 g → 0.056 kg; +0.5 L.
+	// +1 h: package +3.2e12 µJ, dram +0.4e12 µJ → 1 kWh of IT energy,
+	// 1.2 kWh at PUE 1.2 (as CodeCarbon counts it), 0.6 L at WUE 0.5;
+	// +56 g → 0.056 kg (the sample's emissions, PUE included).
 	must(t, c.Emit(ctx, sample(time.Hour, 4.2e12, 9e11, 156, 1.5)))
 	recs := readCSV(t, path)
 	if len(recs) != 2 {
@@ -110,15 +113,14 @@ func TestCSVUnitsAndHeader(t *testing.T) {
 	}
 	checks := map[string]float64{
 		"duration":        3600,
-		"energy_consumed": 1.0,
-		"cpu_energy":      3.2e12 / 3.6e12,
-		"ram_energy":      0.4e12 / 3.6e12,
+		"energy_consumed": 1.2,
+		"cpu_energy":      3.2e12 / 3.6e12 * 1.2,
+		"ram_energy":      0.4e12 / 3.6e12 * 1.2,
 		"emissions":       0.056,
 		"emissions_rate":  0.056 / 3600,
-		"water_consumed":  0.5,
-		"cpu_power":       40,
-		"ram_power":       5,
-		"gpu_power":       0,
+		"water_consumed":  0.6,
+		"cpu_power":       3.2e6 / 3600, // the run's average IT power, not the last interval's 40 W
+		"ram_power":       0.4e6 / 3600,
 		"pue":             1.2,
 		"wue":             0.5,
 	}
@@ -127,8 +129,13 @@ func TestCSVUnitsAndHeader(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
-	if got := col(t, head, row, "energy_consumed"); got != "1.0" {
-		t.Errorf("energy_consumed written %q, want Python's 1.0", got)
+	if got := col(t, head, row, "duration"); got != "3600.0" {
+		t.Errorf("duration written %q, want Python's 3600.0", got)
+	}
+	for _, name := range []string{"gpu_power", "gpu_energy", "gpu_count", "gpu_model", "gpu_utilization_percent"} {
+		if got := col(t, head, row, name); got != "" {
+			t.Errorf("%s = %q with no GPU measured, want an empty cell", name, got)
+		}
 	}
 	for name, want := range map[string]string{
 		"timestamp": "2026-11-26T13:00:00", "run_id": "run-1", "project_name": "virtwatt",
@@ -139,8 +146,9 @@ func TestCSVUnitsAndHeader(t *testing.T) {
 		}
 	}
 
-	// A stale sample: power unknown → empty cells, not 0. Close writes it.
-	s := sample(time.Hour+10*time.Second, 4.2e12, 9e11, 156, 1.5)
+	// A stale sample (no new energy): Close writes it; the run's average
+	// power is still known and covers the longer run.
+	s := sample(time.Hour+400*time.Second, 4.2e12, 9e11, 156, 1.5)
 	s.Up, s.PowerW = false, nil
 	must(t, c.Emit(ctx, s))
 	must(t, c.Close())
@@ -148,8 +156,37 @@ func TestCSVUnitsAndHeader(t *testing.T) {
 	if len(recs) != 3 {
 		t.Fatalf("%d lines after Close, want 3", len(recs))
 	}
-	if got := col(t, head, recs[2], "cpu_power"); got != "" {
-		t.Errorf("stale cpu_power = %q, want empty", got)
+	if got, want := colFloat(t, head, recs[2], "cpu_power"), 3.2e6/4000; abs(got-want) > 1e-9 {
+		t.Errorf("cpu_power after a stale sample = %v, want the run's average %v", got, want)
+	}
+	if got := colFloat(t, head, recs[2], "energy_consumed"); abs(got-1.2) > 1e-12 {
+		t.Errorf("energy_consumed after a sample with no new energy = %v, want 1.2", got)
+	}
+}
+
+// TestCSVPUEPerDelta: each delta is multiplied by the PUE in force when it
+// was measured (as CodeCarbon's _do_measurements does), not the last PUE
+// times the total; a PUE below 1 or NaN never lowers energy.
+func TestCSVPUEPerDelta(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "emissions.csv")
+	c, err := NewCSV(CSVOptions{Path: path, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const kwh = 3.6e12
+	for i, pue := range []float64{1.5, 1.5, 2, math.NaN(), 0.5} {
+		s := sample(time.Duration(i)*20*time.Minute, uint64(i)*kwh, 0, 0, 0)
+		s.PUE, s.WUE = pue, 1
+		must(t, c.Emit(ctx, s))
+	}
+	must(t, c.Close())
+	recs := readCSV(t, path)
+	// kWh 1 at 1.5, 1 at 2, then 1 at NaN→1 and 1 at 0.5→1.
+	for name, want := range map[string]float64{"energy_consumed": 1.5 + 2 + 1 + 1, "water_consumed": 1.5 + 2 + 1 + 1} {
+		if got := colFloat(t, recs[0], recs[len(recs)-1], name); abs(got-want) > 1e-12 {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
 	}
 }
 

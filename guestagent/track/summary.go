@@ -85,19 +85,20 @@ func orUnknown(s string) string {
 }
 
 // CSVRow is the command's row for emissions.csv: tracking_mode "process",
-// the command's share of energy, emissions and water, and its mean power
-// over the run.
+// the command's share of energy (PUE included, as CodeCarbon writes it),
+// emissions and water, and its mean IT power over the run.
 func (r Result) CSVRow() output.Row {
 	dur := r.Duration.Seconds()
 	kg := r.CommandGrams / 1000
+	pue := output.PUEFactor(r.Energy.PUE)
 	row := output.Row{
 		Timestamp:    r.End.Format(output.TimestampLayout),
 		DurationS:    dur,
 		EmissionsKg:  kg,
-		CPUEnergyKWh: estimate.KWh(r.CommandZoneUJ[share.ZonePackage]),
-		RAMEnergyKWh: estimate.KWh(r.CommandZoneUJ[share.ZoneDRAM]),
-		EnergyKWh:    estimate.KWh(r.CommandUJ),
-		WaterL:       r.CommandLiters,
+		CPUEnergyKWh: estimate.KWh(r.CommandZoneUJ[share.ZonePackage]) * pue,
+		RAMEnergyKWh: estimate.KWh(r.CommandZoneUJ[share.ZoneDRAM]) * pue,
+		EnergyKWh:    estimate.KWh(r.CommandUJ) * pue,
+		WaterL:       r.CommandLiters * pue, // the VM's water is WUE × IT energy
 		TrackingMode: "process",
 		PUE:          r.Energy.PUE,
 		WUE:          r.Energy.WUE,
