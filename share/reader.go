@@ -6,9 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
-	"syscall"
+	"strings"
 )
 
 // Sentinel errors returned (wrapped with %w, together with the file's path
@@ -28,45 +27,17 @@ var (
 	ErrGarbled = errors.New("garbled share file")
 )
 
-// ReadFileBounded reads the regular file at path, refusing any file larger
-// than max bytes with ErrTooLarge without reading it through: the size the
-// file system reports is checked first, and at most max+1 bytes are read
-// in any case (some file systems report a size of 0 or 4096). A file that
-// is not a regular file (a FIFO or a device planted in the share) is
-// refused with ErrGarbled; it is opened non-blocking so that a FIFO cannot
-// hang the reader. An empty file gives ErrEmpty.
+// ReadFileBounded reads the file at path like Dir.ReadFile reads a file
+// of a share: path's last component is never followed if it is a symbolic
+// link, and the directory holding it is the one named (the caller's path,
+// trusted).
 func ReadFileBounded(path string, max int64) ([]byte, error) {
-	if max < 0 {
-		max = 0
-	}
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err // *PathError names the path
-	}
-	defer f.Close()
-	fi, err := f.Stat()
+	d, err := OpenDir(filepath.Dir(path))
 	if err != nil {
 		return nil, err
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: %w: not a regular file (mode %s)", path, ErrGarbled, fi.Mode())
-	}
-	if fi.Size() > max {
-		return nil, fmt.Errorf("%s: %w: %d bytes, the limit is %d", path, ErrTooLarge, fi.Size(), max)
-	}
-	// Read one byte more than allowed, to see a file that grew (or whose
-	// reported size lied) past the limit.
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s: %w: more than %d bytes", path, ErrTooLarge, max)
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return nil, fmt.Errorf("%s: %w", path, ErrEmpty)
-	}
-	return b, nil
+	defer d.Close()
+	return d.ReadFile(filepath.Base(path), max)
 }
 
 // ParseRecord decodes and validates a record. It is strict about what it
@@ -90,21 +61,21 @@ func ParseRecord(b []byte) (*Record, error) {
 		Schema *json.RawMessage `json:"schema"`
 	}
 	if err := json.Unmarshal(trimmed, &probe); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrGarbled, err)
+		return nil, fmt.Errorf("%w: %s", ErrGarbled, jsonProblem(err, len(trimmed)))
 	}
 	if probe.Schema == nil {
 		return nil, fmt.Errorf("%w: record has no schema field", ErrSchema)
 	}
 	var v int
 	if err := json.Unmarshal(*probe.Schema, &v); err != nil {
-		return nil, fmt.Errorf("%w: schema %s is not an integer", ErrSchema, *probe.Schema)
+		return nil, fmt.Errorf("%w: schema is not an integer (%d bytes of JSON)", ErrSchema, len(*probe.Schema))
 	}
 	if err := checkSchema(v); err != nil {
 		return nil, err
 	}
 	r := new(Record)
 	if err := json.Unmarshal(trimmed, r); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrGarbled, err)
+		return nil, fmt.Errorf("%w: %s", ErrGarbled, jsonProblem(err, len(trimmed)))
 	}
 	if err := r.Validate(); err != nil {
 		return nil, err
@@ -112,17 +83,58 @@ func ParseRecord(b []byte) (*Record, error) {
 	return r, nil
 }
 
-// ReadRecord reads and parses dir/RecordFile, bounded by MaxFileSize. Every
-// error names the file.
+// ReadRecord reads and parses dir/RecordFile, bounded by MaxFileSize and
+// confined to dir (see Dir.ReadFile). Every error names the file.
 func ReadRecord(dir string) (*Record, error) {
-	path := filepath.Join(dir, RecordFile)
-	b, err := ReadFileBounded(path, MaxFileSize)
+	d, err := OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.ReadRecord()
+}
+
+// ReadRecord is ReadRecord on the opened share directory d.
+func (d *Dir) ReadRecord() (*Record, error) {
+	b, err := d.ReadFile(RecordFile, MaxFileSize)
 	if err != nil {
 		return nil, err
 	}
 	r, err := ParseRecord(b)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", d.display(RecordFile), err)
 	}
 	return r, nil
+}
+
+// jsonProblem describes a decoding error of n bytes of JSON without
+// quoting them (encoding/json quotes the character at fault).
+func jsonProblem(err error, n int) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("not valid JSON: syntax error at byte %d of %d", syn.Offset, n)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("field %q: a JSON %s where a %s belongs", fieldForMessage(typ.Field), typ.Value, typ.Type)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Sprintf("not valid JSON: cut short after %d bytes", n)
+	}
+	return fmt.Sprintf("not valid JSON (%d bytes)", n)
+}
+
+// fieldForMessage is encoding/json's path of a field, with the map keys
+// (zone and label names, written by the share's author) left out.
+func fieldForMessage(path string) string {
+	parts := strings.Split(path, ".")
+	for i := 1; i < len(parts); i++ {
+		if parts[i-1] == "zones" || parts[i-1] == "labels" {
+			parts[i] = "<name>"
+		}
+	}
+	out := strings.Join(parts, ".")
+	if len(out) > 64 {
+		out = TruncateUTF8(out, 64) + "…"
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package share
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Validate checks r the way a reader does: Schema must lie in
@@ -44,7 +45,7 @@ func (r *Record) Validate() error {
 	}
 	for name, z := range r.Zones {
 		if z.UsageUJ > math.MaxUint64-z.IdleUJ {
-			return fmt.Errorf("%w: zone %q: usage_uj + idle_uj overflows 64 bits", ErrGarbled, name)
+			return fmt.Errorf("%w: zone %s: usage_uj + idle_uj overflows 64 bits", ErrGarbled, zoneForMessage(name))
 		}
 	}
 	if r.VCPUs < 0 {
@@ -82,4 +83,95 @@ func checkSchema(v int) error {
 			ErrSchema, v, MinSchemaVersion, SchemaVersion)
 	}
 	return nil
+}
+
+// zoneForMessage names a zone in a message: a known name as such, any
+// other only by its length (a share's content is never quoted).
+func zoneForMessage(name string) string {
+	if KnownZone(name) {
+		return fmt.Sprintf("%q", name)
+	}
+	return fmt.Sprintf("with an unknown name (%d bytes)", len(name))
+}
+
+// Sanitize bounds what a validated record holds, as the reader of a share
+// written by a stranger must, and returns one line per kind of thing it
+// dropped or cut (none for a record virtwatt-host wrote):
+//   - zones whose name is not one of KnownZones are dropped;
+//   - host, domain, uuid, instance and the two sources are cut to
+//     MaxFieldBytes;
+//   - labels whose name is not a Prometheus label name are dropped, at most
+//     MaxLabels are kept (the first by name), and values are cut to
+//     MaxLabelValueBytes;
+//
+// as virtwatt-host bounds the labels it writes. Strings are cut at a
+// UTF-8 boundary. The lines never quote the record's content.
+func (r *Record) Sanitize() []string {
+	var problems []string
+	unknown := 0
+	for name := range r.Zones {
+		if !KnownZone(name) {
+			delete(r.Zones, name)
+			unknown++
+		}
+	}
+	if unknown > 0 {
+		problems = append(problems, fmt.Sprintf("%d zones with unknown names dropped (read: %v)", unknown, KnownZones))
+	}
+	for _, f := range []struct {
+		name string
+		p    *string
+	}{
+		{"host", &r.Host}, {"domain", &r.Domain}, {"uuid", &r.UUID}, {"instance", &r.Instance},
+		{"carbon_intensity_source", &r.CarbonIntensitySource}, {"embodied_source", &r.EmbodiedSource},
+	} {
+		if len(*f.p) > MaxFieldBytes {
+			problems = append(problems, fmt.Sprintf("%s is %d bytes long: cut to %d", f.name, len(*f.p), MaxFieldBytes))
+			*f.p = TruncateUTF8(*f.p, MaxFieldBytes)
+		}
+	}
+	if len(r.Labels) > 0 {
+		problems = append(problems, sanitizeLabels(r)...)
+	}
+	return problems
+}
+
+// sanitizeLabels applies Sanitize's rules to r.Labels.
+func sanitizeLabels(r *Record) []string {
+	var problems []string
+	names := make([]string, 0, len(r.Labels))
+	invalid := 0
+	for name := range r.Labels {
+		if len(name) > MaxFieldBytes || ValidLabelName(name) != nil {
+			invalid++
+			continue
+		}
+		names = append(names, name)
+	}
+	if invalid > 0 {
+		problems = append(problems, fmt.Sprintf("%d labels whose name is not a Prometheus label name dropped", invalid))
+	}
+	slices.Sort(names)
+	if len(names) > MaxLabels {
+		problems = append(problems, fmt.Sprintf("%d labels: only the first %d by name kept", len(names), MaxLabels))
+		names = names[:MaxLabels]
+	}
+	kept := make(map[string]string, len(names))
+	cut := 0
+	for _, name := range names {
+		v := r.Labels[name]
+		if len(v) > MaxLabelValueBytes {
+			v = TruncateUTF8(v, MaxLabelValueBytes)
+			cut++
+		}
+		kept[name] = v
+	}
+	if cut > 0 {
+		problems = append(problems, fmt.Sprintf("%d label values longer than %d bytes cut", cut, MaxLabelValueBytes))
+	}
+	if len(kept) == 0 {
+		kept = nil
+	}
+	r.Labels = kept
+	return problems
 }

@@ -23,7 +23,7 @@ const (
 	ReasonMissing  = "missing"   // the share directory, or both record and tree, are absent
 	ReasonTooLarge = "too_large" // a file is larger than share.MaxFileSize
 	ReasonEmpty    = "empty"     // a file is empty (a torn write over a network file system)
-	ReasonGarbled  = "garbled"   // a file does not parse or fails validation
+	ReasonGarbled  = "garbled"   // a file does not parse or fails validation, is a symlink, FIFO or device, or holds values out of bounds
 	ReasonSchema   = "schema"    // the record's schema version is older or newer than this build reads
 	ReasonIO       = "io"        // any other error reading the share (permissions, I/O)
 	ReasonStale    = "stale"     // the record was not updated for 3 of its own intervals (counted by account)
@@ -50,6 +50,11 @@ type Observation struct {
 	// Err says why nothing usable was read; Reason classifies it.
 	Err    error
 	Reason string
+	// Problems lists what was dropped or cut from an accepted record (see
+	// share.Record.Sanitize): zones with unknown names, overlong strings,
+	// labels past the host's bounds. The accountant counts a read with
+	// problems as garbled. The lines never quote the share.
+	Problems []string
 }
 
 // OK reports whether the observation carries a record or a tree.
@@ -63,6 +68,11 @@ type Reader struct {
 // Read reads the share once. The record wins when present: a record file
 // that exists but cannot be used is an error, never a silent fall back to
 // the tree (whose counters wrap and would need a different baseline).
+//
+// Every file is read beneath the share directory, never through a
+// symbolic link, never from a FIFO or a device (see share.Dir.ReadFile):
+// the share is written by a stranger. Errors name the file and the
+// reason, never its content.
 func (r Reader) Read() Observation {
 	st, err := os.Stat(r.Dir)
 	if err != nil {
@@ -74,14 +84,19 @@ func (r Reader) Read() Observation {
 			Reason: ReasonMissing,
 		}
 	}
-	rec, err := share.ReadRecord(r.Dir)
+	d, err := share.OpenDir(r.Dir)
+	if err != nil {
+		return fail(fmt.Errorf("share dir %s: %w", r.Dir, err))
+	}
+	defer d.Close()
+	rec, err := d.ReadRecord()
 	switch {
 	case err == nil:
-		return Observation{Record: rec}
+		return Observation{Record: rec, Problems: rec.Sanitize()}
 	case !errors.Is(err, fs.ErrNotExist):
 		return fail(fmt.Errorf("record %s: %w", filepath.Join(r.Dir, share.RecordFile), err))
 	}
-	tree, err := readTree(r.Dir)
+	tree, err := d.ReadTree()
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return Observation{
@@ -114,7 +129,7 @@ func Classify(err error) string {
 		return ReasonEmpty
 	case errors.Is(err, share.ErrSchema):
 		return ReasonSchema
-	case errors.Is(err, share.ErrGarbled):
+	case errors.Is(err, share.ErrGarbled), errors.Is(err, share.ErrUnsafe):
 		return ReasonGarbled
 	}
 	return ReasonIO
