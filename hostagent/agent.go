@@ -147,7 +147,7 @@ func (a *Agent) Tick(ctx context.Context) bool {
 		a.fail("meter", err)
 		return false
 	}
-	deltas := a.tracker.Update(readings)
+	deltas := a.meterDeltas(readings, now)
 	elapsed := time.Duration(0)
 	if !a.lastMeter.IsZero() {
 		elapsed = now.Sub(a.lastMeter)

@@ -27,6 +27,7 @@ type Config struct {
 	ProcRoot     string        `toml:"proc_root"`
 	LibvirtURI   string        `toml:"libvirt_uri"`
 	ShareRoot    string        `toml:"share_root"`
+	RORoot       string        `toml:"ro_root"`
 	StateFile    string        `toml:"state_file"`
 	PruneAfter   time.Duration `toml:"prune_after"`
 	Listen       string        `toml:"listen"`
@@ -60,6 +61,7 @@ func DefaultConfig() Config {
 		ProcRoot:      "/proc",
 		LibvirtURI:    "qemu:///system",
 		ShareRoot:     "/var/lib/virtwatt/vms",
+		RORoot:        "/run/virtwatt/ro",
 		StateFile:     "/var/lib/virtwatt/state.json",
 		PruneAfter:    24 * time.Hour,
 		Listen:        ":28380",
@@ -107,6 +109,7 @@ func bindFlags(fs *flag.FlagSet, c *Config, configPath *string) {
 	fs.StringVar(&c.ProcRoot, "proc-root", c.ProcRoot, "procfs root, for <root>/stat")
 	fs.StringVar(&c.LibvirtURI, "libvirt-uri", c.LibvirtURI, "libvirt connection URI")
 	fs.StringVar(&c.ShareRoot, "share-root", c.ShareRoot, "directory holding one share directory per VM (by domain name)")
+	fs.StringVar(&c.RORoot, "ro-root", c.RORoot, "directory of the read-only bind mounts of virtiofs VMs' shares (<ro-root>/<name>)")
 	fs.StringVar(&c.StateFile, "state-file", c.StateFile, "file keeping every VM's cumulative counters across restarts (outside the share root)")
 	fs.DurationVar(&c.PruneAfter, "prune-after", c.PruneAfter, "remove a vanished domain's share directory after this long")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "address of the metrics endpoint")

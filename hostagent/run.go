@@ -46,7 +46,7 @@ func openSources(cfg Config, log *slog.Logger) (Sources, error) {
 	return Sources{
 		Meter:   m,
 		CPU:     func() (procstat.CPU, error) { return procstat.Read(procRoot) },
-		Domains: src,
+		Domains: withROMounts(cfg, src, log),
 		Now:     time.Now,
 	}, nil
 }

@@ -43,6 +43,9 @@ Examples:
 }
 
 func main() {
+	if code, ok := runSubcommand(os.Args[1:]); ok { // attach, detach, doctor (subcommands.go)
+		os.Exit(code)
+	}
 	if len(os.Args) > 1 && (os.Args[1] == "--version" || os.Args[1] == "-version") {
 		fmt.Println("virtwatt-host", version)
 		return

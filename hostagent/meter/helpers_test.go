@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -85,5 +86,16 @@ func writeMSR(t testing.TB, root string, cpu string, regs map[int64]uint64) {
 		if _, err := f.WriteAt(b[:], reg); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// mkfifoOver replaces path with a FIFO.
+func mkfifoOver(t *testing.T, path string) {
+	t.Helper()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -18,6 +18,9 @@ type Reading struct {
 	Path       string // where it was read, for errors and logs
 	EnergyUJ   uint64 // cumulative µJ, wraps at MaxRangeUJ
 	MaxRangeUJ uint64 // counter range; a smaller reading than the last means one wrap
+	// CeilingUW is the most power the zone can plausibly draw, in µW, as
+	// the meter found it at open (0: DefaultCeilingUW(Kind); see Ceiling).
+	CeilingUW uint64
 }
 
 // Meter is a source of energy counters (powercap sysfs, raw MSR, simulated).

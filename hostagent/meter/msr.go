@@ -8,6 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
+
+	"github.com/virtwatt/virtwatt/internal/regfile"
 )
 
 // RAPL model-specific registers (Intel SDM vol. 4; AMD PPR for family 17h+).
@@ -15,6 +18,10 @@ const (
 	msrIntelPowerUnit  = 0x606 // MSR_RAPL_POWER_UNIT
 	msrIntelPkgEnergy  = 0x611 // MSR_PKG_ENERGY_STATUS
 	msrIntelDRAMEnergy = 0x619 // MSR_DRAM_ENERGY_STATUS
+	msrIntelPkgLimit   = 0x610 // MSR_PKG_POWER_LIMIT: PL1 bits 14:0, PL2 bits 46:32
+	msrIntelPkgInfo    = 0x614 // MSR_PKG_POWER_INFO: thermal spec bits 14:0, max bits 46:32
+	msrIntelDRAMLimit  = 0x618 // MSR_DRAM_POWER_LIMIT: bits 14:0
+	msrIntelDRAMInfo   = 0x61C // MSR_DRAM_POWER_INFO: as PKG_POWER_INFO
 	msrAMDPowerUnit    = 0xC0010299
 	msrAMDPkgEnergy    = 0xC001029B
 
@@ -65,15 +72,17 @@ type MSR struct {
 }
 
 type msrSocket struct {
-	socket  int
-	f       *os.File
-	pkgReg  int64
-	pkgESU  uint
-	pkgPath string
-	hasDRAM bool
-	dramESU uint
-	dramReg int64
-	dramPth string
+	socket   int
+	f        *os.File
+	pkgReg   int64
+	pkgESU   uint
+	pkgPath  string
+	pkgCeil  uint64 // µW; 0: the default
+	hasDRAM  bool
+	dramCeil uint64
+	dramESU  uint
+	dramReg  int64
+	dramPth  string
 }
 
 // NewMSR opens the MSR files under root (default /dev/cpu when empty) and
@@ -113,7 +122,7 @@ func NewMSRWithOptions(o MSROptions) (*MSR, error) {
 	m := &MSR{}
 	for _, sc := range packageCPUs(o.SysCPURoot) {
 		path := filepath.Join(o.Root, strconv.Itoa(sc.cpu), "msr")
-		f, err := os.Open(path)
+		f, err := openMSR(path)
 		if err != nil {
 			m.Close()
 			return nil, msrOpenError(err)
@@ -167,6 +176,9 @@ func (m *MSR) setup(v string, id cpuID) error {
 			pkgReg: pkgReg, pkgESU: esu, pkgPath: fmt.Sprintf("%s@%#x", name, pkgReg),
 		}
 		if v == VendorIntel {
+			pu := uint(unit) & 0xf // power unit: 1/2^PU W
+			s.pkgCeil = ceilingFromLimits(statedPowerUW(s.f, pu, msrIntelPkgInfo, msrIntelPkgLimit))
+			s.dramCeil = ceilingFromLimits(statedPowerUW(s.f, pu, msrIntelDRAMInfo, msrIntelDRAMLimit))
 			// Like Linux, a zero counter means the domain is absent.
 			if raw, err := readMSR(s.f, msrIntelDRAMEnergy); err == nil && raw&0xffffffff != 0 {
 				s.hasDRAM = true
@@ -196,13 +208,13 @@ func (m *MSR) Read() ([]Reading, error) {
 		if err != nil {
 			return nil, fmt.Errorf("msr: read %s: %w", s.pkgPath, err)
 		}
-		rs = append(rs, msrReading(KindPackage, s.socket, s.pkgPath, raw, s.pkgESU))
+		rs = append(rs, msrReading(KindPackage, s.socket, s.pkgPath, raw, s.pkgESU, s.pkgCeil))
 		if s.hasDRAM {
 			raw, err := readMSR(s.f, s.dramReg)
 			if err != nil {
 				return nil, fmt.Errorf("msr: read %s: %w", s.dramPth, err)
 			}
-			rs = append(rs, msrReading(KindDRAM, s.socket, s.dramPth, raw, s.dramESU))
+			rs = append(rs, msrReading(KindDRAM, s.socket, s.dramPth, raw, s.dramESU, s.dramCeil))
 		}
 	}
 	return rs, nil
@@ -221,14 +233,53 @@ func (m *MSR) Close() error {
 }
 
 // msrReading converts a raw energy status value (bits 31:0 used) to µJ.
-func msrReading(kind string, socket int, path string, raw uint64, esu uint) Reading {
+func msrReading(kind string, socket int, path string, raw uint64, esu uint, ceilUW uint64) Reading {
 	return Reading{
 		Kind:       kind,
 		Socket:     socket,
 		Path:       path,
 		EnergyUJ:   rawToUJ(raw&0xffffffff, esu),
 		MaxRangeUJ: rangeUJ(esu),
+		CeilingUW:  ceilUW,
 	}
+}
+
+// statedPowerUW is the largest power, in µW, stated by the POWER_INFO
+// register info (thermal spec bits 14:0, maximum bits 46:32) and the
+// POWER_LIMIT register limit (first limit bits 14:0, second bits 46:32), in
+// units of 1/2^pu W; 0 when none is readable or all are 0 (AMD has neither
+// register, some Intel parts leave them 0).
+func statedPowerUW(f *os.File, pu uint, info, limit int64) uint64 {
+	var top uint64
+	for _, reg := range []int64{info, limit} {
+		v, err := readMSR(f, reg)
+		if err != nil {
+			continue
+		}
+		top = max(top, v&0x7fff, (v>>32)&0x7fff)
+	}
+	// top < 2^15, so top × 10^6 fits easily.
+	return top * 1_000_000 >> pu
+}
+
+// openMSR opens an msr file without blocking: the msr driver's files are
+// character devices (regular files in tests); a FIFO or anything else
+// planted under the root is refused rather than waited on.
+func openMSR(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if m := fi.Mode(); !m.IsRegular() && m&fs.ModeCharDevice == 0 {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w: it is a %s, not the msr driver's character device", path, regfile.ErrNotRegular, regfile.Kind(m))
+	}
+	return f, nil
 }
 
 // rawToUJ is floor(raw × 10^6 / 2^esu). raw < 2^32, so the product fits.

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/virtwatt/virtwatt/internal/regfile"
 )
 
 // Powercap reads RAPL counters from the powercap sysfs tree
@@ -42,6 +44,7 @@ type powercapZone struct {
 	socket     int
 	energyPath string
 	maxRangeUJ uint64
+	ceilingUW  uint64 // from the zone's constraints; 0: the default
 }
 
 // zonePrefix is the directory prefix of RAPL zones, on Intel and AMD alike.
@@ -54,9 +57,10 @@ func NewPowercap(root string) (*Powercap, error) {
 	return newPowercap(root, powercapOpen)
 }
 
-// powercapOpen opens counter files; a variable so that tests can simulate
+// powercapOpen opens sysfs files, never blocking on a FIFO or device planted
+// under the root (regfile.Open); a variable so that tests can simulate
 // EACCES while running as root.
-var powercapOpen = os.Open
+var powercapOpen = func(name string) (*os.File, error) { return regfile.Open(name, 0) }
 
 // newPowercap is NewPowercap with an injectable open function; tests use it
 // to simulate EACCES even when they run as root.
@@ -86,7 +90,7 @@ func newPowercap(root string, open func(string) (*os.File, error)) (*Powercap, e
 			subs = append(subs, sub{dir: dir, parent: parent})
 			continue
 		}
-		name, err := readName(dir)
+		name, err := p.readName(dir)
 		if err != nil {
 			return nil, err
 		}
@@ -97,7 +101,7 @@ func newPowercap(root string, open func(string) (*os.File, error)) (*Powercap, e
 		}
 	}
 	for _, s := range subs {
-		name, err := readName(s.dir)
+		name, err := p.readName(s.dir)
 		if err != nil {
 			return nil, err
 		}
@@ -141,6 +145,7 @@ func (p *Powercap) Read() ([]Reading, error) {
 			Path:       z.energyPath,
 			EnergyUJ:   v,
 			MaxRangeUJ: z.maxRangeUJ,
+			CeilingUW:  z.ceilingUW,
 		}
 	}
 	return rs, nil
@@ -160,8 +165,25 @@ func (p *Powercap) addZone(dir, kind string, socket int) error {
 	}
 	p.zones = append(p.zones, powercapZone{
 		kind: kind, socket: socket, energyPath: energy, maxRangeUJ: maxRange,
+		ceilingUW: ceilingFromLimits(p.maxStatedPower(dir)),
 	})
 	return nil
+}
+
+// maxStatedPower is the largest constraint_N_max_power_uw or
+// constraint_N_power_limit_uw of the zone in dir, in µW (0 when none is
+// readable: these files may be absent, or fail with ENODATA).
+func (p *Powercap) maxStatedPower(dir string) uint64 {
+	var top uint64
+	for _, pattern := range []string{"constraint_*_max_power_uw", "constraint_*_power_limit_uw"} {
+		files, _ := filepath.Glob(filepath.Join(dir, pattern))
+		for _, f := range files {
+			if v, err := p.readUint(f); err == nil {
+				top = max(top, v)
+			}
+		}
+	}
+	return top
 }
 
 // dedupe sorts the zones and keeps the first of any (kind, socket) pair seen
@@ -296,10 +318,17 @@ func kindRank(k string) int {
 	return 5
 }
 
-func readName(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "name"))
+// readName reads a zone's name file (short: a zone name is a few bytes).
+func (p *Powercap) readName(dir string) (string, error) {
+	path := filepath.Join(dir, "name")
+	f, err := p.open(path)
 	if err != nil {
 		return "", fmt.Errorf("powercap: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 256))
+	if err != nil {
+		return "", fmt.Errorf("powercap: read %s: %w", path, err)
 	}
 	return strings.TrimSpace(string(b)), nil
 }

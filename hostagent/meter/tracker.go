@@ -1,10 +1,19 @@
 package meter
 
+import "time"
+
 // Delta is the energy one zone used since the previous Update, wrap-corrected.
 type Delta struct {
 	Kind    string
 	Socket  int
 	DeltaUJ uint64
+	// Reset says the counter was reset rather than advanced: it went back
+	// with no usable range, or it advanced (wrap included) faster than the
+	// zone can draw. DeltaUJ is then 0 and the reading is the new baseline.
+	Reset bool
+	// DiscardedUJ is what a reset counter would have given as a plain
+	// increase or a wrap (0 when there was none), for the log.
+	DiscardedUJ uint64
 }
 
 type zoneKey struct {
@@ -17,6 +26,14 @@ type zoneState struct {
 	gen  uint64
 }
 
+// PlausibilitySlack is added to the elapsed time before a delta is judged:
+// the timestamps bracket the counter reads only roughly (the process may be
+// descheduled between taking the time and reading the counters), so a delta
+// may cover up to this much more time than elapsed says. It is small next to
+// what a reset read as a wrap looks like (most of a counter's range, often
+// 262 kJ, in seconds).
+const PlausibilitySlack = time.Second
+
 // Tracker turns successive cumulative Readings into per-zone deltas.
 //
 // Each (Kind, Socket) pair is tracked on its own:
@@ -27,9 +44,14 @@ type zoneState struct {
 //   - a counter below its previous value wrapped once:
 //     delta = cur + MaxRangeUJ − prev;
 //   - a counter below its previous value with no usable range (MaxRangeUJ is
-//     0, or either value lies above it): delta 0 and
-//     the reading becomes the new baseline. A reset never shows up as a huge
-//     jump; the energy of that one interval is lost instead.
+//     0, or either value lies above it) was reset;
+//   - a delta (increase or wrap) above the zone's ceiling (Reading.Ceiling)
+//     times the elapsed time plus PlausibilitySlack is a reset too: a
+//     counter that restarted near 0 after a reboot would otherwise read as
+//     a wrap worth most of its range;
+//   - a reset gives delta 0 with Reset set, and the reading becomes the new
+//     baseline. A reset never shows up as a jump: the energy of that one
+//     interval is lost instead, and nothing is invented.
 //
 // Zones missing from an Update are forgotten. Readings must not repeat a
 // (Kind, Socket) pair within one Update. A Tracker is not safe for
@@ -44,8 +66,10 @@ func NewTracker() *Tracker {
 	return &Tracker{zones: make(map[zoneKey]*zoneState)}
 }
 
-// Update returns one Delta per Reading, in the order of rs.
-func (t *Tracker) Update(rs []Reading) []Delta {
+// Update returns one Delta per Reading, in the order of rs. elapsed is the
+// time since the previous Update (0 or less when unknown: only
+// PlausibilitySlack is then allowed).
+func (t *Tracker) Update(rs []Reading, elapsed time.Duration) []Delta {
 	t.gen++
 	ds := make([]Delta, len(rs))
 	for i, r := range rs {
@@ -56,7 +80,15 @@ func (t *Tracker) Update(rs []Reading) []Delta {
 			t.zones[k] = &zoneState{last: r.EnergyUJ, gen: t.gen}
 			continue
 		}
-		ds[i].DeltaUJ = counterDelta(st.last, r.EnergyUJ, r.MaxRangeUJ)
+		d, ok := counterDelta(st.last, r.EnergyUJ, r.MaxRangeUJ)
+		switch {
+		case !ok:
+			ds[i].Reset = true
+		case !Plausible(d, r.Ceiling(), elapsed):
+			ds[i].Reset, ds[i].DiscardedUJ = true, d
+		default:
+			ds[i].DeltaUJ = d
+		}
 		st.last = r.EnergyUJ
 		st.gen = t.gen
 	}
@@ -68,17 +100,26 @@ func (t *Tracker) Update(rs []Reading) []Delta {
 	return ds
 }
 
+// Plausible reports whether a zone drawing at most ceilingUW can have used
+// deltaUJ in elapsed (plus PlausibilitySlack).
+func Plausible(deltaUJ, ceilingUW uint64, elapsed time.Duration) bool {
+	secs := (max(elapsed, 0) + PlausibilitySlack).Seconds()
+	// float64: exact enough for a bound, and no overflow for any input.
+	return float64(deltaUJ) <= float64(ceilingUW)*secs
+}
+
 // counterDelta is the increase from prev to cur of a counter that wraps at
-// maxRange, under the rules documented on Tracker.
-func counterDelta(prev, cur, maxRange uint64) uint64 {
+// maxRange, under the rules documented on Tracker; ok is false for a
+// counter that went back with no usable range.
+func counterDelta(prev, cur, maxRange uint64) (uint64, bool) {
 	if cur >= prev {
-		return cur - prev
+		return cur - prev, true
 	}
 	if maxRange == 0 || prev > maxRange || cur > maxRange {
-		return 0
+		return 0, false
 	}
 	// cur < prev ≤ maxRange, so this is below maxRange: no overflow.
-	return maxRange - prev + cur
+	return maxRange - prev + cur, true
 }
 
 // DefaultZones are the zones Counted sums when given none: package and dram

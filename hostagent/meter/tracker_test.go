@@ -3,6 +3,7 @@ package meter
 import (
 	"reflect"
 	"testing"
+	"time"
 )
 
 func pkg(socket int, e, r uint64) Reading {
@@ -12,6 +13,9 @@ func pkg(socket int, e, r uint64) Reading {
 func dram(socket int, e, r uint64) Reading {
 	return Reading{Kind: KindDRAM, Socket: socket, EnergyUJ: e, MaxRangeUJ: r}
 }
+
+// unbounded lifts r's ceiling, for tests of the wrap arithmetic alone.
+func unbounded(r Reading) Reading { r.CeilingUW = ^uint64(0); return r }
 
 func TestTracker(t *testing.T) {
 	const R = 262143328850 // a real Intel package range
@@ -60,8 +64,8 @@ func TestTracker(t *testing.T) {
 			{[]Reading{pkg(0, 3000, 1000)}, []uint64{0}},
 		}},
 		{"largest possible range", []step{
-			{[]Reading{pkg(0, 1, ^uint64(0))}, []uint64{0}},
-			{[]Reading{pkg(0, 0, ^uint64(0))}, []uint64{^uint64(0) - 1}},
+			{[]Reading{unbounded(pkg(0, 1, ^uint64(0)))}, []uint64{0}},
+			{[]Reading{unbounded(pkg(0, 0, ^uint64(0)))}, []uint64{^uint64(0) - 1}},
 		}},
 		{"zone appears later: baseline for it only", []step{
 			{[]Reading{pkg(0, 100, R)}, []uint64{0}},
@@ -83,7 +87,7 @@ func TestTracker(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tr := NewTracker()
 			for i, s := range tt.steps {
-				ds := tr.Update(s.in)
+				ds := tr.Update(s.in, 1000*time.Hour) // every step plausible: wrap rules only
 				if len(ds) != len(s.in) {
 					t.Fatalf("step %d: %d deltas for %d readings", i, len(ds), len(s.in))
 				}
@@ -108,12 +112,12 @@ func TestTrackerConservesOverWraps(t *testing.T) {
 	tr := NewTracker()
 	var truth, sum uint64
 	e := uint64(0)
-	tr.Update([]Reading{pkg(0, e, R)})
+	tr.Update([]Reading{pkg(0, e, R)}, time.Second)
 	for i := 0; i < 500; i++ {
 		step := uint64(i%7)*113 + 1 // always < R, so at most one wrap per tick
 		truth += step
 		e = (e + step) % R
-		for _, d := range tr.Update([]Reading{pkg(0, e, R)}) {
+		for _, d := range tr.Update([]Reading{pkg(0, e, R)}, time.Second) {
 			sum += d.DeltaUJ
 		}
 	}
@@ -124,8 +128,8 @@ func TestTrackerConservesOverWraps(t *testing.T) {
 
 func TestCounted(t *testing.T) {
 	ds := []Delta{
-		{KindPackage, 0, 100}, {KindCore, 0, 60}, {KindUncore, 0, 5}, {KindDRAM, 0, 10},
-		{KindPackage, 1, 200}, {KindDRAM, 1, 20}, {KindPsys, 0, 400},
+		{Kind: KindPackage, Socket: 0, DeltaUJ: 100}, {Kind: KindCore, Socket: 0, DeltaUJ: 60}, {Kind: KindUncore, Socket: 0, DeltaUJ: 5}, {Kind: KindDRAM, Socket: 0, DeltaUJ: 10},
+		{Kind: KindPackage, Socket: 1, DeltaUJ: 200}, {Kind: KindDRAM, Socket: 1, DeltaUJ: 20}, {Kind: KindPsys, Socket: 0, DeltaUJ: 400},
 	}
 	tests := []struct {
 		name  string
@@ -137,8 +141,8 @@ func TestCounted(t *testing.T) {
 		{"explicit default", ds, DefaultZones(), map[string]uint64{KindPackage: 300, KindDRAM: 30}},
 		{"psys as the total", ds, []string{KindPsys}, map[string]uint64{KindPsys: 400}},
 		{"core and uncore never counted", ds, []string{KindPackage, KindCore, KindUncore}, map[string]uint64{KindPackage: 300}},
-		{"no dram measured: no dram key", []Delta{{KindPackage, 0, 7}}, nil, map[string]uint64{KindPackage: 7}},
-		{"baseline tick reports zeros", []Delta{{KindPackage, 0, 0}, {KindDRAM, 0, 0}}, nil, map[string]uint64{KindPackage: 0, KindDRAM: 0}},
+		{"no dram measured: no dram key", []Delta{{Kind: KindPackage, Socket: 0, DeltaUJ: 7}}, nil, map[string]uint64{KindPackage: 7}},
+		{"baseline tick reports zeros", []Delta{{Kind: KindPackage, Socket: 0, DeltaUJ: 0}, {Kind: KindDRAM, Socket: 0, DeltaUJ: 0}}, nil, map[string]uint64{KindPackage: 0, KindDRAM: 0}},
 		{"nothing", nil, nil, map[string]uint64{}},
 	}
 	for _, tt := range tests {
@@ -158,6 +162,6 @@ func BenchmarkTrackerUpdate(b *testing.B) {
 		for i := range rs {
 			rs[i].EnergyUJ += 12345
 		}
-		tr.Update(rs)
+		tr.Update(rs, time.Second)
 	}
 }

@@ -1,14 +1,16 @@
 // Package state keeps the host agent's cumulative counters in a file outside
 // every share, replaced atomically each tick, so that a restart (even after
 // SIGKILL) continues every counter where it stopped.
+//
+// Invariants: a State returned by Load passes Validate, and saving it and
+// loading it again gives the same state. A file that does not pass is
+// refused at start, never taken as empty: silently restarting every counter
+// at 0 is what the file exists to prevent (see Load).
 package state
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"time"
 
 	"github.com/google/renameio/v2"
@@ -18,10 +20,6 @@ import (
 
 // Version of the state file format.
 const Version = 1
-
-// maxSize bounds what Load reads: a state file for thousands of VMs is a
-// few MB at most.
-const maxSize = 256 << 20
 
 // VM is one domain's cumulative counters.
 type VM struct {
@@ -65,6 +63,13 @@ type Baseline struct {
 	BusyNS   uint64               `json:"busy_ns"`
 	CPUs     int                  `json:"cpus"`
 	Domains  map[string][2]uint64 `json:"domains"` // uuid → [Σ vcpu time, cpu time], raw from libvirt
+	// The machine the readings were taken on: RAPL counters restart at
+	// boot and another host's counters are unrelated, so a different boot
+	// or host means fresh baselines. Empty when unknown (an older file, an
+	// unreadable source): then nothing can be compared.
+	BootID    string `json:"boot_id,omitempty"`    // /proc/sys/kernel/random/boot_id
+	HostName  string `json:"host_name,omitempty"`  // the host name records carry
+	MachineID string `json:"machine_id,omitempty"` // /etc/machine-id
 }
 
 // Reading is one raw meter counter.
@@ -87,53 +92,6 @@ func New() *State {
 	}
 }
 
-// Load reads path. A missing file gives an empty state and no error; a
-// corrupt one is an error that names the file and the way out, so that
-// counters are never silently reset.
-func Load(path string) (*State, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return New(), nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("state file %s: %w", path, err)
-	}
-	defer f.Close()
-	st := New()
-	dec := json.NewDecoder(&limitReader{f: f, n: maxSize})
-	if err := dec.Decode(st); err != nil {
-		return nil, fmt.Errorf("state file %s is unreadable (%w); move it aside to start every counter from zero, or restore a backup", path, err)
-	}
-	if st.Version != Version {
-		return nil, fmt.Errorf("state file %s has version %d, this build reads %d", path, st.Version, Version)
-	}
-	if st.HostEnergyUJ == nil {
-		st.HostEnergyUJ = map[string]uint64{}
-	}
-	if st.UnattributedUJ == nil {
-		st.UnattributedUJ = map[string]uint64{}
-	}
-	if st.ForgottenUJ == nil {
-		st.ForgottenUJ = map[string]uint64{}
-	}
-	if st.VMs == nil {
-		st.VMs = map[string]*VM{}
-	}
-	if st.Dirs == nil {
-		st.Dirs = map[string]time.Time{}
-	}
-	for uuid, vm := range st.VMs {
-		if vm == nil {
-			delete(st.VMs, uuid)
-			continue
-		}
-		if vm.Zones == nil {
-			vm.Zones = map[string]share.ZoneEnergy{}
-		}
-	}
-	return st, nil
-}
-
 // Save replaces path atomically: a temp file in the same directory,
 // fsynced, renamed over path. After a crash or a power loss the file holds
 // either the previous state or this one, never a mix.
@@ -147,23 +105,6 @@ func (s *State) Save(path string, now time.Time) error {
 		return fmt.Errorf("state file %s: %w (is the disk full or the directory missing?)", path, err)
 	}
 	return nil
-}
-
-type limitReader struct {
-	f *os.File
-	n int64
-}
-
-func (l *limitReader) Read(p []byte) (int, error) {
-	if l.n <= 0 {
-		return 0, fmt.Errorf("larger than %d bytes", maxSize)
-	}
-	if int64(len(p)) > l.n {
-		p = p[:l.n]
-	}
-	n, err := l.f.Read(p)
-	l.n -= int64(n)
-	return n, err
 }
 
 // SinceInstance is the VM's energy in zone since its Instance began.
