@@ -22,12 +22,23 @@
 //     unconfirmed, down and without power, unless its host timestamp is
 //     recent by the guest's clock (within the staleness limit, with
 //     MaxClockSkew to spare either way), until its sequence advances: a
-//     day-old record left by a dead host is never reported up.
+//     day-old record left by a dead host is never reported up;
+//   - the share is a stranger's input: a step whose energy would need more
+//     than MaxPlausibleWatts over the time it can cover (the longer of the
+//     host's and the guest's clock) is a bad sample, not energy (a new
+//     baseline, counted as garbled); power is exported only over at least
+//     minPowerInterval of host time and never above MaxPlausibleWatts;
+//     pricing factors out of range are refused (see Pricing); the
+//     counters saturate at 2^64-1 µJ rather than wrap, and emissions,
+//     water and embodied grams stay finite and are priced only on the
+//     energy actually counted.
 package account
 
 import (
 	"log/slog"
 	"maps"
+	"math"
+	"strings"
 	"time"
 
 	"github.com/virtwatt/virtwatt/estimate"
@@ -45,6 +56,24 @@ const (
 // StaleIntervals is how many of its own intervals a share may go without
 // an update before it is stale.
 const StaleIntervals = 3
+
+// MaxPlausibleWatts bounds the power a step of the share may imply: a
+// step that would need more is a bad sample (or, for a tree counter that
+// went backwards, a reset rather than a wrap). No single VM draws 10 kW: a
+// whole two-socket server draws about 1 kW.
+const MaxPlausibleWatts = 10_000
+
+// minPowerInterval is the shortest span of host time a power is derived
+// over: half the shortest host interval (share.MinInterval), for the
+// host's jitter. Records closer than that (timestamps 1 ns apart) give no
+// power.
+const minPowerInterval = 5 * time.Millisecond
+
+// plausible reports whether d µJ can have been used within span at no
+// more than MaxPlausibleWatts.
+func plausible(d uint64, span time.Duration) bool {
+	return float64(d)/1e6 <= MaxPlausibleWatts*span.Seconds()
+}
 
 // DefaultTreeStaleAfter is how long a tree-only share may go without a
 // change before it is stale, until the interval of its updates is known.
@@ -92,6 +121,12 @@ type Accountant struct {
 	lastUpdate        time.Time
 	meta              share.Record // host, domain, uuid, labels of the last record
 	errors            map[string]uint64
+	// warned: the kinds of trouble already logged at warning level (later
+	// ones go to debug: a hostile share must not flood the log).
+	warned map[string]bool
+	// lastProblems, lastRefused: what the last record had dropped or
+	// refused, counted once each time it changes.
+	lastProblems, lastRefused string
 }
 
 // New returns an Accountant that has seen nothing yet. Its prices start as
@@ -103,8 +138,8 @@ func New(opts Options) *Accountant {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &Accountant{opts: opts, log: opts.Logger, errors: map[string]uint64{}}
-	a.prices, _ = opts.Pricing.prices(nil, Prices{})
+	a := &Accountant{opts: opts, log: opts.Logger, errors: map[string]uint64{}, warned: map[string]bool{}}
+	a.prices, _, _ = opts.Pricing.prices(nil, Prices{})
 	return a
 }
 
@@ -121,6 +156,7 @@ func (a *Accountant) Observe(now time.Time, obs follow.Observation) measure.Samp
 		a.errors[reason]++
 		a.power = nil
 	case obs.Record != nil:
+		a.noteProblems(obs.Problems)
 		up = a.observeRecord(now, obs.Record)
 	default:
 		up = a.observeTree(now, *obs.Tree)
@@ -143,15 +179,84 @@ func (a *Accountant) restart(mode string) {
 	a.interval = 0
 }
 
-// add accounts d µJ of new energy in zone at the prices in force.
+// add accounts d µJ of new energy in zone at the prices in force. The
+// counter saturates at math.MaxUint64 (said once), and only the energy
+// counted is priced, so emissions and water stay consistent with it.
 func (a *Accountant) add(zone string, d uint64) {
 	if a.energy == nil {
 		a.energy = map[string]uint64{}
 	}
-	a.energy[zone] += d
+	cur := a.energy[zone]
+	sum, saturated := measure.AddUJ(cur, d)
+	if saturated {
+		a.warnOnce("saturated", "energy counter saturated at 2^64-1 µJ: it stays there (restart the agent to count again)",
+			"zone", zone, "dropped_uj", d-(sum-cur))
+		d = sum - cur
+	}
+	a.energy[zone] = sum
 	kwh := estimate.KWh(d)
-	a.emissions += estimate.EmissionsGrams(kwh, a.prices.PUE, a.prices.Intensity.GPerKWh)
-	a.water += estimate.WaterLiters(kwh, a.prices.WUE)
+	a.emissions = addFinite(a.emissions, estimate.EmissionsGrams(kwh, a.prices.PUE, a.prices.Intensity.GPerKWh))
+	a.water = addFinite(a.water, estimate.WaterLiters(kwh, a.prices.WUE))
+}
+
+// addFinite is total+d, unless d is not a finite value >= 0 or the sum
+// would not be finite: then total. With the factors' ranges it never
+// happens; it keeps a counter from turning into +Inf for good.
+func addFinite(total, d float64) float64 {
+	if !(d >= 0) || math.IsInf(d, 0) {
+		return total
+	}
+	if s := total + d; !math.IsInf(s, 0) {
+		return s
+	}
+	return total
+}
+
+// badSample counts a step of zone's counter that would need more than
+// MaxPlausibleWatts over span: not energy, the new value is the baseline.
+func (a *Accountant) badSample(zone string, d uint64, span time.Duration) {
+	a.errors[follow.ReasonGarbled]++
+	a.warnOnce("implausible", "share counter jumped more than a VM can use: a bad sample, not energy; starting a new baseline for the zone",
+		"zone", zone, "delta_uj", d, "span", span, "max_watts", MaxPlausibleWatts)
+}
+
+// warnOnce logs msg at warning level the first time kind happens, at
+// debug level afterwards.
+func (a *Accountant) warnOnce(kind, msg string, args ...any) {
+	if a.warned[kind] {
+		a.log.Debug(msg, args...)
+		return
+	}
+	a.warned[kind] = true
+	a.log.Warn(msg+" (further occurrences are logged at debug level)", args...)
+}
+
+// noteProblems counts a record from which something was dropped or cut
+// (see share.Record.Sanitize) as garbled, and logs a new set of problems.
+func (a *Accountant) noteProblems(problems []string) {
+	if len(problems) == 0 {
+		a.lastProblems = ""
+		return
+	}
+	a.errors[follow.ReasonGarbled]++
+	if p := strings.Join(problems, "; "); p != a.lastProblems {
+		a.lastProblems = p
+		a.warnOnce("sanitized", "the share's record holds more than the host writes: dropped or cut, the rest is used", "problems", p)
+	}
+}
+
+// noteRefused counts and logs a new set of pricing factors refused from
+// the record (see Pricing).
+func (a *Accountant) noteRefused(refused []string) {
+	r := strings.Join(refused, "; ")
+	if r == a.lastRefused {
+		return
+	}
+	a.lastRefused = r
+	if r != "" {
+		a.errors[follow.ReasonGarbled]++
+		a.warnOnce("refused", "pricing factors in the host's record refused: the next source prices instead", "refused", r)
+	}
 }
 
 // staleAfter is how long the share may go unchanged before it is stale.

@@ -205,10 +205,10 @@ func TestEmissionsAcrossIntensityChange(t *testing.T) {
 	const kwh = 3_600_000_000_000 // µJ in 1 kWh
 	r1 := rec("a", 1, 0, 2*kwh)
 	r1.CarbonIntensity, r1.CarbonIntensitySource, r1.PUE, r1.WUE = 100, "grid", 1.5, 2
-	r2 := rec("a", 2, 1, 3*kwh)
+	r2 := rec("a", 2, 3600, 3*kwh) // 1 kWh in an hour: 1 kW
 	r2.CarbonIntensity, r2.CarbonIntensitySource, r2.PUE, r2.WUE = 300, "grid", 1.2, 1
 	a.Observe(at(0), obsRec(r1))
-	s := a.Observe(at(1), obsRec(r2))
+	s := a.Observe(at(3600), obsRec(r2))
 
 	wantG := 2*1.5*100 + 1*1.2*300.0
 	if math.Abs(s.EmissionsGrams-wantG) > 1e-6 {

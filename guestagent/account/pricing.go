@@ -36,35 +36,72 @@ type Prices struct {
 }
 
 // Check resolves the guest's settings alone, so that a bad country or
-// cloud region is reported at start.
+// cloud region is reported at start, and checks the guest's own factors
+// against the ranges a record's are held to (share.MinPUE..MaxPUE,
+// 0..MaxWUE, 0..MaxCarbonIntensity): out of them, products overflow.
 func (p Pricing) Check() error {
+	if p.Lookup.OverrideSet || p.Lookup.Override > 0 {
+		if v := p.Lookup.Override; !inRange(v, 0, share.MaxCarbonIntensity) {
+			return fmt.Errorf("carbon_intensity (--carbon-intensity) %v is out of range (0 to %v gCO2e/kWh): set the grid's figure",
+				v, share.MaxCarbonIntensity)
+		}
+	}
 	if _, err := estimate.Resolve(p.Lookup); err != nil {
 		return err
 	}
-	if p.PUE != nil && *p.PUE < 1 {
-		return fmt.Errorf("pue %v is below 1, which is physically impossible: set it to 1 or more", *p.PUE)
+	if p.PUE != nil && !inRange(*p.PUE, share.MinPUE, share.MaxPUE) {
+		return fmt.Errorf("pue (--pue) %v is out of range (%v to %v): a PUE below 1 is physically impossible, and none exceeds %v",
+			*p.PUE, share.MinPUE, share.MaxPUE, share.MaxPUE)
 	}
-	if p.WUE != nil && *p.WUE < 0 {
-		return fmt.Errorf("wue %v is negative: set it to 0 or more", *p.WUE)
+	if p.WUE != nil && !inRange(*p.WUE, 0, share.MaxWUE) {
+		return fmt.Errorf("wue (--wue) %v is out of range (0 to %v L/kWh): set it to the data center's figure", *p.WUE, share.MaxWUE)
 	}
 	return nil
 }
 
+// inRange reports whether v is a number in [lo, hi] (NaN is not).
+func inRange(v, lo, hi float64) bool { return v >= lo && v <= hi }
+
 // prices resolves the factors in force given the latest record (nil for a
 // tree-only share). When the intensity cannot be resolved it keeps last.
-func (p Pricing) prices(rec *share.Record, last Prices) (Prices, error) {
+// A record's factor out of its range (see package share) is refused, as
+// if the record did not give it: the next source prices instead, and the
+// refusal is returned (one line per factor, for the accountant to count
+// and log).
+func (p Pricing) prices(rec *share.Record, last Prices) (Prices, []string, error) {
 	l := p.Lookup
 	out := Prices{PUE: 1, PUESource: SourceDefault, WUESource: SourceDefault}
+	var refused []string
+	refuse := func(field string, v, lo, hi float64, unit string) {
+		refused = append(refused, fmt.Sprintf("%s %v in the host's record is out of range (%v to %v%s): ignored", field, v, lo, hi, unit))
+	}
 	if rec != nil {
-		l.HostValue, l.HostSource = rec.CarbonIntensity, rec.CarbonIntensitySource
-		if rec.PUE >= 1 {
-			out.PUE, out.PUESource = rec.PUE, SourceHost
+		switch v := rec.CarbonIntensity; {
+		case v > share.MaxCarbonIntensity:
+			refuse("carbon_intensity_g_per_kwh", v, 0, share.MaxCarbonIntensity, " gCO2e/kWh")
+		default:
+			l.HostValue, l.HostSource = v, rec.CarbonIntensitySource
 		}
-		if rec.WUE > 0 {
-			out.WUE, out.WUESource = rec.WUE, SourceHost
+		switch v := rec.PUE; {
+		case v == 0: // not given
+		case !inRange(v, share.MinPUE, share.MaxPUE):
+			refuse("pue", v, share.MinPUE, share.MaxPUE, "")
+		default:
+			out.PUE, out.PUESource = v, SourceHost
 		}
-		if rec.EmbodiedGramsPerHour > 0 {
-			out.EmbodiedGPerHour = rec.EmbodiedGramsPerHour
+		switch v := rec.WUE; {
+		case v == 0: // not given
+		case !inRange(v, 0, share.MaxWUE):
+			refuse("wue_liters_per_kwh", v, 0, share.MaxWUE, " L/kWh")
+		default:
+			out.WUE, out.WUESource = v, SourceHost
+		}
+		switch v := rec.EmbodiedGramsPerHour; {
+		case v == 0: // not given
+		case !inRange(v, 0, share.MaxEmbodiedGramsPerHour):
+			refuse("embodied_g_per_hour", v, 0, share.MaxEmbodiedGramsPerHour, " g/h")
+		default:
+			out.EmbodiedGPerHour = v
 			out.EmbodiedSource = rec.EmbodiedSource
 			if out.EmbodiedSource == "" {
 				out.EmbodiedSource = SourceHost
@@ -81,17 +118,17 @@ func (p Pricing) prices(rec *share.Record, last Prices) (Prices, error) {
 	if err != nil {
 		if last.intensityResolved {
 			out.Intensity, out.intensityResolved = last.Intensity, true
-			return out, err
+			return out, refused, err
 		}
 		// The host's value was refused: price with the guest's settings alone.
 		l.HostValue, l.HostSource = 0, ""
 		in, err2 := estimate.Resolve(l)
 		if err2 != nil {
-			return out, err2
+			return out, refused, err2
 		}
 		out.Intensity, out.intensityResolved = in, true
-		return out, err
+		return out, refused, err
 	}
 	out.Intensity, out.intensityResolved = in, true
-	return out, nil
+	return out, refused, nil
 }

@@ -1,6 +1,7 @@
 package account
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/virtwatt/virtwatt/guestagent/follow"
@@ -11,10 +12,15 @@ import (
 // share is up.
 func (a *Accountant) observeRecord(now time.Time, r *share.Record) bool {
 	a.meta = share.Record{Host: r.Host, Domain: r.Domain, UUID: r.UUID, Labels: r.Labels}
-	prices, err := a.opts.Pricing.prices(r, a.prices)
+	prices, refused, err := a.opts.Pricing.prices(r, a.prices)
 	if err != nil {
-		a.log.Warn("carbon intensity from the host record refused; keeping the previous one", "err", err)
+		a.warnOnce("intensity", "carbon intensity from the host record refused; keeping the previous one", "err", err)
 	}
+	if r.IntervalSeconds != 0 && seconds(r.IntervalSeconds) == 0 {
+		refused = append(refused, fmt.Sprintf("interval_seconds %v in the host's record is out of range (%v to %v): ignored",
+			r.IntervalSeconds, share.MinInterval, share.MaxInterval))
+	}
+	a.noteRefused(refused)
 	a.prices = prices
 
 	switch {
@@ -47,7 +53,7 @@ func (a *Accountant) observeRecord(now time.Time, r *share.Record) bool {
 			first = false
 		}
 		a.restart(ModeRecord)
-		a.baseline(now, r, first)
+		a.baseline(now, r, first, -1)
 		if first {
 			a.log.Info("share found: following the host's record",
 				"domain", r.Domain, "uuid", r.UUID, "instance", r.Instance, "sequence", r.Sequence)
@@ -56,15 +62,18 @@ func (a *Accountant) observeRecord(now time.Time, r *share.Record) bool {
 	case r.Instance != a.instance:
 		a.log.Info("host counters restarted (new instance): the new counters are new energy",
 			"old_instance", a.instance, "new_instance", r.Instance)
+		// The new instance began after the last record of the old one:
+		// its counters cannot hold more than that time allows.
+		span := max(r.Timestamp.Sub(a.lastHost), now.Sub(a.lastChange))
 		a.restart(ModeRecord)
-		a.baseline(now, r, true)
+		a.baseline(now, r, true, span)
 		return a.confirmedUp(r)
 	case r.Sequence < a.seq:
 		a.errors[follow.ReasonSequence]++
 		a.log.Warn("record sequence went backwards within its instance: starting a new baseline",
 			"instance", r.Instance, "previous", a.seq, "now", r.Sequence)
 		a.restart(ModeRecord)
-		a.baseline(now, r, false)
+		a.baseline(now, r, false, -1)
 		return a.confirmedUp(r)
 	case r.Sequence == a.seq:
 		if !a.confirmed {
@@ -74,23 +83,34 @@ func (a *Accountant) observeRecord(now time.Time, r *share.Record) bool {
 	}
 
 	dt := r.Timestamp.Sub(a.lastHost)
+	// The longest time this step's energy can cover: by the host's clock,
+	// or by the guest's (a host clock stepped back, or timestamps a
+	// nanosecond apart, do not make honest energy implausible, but they
+	// give no power).
+	span := max(dt, now.Sub(a.lastChange))
 	power := map[string]float64{}
 	for zone, z := range r.Zones {
 		cur := z.TotalUJ()
 		prev, seen := a.raw[zone]
 		a.raw[zone] = cur
 		switch {
+		case !seen && !plausible(cur, span):
+			a.badSample(zone, cur, span)
 		case !seen:
 			a.add(zone, cur) // a zone that appeared: everything on it is new
 		case cur < prev:
 			a.errors[follow.ReasonReset]++
-			a.log.Warn("record counter went backwards within its instance: starting a new baseline for the zone",
+			a.warnOnce("backwards", "record counter went backwards within its instance: starting a new baseline for the zone",
 				"zone", zone, "instance", r.Instance, "previous_uj", prev, "now_uj", cur)
+		case !plausible(cur-prev, span):
+			a.badSample(zone, cur-prev, span)
 		default:
 			d := cur - prev
 			a.add(zone, d)
-			if dt > 0 {
-				power[zone] = float64(d) / 1e6 / dt.Seconds()
+			if dt >= minPowerInterval {
+				if p := float64(d) / 1e6 / dt.Seconds(); p <= MaxPlausibleWatts {
+					power[zone] = p
+				}
 			}
 		}
 	}
@@ -155,13 +175,18 @@ func (a *Accountant) coversEnergy(r *share.Record) bool {
 }
 
 // baseline takes r's counters as the new starting point; with all, the
-// energy on them is new energy.
-func (a *Accountant) baseline(now time.Time, r *share.Record, all bool) {
+// energy on them is new energy, unless span >= 0 and it would need more
+// than MaxPlausibleWatts over span (a bad sample: a baseline only).
+func (a *Accountant) baseline(now time.Time, r *share.Record, all bool, span time.Duration) {
 	for zone, z := range r.Zones {
 		a.raw[zone] = z.TotalUJ()
-		if all {
+		switch {
+		case all && span >= 0 && !plausible(z.TotalUJ(), span):
+			a.badSample(zone, z.TotalUJ(), span)
+		case all:
 			a.add(zone, z.TotalUJ())
-		} else if a.energy == nil {
+		}
+		if a.energy == nil {
 			a.energy = map[string]uint64{}
 		}
 	}
@@ -173,8 +198,11 @@ func (a *Accountant) baseline(now time.Time, r *share.Record, all bool) {
 	a.lastUpdate = r.Timestamp
 }
 
+// seconds is a record's interval_seconds as a Duration, 0 (unknown) when
+// outside [share.MinInterval, share.MaxInterval]: a host never ticks
+// outside them, and a huge one would keep a dead share from going stale.
 func seconds(s float64) time.Duration {
-	if s <= 0 || s > 1e9 {
+	if !(s >= share.MinInterval.Seconds() && s <= share.MaxInterval.Seconds()) {
 		return 0
 	}
 	return time.Duration(s * float64(time.Second))

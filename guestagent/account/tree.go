@@ -9,24 +9,13 @@ import (
 
 type treeZone struct{ energy, maxRange uint64 }
 
-// MaxPlausibleWatts bounds the power a wrapped tree counter may imply: a
-// counter that went backwards and would need more to have wrapped since
-// the last change was reset instead. No single VM draws 10 kW.
-const MaxPlausibleWatts = 10_000
-
 // plausibleWrap reports whether a counter that went backwards can have
 // wrapped once, adding d µJ over (at most) dt: d must be at most half of
 // maxRange (a host samples well inside the wrap time) and imply at most
 // MaxPlausibleWatts. A restart that resets the counter fails one or the
 // other unless it came just before the counter's wrap point.
 func plausibleWrap(d, maxRange uint64, dt time.Duration) bool {
-	if d > maxRange/2 {
-		return false
-	}
-	if dt > 0 && float64(d)/1e6/dt.Seconds() > MaxPlausibleWatts {
-		return false
-	}
-	return true
+	return d <= maxRange/2 && plausible(d, dt)
 }
 
 // observeTree accounts for a tree-only share (no record): counters wrap at
@@ -35,7 +24,7 @@ func plausibleWrap(d, maxRange uint64, dt time.Duration) bool {
 // changes, and there is no metadata, embodied share or host intensity.
 func (a *Accountant) observeTree(now time.Time, t share.Tree) bool {
 	a.meta = share.Record{}
-	a.prices, _ = a.opts.Pricing.prices(nil, a.prices)
+	a.prices, _, _ = a.opts.Pricing.prices(nil, a.prices)
 
 	zones := map[string]treeZone{share.ZonePackage: {t.PackageUJ, t.PackageMaxUJ}}
 	if t.HasDRAM {
@@ -63,6 +52,7 @@ func (a *Accountant) observeTree(now time.Time, t share.Tree) bool {
 
 	changed, appeared, reset := false, false, false
 	deltas := map[string]uint64{}
+	span := now.Sub(a.lastChange)
 	for zone, z := range zones {
 		prev, seen := a.raw[zone]
 		prevMax := a.maxRange[zone]
@@ -71,6 +61,12 @@ func (a *Accountant) observeTree(now time.Time, t share.Tree) bool {
 		case !seen:
 			a.add(zone, z.energy)
 			appeared = true
+			continue
+		case z.energy >= prev && !plausible(z.energy-prev, span):
+			// More than a VM can use since the last change: a bad
+			// sample, and the new value is the baseline.
+			a.badSample(zone, z.energy-prev, span)
+			reset, changed = true, true
 			continue
 		case z.energy >= prev:
 			deltas[zone] = z.energy - prev
@@ -83,7 +79,7 @@ func (a *Accountant) observeTree(now time.Time, t share.Tree) bool {
 			// or an implausible power: the counter was reset (the host
 			// restarted), and the new value is the baseline, not energy.
 			a.errors[follow.ReasonReset]++
-			a.log.Warn("tree counter went backwards and cannot have wrapped: a reset, starting a new baseline for the zone",
+			a.warnOnce("tree-reset", "tree counter went backwards and cannot have wrapped: a reset, starting a new baseline for the zone",
 				"zone", zone, "previous_uj", prev, "now_uj", z.energy, "max_range_uj", prevMax)
 			reset, changed = true, true
 			continue

@@ -58,11 +58,12 @@ func (s Sample) UpAt(now time.Time) bool {
 // holds no energy, and no emissions, water or embodied figure either.
 func (s Sample) Started() bool { return s.EnergyUJ != nil }
 
-// TotalEnergyUJ is the sum over zones.
+// TotalEnergyUJ is the sum over zones, saturated at math.MaxUint64 (it
+// never wraps, so it never goes backwards while the zones do not).
 func (s Sample) TotalEnergyUJ() uint64 {
 	var t uint64
 	for _, v := range s.EnergyUJ {
-		t += v
+		t, _ = AddUJ(t, v)
 	}
 	return t
 }

@@ -6,6 +6,7 @@ package output
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/virtwatt/virtwatt/guestagent/measure"
@@ -67,7 +68,10 @@ type Record struct {
 	EmbodiedSource  string             `json:"embodied_source,omitempty"`
 }
 
-// NewRecord converts a Sample to its JSON document.
+// NewRecord converts a Sample to its JSON document. A figure that is not a
+// finite number (none should be: the accountant keeps them finite) is
+// left out, as an unknown one is: JSON has no Inf or NaN, and a line must
+// never be lost to one.
 func NewRecord(s measure.Sample) Record {
 	r := Record{
 		Time:            s.Time,
@@ -78,22 +82,22 @@ func NewRecord(s measure.Sample) Record {
 		UUID:            s.UUID,
 		Labels:          s.Labels,
 		EnergyUJ:        s.EnergyUJ,
-		Intensity:       s.IntensityGPerKWh,
+		Intensity:       finiteOr0(s.IntensityGPerKWh),
 		IntensitySource: s.IntensitySource,
-		PUE:             s.PUE,
+		PUE:             finiteOr0(s.PUE),
 		PUESource:       s.PUESource,
-		WUE:             s.WUE,
+		WUE:             finiteOr0(s.WUE),
 		WUESource:       s.WUESource,
 		EmbodiedSource:  s.EmbodiedSource,
 	}
 	if s.Started() {
 		// Before the share was ever read there is no energy, and nothing
 		// priced from it: the numbers are absent, never zeros.
-		r.EnergyJoules = ptr(float64(s.TotalEnergyUJ()) / 1e6)
-		r.EmissionsGrams = ptr(s.EmissionsGrams)
-		r.WaterLiters = ptr(s.WaterLiters)
+		r.EnergyJoules = finitePtr(float64(s.TotalEnergyUJ()) / 1e6)
+		r.EmissionsGrams = finitePtr(s.EmissionsGrams)
+		r.WaterLiters = finitePtr(s.WaterLiters)
 		if s.EmbodiedSource != "" || s.EmbodiedGrams > 0 {
-			r.EmbodiedGrams = ptr(s.EmbodiedGrams)
+			r.EmbodiedGrams = finitePtr(s.EmbodiedGrams)
 		}
 	}
 	if !s.HostTime.IsZero() {
@@ -104,13 +108,36 @@ func NewRecord(s measure.Sample) Record {
 		t := s.LastUpdate
 		r.LastUpdate = &t
 	}
-	if len(s.PowerW) > 0 {
-		r.PowerW = s.PowerW
+	for z, w := range s.PowerW {
+		if !isFinite(w) {
+			continue
+		}
+		if r.PowerW == nil {
+			r.PowerW = make(map[string]float64, len(s.PowerW))
+		}
+		r.PowerW[z] = w
 	}
 	if p, ok := s.TotalPowerW(); ok {
-		r.PowerWTotal = &p
+		r.PowerWTotal = finitePtr(p)
 	}
 	return r
 }
 
-func ptr(v float64) *float64 { return &v }
+func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// finitePtr is &v, or nil when v is not finite.
+func finitePtr(v float64) *float64 {
+	if !isFinite(v) {
+		return nil
+	}
+	return &v
+}
+
+// finiteOr0 is v, or 0 when v is not finite (for the factors, which the
+// record always carries).
+func finiteOr0(v float64) float64 {
+	if !isFinite(v) {
+		return 0
+	}
+	return v
+}

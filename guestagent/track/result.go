@@ -75,7 +75,7 @@ func energyOf(s0, s1 measure.Sample, err0, err1 error) Energy {
 			d = v - s0.EnergyUJ[z]
 		}
 		e.ZoneUJ[z] = d
-		e.TotalUJ += d
+		e.TotalUJ, _ = measure.AddUJ(e.TotalUJ, d)
 	}
 	return e
 }
@@ -113,9 +113,9 @@ func (r *Result) attribute() {
 	r.Fraction = min(1, r.CommandCPU/r.GuestCPU)
 	r.CommandZoneUJ = map[string]uint64{}
 	for z, v := range r.Energy.ZoneUJ {
-		c := uint64(float64(v) * r.Fraction)
+		c := min(v, measure.UJFromFloat(float64(v)*r.Fraction))
 		r.CommandZoneUJ[z] = c
-		r.CommandUJ += c
+		r.CommandUJ, _ = measure.AddUJ(r.CommandUJ, c)
 	}
 	r.CommandGrams = r.Energy.EmissionsGrams * r.Fraction
 	r.CommandLiters = r.Energy.WaterLiters * r.Fraction
