@@ -65,6 +65,7 @@ func newRegistry(a *Agent, obs *Observer) (*prometheus.Registry, error) {
 	}
 	for _, c := range []prometheus.Collector{
 		NewCollector(a.Snapshot),
+		newHostInfo(a.cfg.HostName),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {

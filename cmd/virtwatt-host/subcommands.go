@@ -231,3 +231,6 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// The agent's metrics show the build's version (virtwatt_host_info).
+func init() { hostagent.Version = version }
