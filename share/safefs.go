@@ -6,17 +6,18 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
-
 	"strconv"
 )
 
 // ErrUnsafe is returned (wrapped, naming the path) when the writer finds
-// something in a share directory that it will not write through: a
-// symbolic link, or a file where a directory is expected (or the
-// reverse). The writer neither follows nor deletes what it finds; the
-// operator inspects it (a guest cannot plant anything in a share that is
-// exported read-only, so finding one means something is wrong) and
-// removes it, or lets prune remove the VM's directory.
+// something in a share directory that it will not write through or read:
+// a symbolic link, a file where a directory is expected (or the reverse),
+// a FIFO or device where a file is expected, or another file system
+// mounted inside a directory it prunes. The writer neither follows nor
+// deletes what it finds; the operator inspects it (a guest cannot plant
+// anything in a share that is exported read-only, so finding one means
+// something is wrong) and removes it, or lets prune remove the VM's
+// directory.
 var ErrUnsafe = errors.New("unsafe path in share")
 
 const (
@@ -30,8 +31,9 @@ const (
 // openDir opens the directory name inside parent as a Root of its own,
 // creating it (mode 0755) when missing and create is set. It refuses, with
 // ErrUnsafe, a name that is a symlink or not a directory, and a directory
-// that was swapped between the check and the open. display is the path
-// used in errors.
+// that was swapped between the check and the open. When create is set, a
+// directory whose mode is not 0755 (a guest chmod'ed it) gets 0755 back.
+// display is the path used in errors.
 func openDir(parent *os.Root, name, display string, create bool) (*os.Root, error) {
 	fi, err := parent.Lstat(name)
 	created := false
@@ -61,10 +63,11 @@ func openDir(parent *os.Root, name, display string, create bool) (*os.Root, erro
 		sub.Close()
 		return nil, fmt.Errorf("%s: %w: replaced while being opened", display, ErrUnsafe)
 	}
-	if created {
-		// Mkdir's mode went through the umask; the share must be readable
-		// by whoever serves it to the guest. "." is the opened directory
-		// itself, so this cannot be redirected by a swapped name.
+	if created || (create && fi.Mode().Perm() != dirPerm) {
+		// Mkdir's mode went through the umask, or someone changed it; the
+		// share must be readable by whoever serves it to the guest. "." is
+		// the opened directory itself, so this cannot be redirected by a
+		// swapped name.
 		if err := sub.Chmod(".", dirPerm); err != nil {
 			sub.Close()
 			return nil, fmt.Errorf("chmod %s: %w", display, err)
@@ -73,14 +76,15 @@ func openDir(parent *os.Root, name, display string, create bool) (*os.Root, erro
 	return sub, nil
 }
 
-// ensureDir makes sure name inside parent is a real directory, creating
-// it when missing. An existing one costs a single Lstat.
+// ensureDir makes sure name inside parent is a real directory of mode
+// 0755, creating it when missing. An existing one costs a single Lstat.
 func ensureDir(parent *os.Root, name, display string) error {
 	fi, err := parent.Lstat(name)
 	if err == nil {
-		return checkDir(fi, display)
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
+		if err := checkDir(fi, display); err != nil || fi.Mode().Perm() == dirPerm {
+			return err
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("share: %w", err)
 	}
 	d, err := openDir(parent, name, display, true)
@@ -144,13 +148,15 @@ func plainWrite(f *os.File, b []byte) error {
 }
 
 // writeAtomic replaces name inside dir with data: it writes a temporary
-// file, created with O_EXCL in the same directory under a random name, and
-// renames it over name. rename(2) replaces the directory entry itself, so
-// even a symlink planted after the check is replaced, never followed. The
-// temporary file is removed on any error, leaving the old file intact.
+// file, created with O_EXCL in the same directory under a random name and
+// given mode 0644 explicitly (whatever the umask), and renames it over
+// name. rename(2) replaces the directory entry itself, so even a symlink
+// planted after the check is replaced, never followed, and the file always
+// has mode 0644 whatever was done to the one it replaces. The temporary
+// file is removed on any error, leaving the old file intact.
 //
 // There is no fsync: see the Writer documentation.
-func writeAtomic(dir *os.Root, name, display string, data []byte, write writeFunc, chmod bool) error {
+func writeAtomic(dir *os.Root, name, display string, data []byte, write writeFunc) error {
 	if _, err := checkTarget(dir, name, display); err != nil {
 		return err
 	}
@@ -169,10 +175,8 @@ func writeAtomic(dir *os.Root, name, display string, data []byte, write writeFun
 	if err != nil {
 		return fmt.Errorf("creating a temporary file for %s: %w", display, err)
 	}
-	if chmod { // O_CREATE's mode went through a umask that strips 0644
-		err = f.Chmod(filePerm)
-	}
-	if err == nil {
+	// O_CREATE's mode went through the umask: set it explicitly.
+	if err = f.Chmod(filePerm); err == nil {
 		err = write(f, data)
 	}
 	if cerr := f.Close(); err == nil {
@@ -188,20 +192,17 @@ func writeAtomic(dir *os.Root, name, display string, data []byte, write writeFun
 	return nil
 }
 
-// umaskStrips reports whether the process umask removes any of filePerm's
-// bits, by creating a probe file in dir: then every file written needs an
-// explicit chmod to be readable by whoever serves the share to the guest.
-func umaskStrips(dir *os.Root) (bool, error) {
+// probeWrite creates and removes a file in dir, so that a share root the
+// agent cannot write is reported at start, not at the first tick.
+func probeWrite(dir *os.Root) error {
 	name := tmpPrefix + "probe." + strconv.FormatUint(rand.Uint64(), 36)
 	f, err := dir.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
 	if err != nil {
-		return false, fmt.Errorf("probing the umask in the share root: %w", err)
+		return fmt.Errorf("share root %s is not writable: %w", dir.Name(), err)
 	}
-	fi, err := f.Stat()
 	f.Close()
-	_ = dir.Remove(name)
-	if err != nil {
-		return false, fmt.Errorf("probing the umask in the share root: %w", err)
+	if err := dir.Remove(name); err != nil {
+		return fmt.Errorf("share root %s: removing a probe file: %w", dir.Name(), err)
 	}
-	return fi.Mode().Perm() != filePerm, nil
+	return nil
 }

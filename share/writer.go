@@ -16,13 +16,20 @@ import (
 // the host agent and is safe for use by one goroutine at a time.
 //
 // Safety: the share root is opened with os.OpenRoot, so nothing the
-// writer does can reach outside it. Inside it, the writer treats every
-// VM directory as written by a stranger: it never follows a symbolic
-// link, and it refuses (ErrUnsafe, naming the path) to write through a
-// symlink or a non-directory found where it expects a directory, or to
-// replace a symlink or non-regular file found where it writes a file. It
-// neither follows nor deletes such a thing; Remove deletes a VM directory
-// whole, unlinking any symlink in it without following it.
+// writer does can reach outside it (the root's own path is the operator's,
+// resolved once at start). Inside it, the writer treats every VM directory
+// as written by a stranger: it never follows a symbolic link, not even to
+// read (ReadRecord), and it refuses (ErrUnsafe, naming the path) to write
+// through a symlink or a non-directory found where it expects a directory,
+// or to replace a symlink or non-regular file found where it writes a
+// file. It neither follows nor deletes such a thing; Remove deletes a VM
+// directory, unlinking any symlink in it without following it and never
+// crossing into another file system mounted inside.
+//
+// Modes: every file written gets mode 0644 and every directory it writes
+// into mode 0755, set explicitly (whatever the umask, and whatever a guest
+// did to the previous file or directory), so the share stays readable by
+// whoever serves it to the guest.
 //
 // Atomicity: every file is written to a temporary file (O_EXCL, random
 // name, same directory) and renamed over its target, so a reader sees the
@@ -43,7 +50,6 @@ type Writer struct {
 	root  *os.Root
 	dir   string // the root's path, for messages
 	write writeFunc
-	chmod bool // the umask strips filePerm: chmod every file written
 
 	// static caches the name and max_energy_range_uj files written, so
 	// that they are rewritten only when missing, replaced or different.
@@ -79,13 +85,11 @@ func NewWriter(root string) (*Writer, error) {
 			return nil, fmt.Errorf("chmod share root %s: %w", root, err)
 		}
 	}
-	chmod, err := umaskStrips(r)
-	if err != nil {
+	if err := probeWrite(r); err != nil {
 		r.Close()
 		return nil, err
 	}
 	w := &Writer{
-		chmod:  chmod,
 		root:   r,
 		dir:    root,
 		write:  plainWrite,
@@ -165,7 +169,7 @@ func (w *Writer) Write(name string, rec *Record, hasDRAM bool) error {
 			return err
 		}
 	}
-	return writeAtomic(vm, RecordFile, filepath.Join(vmPath, RecordFile), w.rec.Bytes(), w.write, w.chmod)
+	return writeAtomic(vm, RecordFile, filepath.Join(vmPath, RecordFile), w.rec.Bytes(), w.write)
 }
 
 // writeZone writes one zone directory of the tree.
@@ -184,7 +188,7 @@ func (w *Writer) writeZone(vm *os.Root, name, vmPath, zone, zoneName string, e Z
 	}
 	w.num = strconv.AppendUint(w.num[:0], e.TotalUJ()%TreeMaxRangeUJ, 10)
 	w.num = append(w.num, '\n')
-	return writeAtomic(z, EnergyFile, filepath.Join(zonePath, EnergyFile), w.num, w.write, w.chmod)
+	return writeAtomic(z, EnergyFile, filepath.Join(zonePath, EnergyFile), w.num, w.write)
 }
 
 var maxRangeText = strconv.FormatUint(TreeMaxRangeUJ, 10) + "\n"
@@ -202,7 +206,7 @@ func (w *Writer) writeStatic(dir *os.Root, key staticKey, dirPath, content strin
 		return nil
 	}
 	delete(w.static, key)
-	if err := writeAtomic(dir, key.file, display, []byte(content), w.write, w.chmod); err != nil {
+	if err := writeAtomic(dir, key.file, display, []byte(content), w.write); err != nil {
 		return err
 	}
 	if fi, err = dir.Lstat(key.file); err == nil {
@@ -212,15 +216,21 @@ func (w *Writer) writeStatic(dir *os.Root, key staticKey, dirPath, content strin
 }
 
 // unchanged reports whether now is still the file that was written: the
-// same inode, size and modification time (a file rewritten in place keeps
-// its inode but not its mtime).
+// same inode, size, mode and modification time (a file rewritten in place
+// keeps its inode but not its mtime; one chmod'ed keeps its mtime but not
+// its mode).
 func unchanged(was, now fs.FileInfo) bool {
-	return os.SameFile(was, now) && was.Size() == now.Size() && was.ModTime().Equal(now.ModTime())
+	return os.SameFile(was, now) && was.Size() == now.Size() && was.Mode() == now.Mode() &&
+		was.ModTime().Equal(now.ModTime())
 }
 
 // Remove deletes the VM directory name and everything in it (used to
 // prune VMs that no longer exist). Symbolic links inside are unlinked,
-// never followed. A missing directory is not an error.
+// never followed, and nothing on another file system is touched: a
+// directory with another file system mounted in it (a tmpfs, a bind mount)
+// is left with everything in it, and the error (ErrUnsafe) names the
+// mount point; the rest of the VM directory is removed. A missing
+// directory is not an error.
 func (w *Writer) Remove(name string) error {
 	if err := ValidName(name); err != nil {
 		return err
@@ -230,10 +240,56 @@ func (w *Writer) Remove(name string) error {
 			delete(w.static, k)
 		}
 	}
-	if err := w.root.RemoveAll(name); err != nil {
+	d, err := w.root.Open(".")
+	if err != nil {
 		return fmt.Errorf("removing %s: %w", filepath.Join(w.dir, name), err)
 	}
-	return nil
+	defer d.Close()
+	rc, err := d.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("removing %s: %w", filepath.Join(w.dir, name), err)
+	}
+	var rerr error
+	err = rc.Control(func(fd uintptr) {
+		root, err := statID(int(fd), "")
+		if err != nil {
+			rerr = fmt.Errorf("removing %s: statx share root: %w", filepath.Join(w.dir, name), err)
+			return
+		}
+		rerr = removeTree(int(fd), name, filepath.Join(w.dir, name), root, 0)
+	})
+	if err != nil {
+		return fmt.Errorf("removing %s: %w", filepath.Join(w.dir, name), err)
+	}
+	return rerr
+}
+
+// ReadRecord reads the record in the VM directory name (the host reads an
+// existing one at start, to compare it with its state) the way every
+// share file is read (Dir.ReadFile): never following a symbolic link (the
+// VM directory or the record being one gives ErrUnsafe), never blocking
+// on a FIFO or device, only a regular file of at most MaxFileSize bytes,
+// beneath the share root. A missing directory or record gives an error
+// matching fs.ErrNotExist. Errors name the file.
+func (w *Writer) ReadRecord(name string) (*Record, error) {
+	if err := ValidName(name); err != nil {
+		return nil, err
+	}
+	d, err := OpenDir(w.dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	file := name + "/" + RecordFile
+	b, err := d.ReadFile(file, MaxFileSize)
+	if err != nil {
+		return nil, err
+	}
+	r, err := ParseRecord(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d.display(file), err)
+	}
+	return r, nil
 }
 
 // List returns the names of the VM directories under the root, sorted.
