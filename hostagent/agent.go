@@ -18,6 +18,7 @@ import (
 	"github.com/virtwatt/virtwatt/hostagent/meter"
 	"github.com/virtwatt/virtwatt/hostagent/procstat"
 	"github.com/virtwatt/virtwatt/hostagent/state"
+	"github.com/virtwatt/virtwatt/internal/condlog"
 	"github.com/virtwatt/virtwatt/share"
 )
 
@@ -45,6 +46,7 @@ type Agent struct {
 	writers []*share.Writer // writer and those added by AddWriters
 	st      *state.State
 	obs     *Observer
+	cond    *condlog.Logger // failures, logged once per condition, not per tick
 
 	splitters map[string]*attribution.Splitter
 
@@ -82,6 +84,7 @@ func New(cfg Config, src Sources, writer *share.Writer, st *state.State, obs *Ob
 		tracker:   meter.NewTracker(),
 		splitters: map[string]*attribution.Splitter{},
 	}
+	a.cond = newCondLog(log, cfg.Interval, src.Now)
 	for _, z := range cfg.Zones {
 		a.splitters[z] = attribution.NewSplitter(cfg.Policy())
 	}
@@ -140,6 +143,7 @@ func (a *Agent) Snapshot() *Snapshot { return a.snap.Load() }
 func (a *Agent) Tick(ctx context.Context) bool {
 	start := time.Now()
 	defer func() { a.obs.tickDuration.Observe(time.Since(start).Seconds()) }()
+	defer a.cond.Flush()
 	now := a.src.Now()
 
 	readings, err := a.src.Meter.Read()
@@ -147,6 +151,7 @@ func (a *Agent) Tick(ctx context.Context) bool {
 		a.fail("meter", err)
 		return false
 	}
+	a.cond.OK("meter")
 	deltas := a.meterDeltas(readings, now)
 	elapsed := time.Duration(0)
 	if !a.lastMeter.IsZero() {
@@ -168,6 +173,7 @@ func (a *Agent) Tick(ctx context.Context) bool {
 		a.publishHost(now, hostPower)
 		return false
 	}
+	a.cond.OK("procstat")
 	dctx, cancel := context.WithTimeout(ctx, max(a.cfg.Interval, domainsTimeout))
 	doms, err := a.src.Domains.Domains(dctx)
 	cancel()
@@ -176,15 +182,15 @@ func (a *Agent) Tick(ctx context.Context) bool {
 		a.publishHost(now, hostPower)
 		return false
 	}
+	a.cond.OK("domains")
 	a.splitTick(now, cpu, doms)
 	a.planShares(now, doms)
 	// The state goes to disk before the shares: killed in between, the
 	// agent restarts from counters at or above what any guest has seen.
 	if a.writer != nil && a.cfg.StateFile != "" {
 		a.st.Baseline = a.baseline(now, readings)
-		if err := a.st.Save(a.cfg.StateFile, now); err != nil {
-			a.fail("state", err)
-		}
+		err := a.st.Save(a.cfg.StateFile, now)
+		a.fail("state", err)
 	}
 	a.writeShares()
 	a.prune(now, doms)
@@ -192,9 +198,16 @@ func (a *Agent) Tick(ctx context.Context) bool {
 	return true
 }
 
-func (a *Agent) fail(stage string, err error) {
-	a.obs.errors.WithLabelValues(stage).Inc()
-	a.log.Warn("tick failed", "stage", stage, "err", err)
+// fail counts a failure of a tick's stage and reports it to the condition
+// log (a nil err reports the stage as having run fine).
+func (a *Agent) fail(stage string, err error) { a.failFor(stage, "", err) }
+
+// failFor is fail for one domain's part of a stage.
+func (a *Agent) failFor(stage, domain string, err error) {
+	if err != nil {
+		a.obs.errors.WithLabelValues(stage).Inc()
+	}
+	a.cond.Fail(stage, domain, err)
 }
 
 func hostKey(kind string, socket int) string { return fmt.Sprintf("%s/%d", kind, socket) }

@@ -5,6 +5,9 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
+
+	"github.com/virtwatt/virtwatt/internal/condlog"
 )
 
 func parseLevel(s string) (slog.Level, error) {
@@ -25,4 +28,18 @@ func parseLevel(s string) (slog.Level, error) {
 func NewLogger(w io.Writer, level string) *slog.Logger {
 	l, _ := parseLevel(level)
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// newCondLog returns the agent's log of failing stages: a condition (a
+// stage failing for one cause, for any number of domains) is logged when
+// it starts, summarized at most once a minute, and logged when it has not
+// recurred for two intervals, never once per domain per tick.
+func newCondLog(log *slog.Logger, interval time.Duration, now func() time.Time) *condlog.Logger {
+	return condlog.New(log, condlog.Options{
+		Every:      time.Minute,
+		ClearAfter: 2 * interval,
+		Now:        now,
+		Subject:    "domain",
+		Subjects:   "domains",
+	})
 }

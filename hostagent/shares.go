@@ -4,7 +4,6 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"maps"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -133,7 +132,9 @@ func (a *Agent) planShares(now time.Time, doms []domain.Domain) {
 // on from the state would move the guest's counters back, so the domain
 // gets a new instance id and guests start a new baseline instead.
 func (a *Agent) checkExisting(d *domain.Domain, vm *state.VM) {
-	rec, err := share.ReadRecord(filepath.Join(a.cfg.ShareRoot, d.Name))
+	// Read like every share file: never through a symlink, a FIFO or a
+	// device (what is refused here, the write refuses and reports too).
+	rec, err := a.writer.ReadRecord(d.Name)
 	if err != nil || rec.UUID != d.UUID || rec.Instance != vm.Instance {
 		return
 	}
@@ -202,11 +203,12 @@ func (a *Agent) writeShares() {
 			write(a.writers[writerFor(ws[i].name, len(a.writers))], i)
 		}
 	}
+	a.cond.OK("share")
 	for i := range ws {
 		w := &ws[i]
 		if errs[i] != nil {
 			delete(a.dirs.lastState, w.uuid)
-			a.fail("share", errs[i])
+			a.failFor("share", w.name, errs[i])
 			continue
 		}
 		a.dirs.ensured[w.name] = true
@@ -251,8 +253,8 @@ func (a *Agent) prune(now time.Time, doms []domain.Domain) {
 	}
 	a.dirs.lastPrune = now
 	existing, err := a.writer.List()
+	a.fail("prune", err)
 	if err != nil {
-		a.fail("prune", err)
 		return
 	}
 	for _, name := range existing {
@@ -268,7 +270,9 @@ func (a *Agent) prune(now time.Time, doms []domain.Domain) {
 			continue
 		}
 		if err := a.writer.Remove(name); err != nil {
-			a.fail("prune", err)
+			// A mount inside it or a path it will not follow: the rest
+			// was removed, the directory stays and is retried.
+			a.failFor("prune", name, err)
 			continue
 		}
 		delete(a.st.Dirs, name)

@@ -1,0 +1,222 @@
+package hostagent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/virtwatt/virtwatt/hostagent/meter"
+	"github.com/virtwatt/virtwatt/hostagent/state"
+	"github.com/virtwatt/virtwatt/share"
+)
+
+// captureLog is an slog.Handler keeping every record.
+type captureLog struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (c *captureLog) Enabled(context.Context, slog.Level) bool { return true }
+func (c *captureLog) Handle(_ context.Context, r slog.Record) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.recs = append(c.recs, r.Clone())
+	return nil
+}
+func (c *captureLog) WithAttrs([]slog.Attr) slog.Handler { return c }
+func (c *captureLog) WithGroup(string) slog.Handler      { return c }
+
+func recAttr(r slog.Record, key string) (slog.Value, bool) {
+	var v slog.Value
+	ok := false
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == key {
+			v, ok = a.Value, true
+			return false
+		}
+		return true
+	})
+	return v, ok
+}
+
+// failingMeter fails every read while fail is set.
+type failingMeter struct {
+	meter.Meter
+	fail *bool
+}
+
+func (m failingMeter) Read() ([]meter.Reading, error) {
+	if *m.fail {
+		return nil, errors.New("powercap: reading energy_uj: input/output error")
+	}
+	return m.Meter.Read()
+}
+
+// TestPersistentFailuresDoNotFlood: a condition that lasts 120 ticks, for
+// 100 domains at once where it concerns shares, logs a start line (naming
+// how many domains), at most two summaries and a clear line, not one line
+// per domain per tick.
+func TestPersistentFailuresDoNotFlood(t *testing.T) {
+	const failTicks = 120
+	for _, tc := range []struct {
+		stage string
+		ndoms int
+		set   func(t *testing.T, cfg Config, h *fakeHost, meterFails *bool, on bool)
+	}{
+		{stage: "share", ndoms: 100, set: func(t *testing.T, cfg Config, h *fakeHost, _ *bool, on bool) {
+			// A file where each VM directory belongs: every write is refused.
+			for i := range len(h.doms) {
+				p := filepath.Join(cfg.ShareRoot, nameFor(i))
+				var err error
+				if on {
+					err = os.WriteFile(p, []byte("planted"), 0o644)
+				} else {
+					err = os.Remove(p)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+		{stage: "domains", ndoms: 4, set: func(t *testing.T, _ Config, h *fakeHost, _ *bool, on bool) { h.failDom = on }},
+		{stage: "meter", ndoms: 4, set: func(t *testing.T, _ Config, _ *fakeHost, m *bool, on bool) { *m = on }},
+	} {
+		t.Run(tc.stage, func(t *testing.T) {
+			cfg := testConfig(t)
+			h := newFakeHost(3, tc.ndoms)
+			w, err := share.NewWriter(cfg.ShareRoot)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { w.Close() })
+			logs := &captureLog{}
+			meterFails := false
+			src := h.sources()
+			src.Meter = failingMeter{Meter: h, fail: &meterFails}
+			a, err := New(cfg, src, w, state.New(), nil, slog.New(logs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			tc.set(t, cfg, h, &meterFails, true)
+			for i := range failTicks + 10 {
+				if i == failTicks {
+					tc.set(t, cfg, h, &meterFails, false)
+				}
+				h.advance(time.Second)
+				a.Tick(ctx)
+			}
+
+			var lines []slog.Record
+			for _, r := range logs.recs {
+				if v, ok := recAttr(r, "stage"); ok && v.String() == tc.stage {
+					lines = append(lines, r)
+				}
+			}
+			var warns int
+			for _, r := range logs.recs {
+				if r.Level >= slog.LevelWarn {
+					warns++
+				}
+			}
+			if len(lines) < 2 || len(lines) > 4 || warns > 3 {
+				for i, r := range logs.recs {
+					if r.Level >= slog.LevelWarn && i < 10 {
+						t.Log(r.Level, r.Message)
+					}
+				}
+				t.Fatalf("%d lines for stage %s (%d warnings) over %d failing ticks; want start + ≤2 summaries + clear",
+					len(lines), tc.stage, warns, failTicks)
+			}
+			if first := lines[0]; first.Message != tc.stage+" failing" {
+				t.Errorf("first line %q", first.Message)
+			}
+			if last := lines[len(lines)-1]; last.Message != tc.stage+" recovered" {
+				t.Errorf("last line %q", last.Message)
+			}
+			if tc.stage == "share" {
+				if v, _ := recAttr(lines[0], "domains"); v.Int64() != int64(tc.ndoms) {
+					t.Errorf("start line names %v domains, want %d", v, tc.ndoms)
+				}
+			}
+			if got := testCounter(t, a, tc.stage); got < failTicks {
+				t.Errorf("errors_total{stage=%q} = %v, want every failure counted (≥ %d)", tc.stage, got, failTicks)
+			}
+		})
+	}
+}
+
+// TestPlantedRecordLinkIsNotRead: at start the agent compares an existing
+// record with its state; a record planted as a symlink to a file outside
+// the share, claiming counters far ahead, is not read: the domain keeps
+// its instance and counters.
+func TestPlantedRecordLinkIsNotRead(t *testing.T) {
+	cfg := testConfig(t)
+	h := newFakeHost(21, 1)
+	ctx := context.Background()
+	a := newTestAgent(t, cfg, h, state.New())
+	for range 3 {
+		h.advance(time.Second)
+		a.Tick(ctx)
+	}
+	saved, err := state.Load(cfg.StateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uuid := h.doms[0].UUID
+	instance := saved.VMs[uuid].Instance // b changes saved's VMs in place
+	recPath := filepath.Join(cfg.ShareRoot, h.doms[0].Name, share.RecordFile)
+	forged, err := share.ReadRecord(filepath.Dir(recPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged.Sequence = 1 << 60
+	forged.Zones[share.ZonePackage] = share.ZoneEnergy{UsageUJ: 1 << 60, IdleUJ: 1 << 60}
+	outside := filepath.Join(t.TempDir(), "forged.json")
+	fw, err := share.NewWriter(filepath.Dir(outside))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fw.Close()
+	if err := fw.Write("x", forged, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(filepath.Dir(outside), "x", share.RecordFile), outside); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(recPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, recPath); err != nil {
+		t.Fatal(err)
+	}
+
+	b := newTestAgent(t, cfg, h, saved)
+	h.advance(time.Second)
+	b.Tick(ctx)
+	if got := b.st.VMs[uuid].Instance; got != instance {
+		t.Fatalf("instance changed from %s to %s: the planted record was read", instance, got)
+	}
+	if got := b.st.VMs[uuid].Zones[share.ZonePackage].TotalUJ(); got >= 1<<60 {
+		t.Fatalf("package counter %d taken from the planted record", got)
+	}
+	if fi, err := os.Lstat(recPath); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the planted link was replaced or removed: %v %v", fi, err)
+	}
+	if got := testCounter(t, b, "share"); got < 1 {
+		t.Errorf("errors_total{stage=share} = %v, want the refused share counted", got)
+	}
+}
+
+// testCounter reads virtwatt_errors_total{stage}.
+func testCounter(t *testing.T, a *Agent, stage string) float64 {
+	t.Helper()
+	return testutil.ToFloat64(a.obs.errors.WithLabelValues(stage))
+}
