@@ -5,31 +5,26 @@ package guestagent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/virtwatt/virtwatt/guestagent/account"
 	"github.com/virtwatt/virtwatt/guestagent/follow"
 	"github.com/virtwatt/virtwatt/guestagent/measure"
 	"github.com/virtwatt/virtwatt/guestagent/metrics"
+	"github.com/virtwatt/virtwatt/internal/webserver"
 )
 
 // pokeDelay is how long after a file-system event the share is polled.
 const pokeDelay = 20 * time.Millisecond
-
-// shutdownTimeout bounds how long Run waits for in-flight scrapes at exit.
-const shutdownTimeout = 5 * time.Second
 
 // Agent is one running virtwatt-guest.
 type Agent struct {
@@ -140,26 +135,23 @@ func (a *Agent) Latest() measure.Sample {
 }
 
 // Run serves /metrics and polls the share until ctx ends, then stops the
-// server, closes the sinks and returns nil. It returns an error only when
-// the endpoint cannot listen or fails.
+// server (within webserver.ShutdownTimeout), closes the sinks and returns
+// nil. It returns an error only when the endpoint cannot listen (a busy
+// address, a bad web config: nothing is polled or written then) or fails.
 func (a *Agent) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", a.cfg.Listen)
+	srv, err := webserver.Listen(webserver.Config{
+		ListenAddress:  a.cfg.Listen,
+		ConfigFile:     a.cfg.WebConfigFile,
+		MaxConnections: a.cfg.MaxConns,
+	}, a.Handler(), a.log)
 	if err != nil {
-		return fmt.Errorf("listen on %s (--listen): %w", a.cfg.Listen, err)
+		return fmt.Errorf("metrics endpoint (--listen, --web.config.file, --web.max-connections): %w", err)
 	}
 	a.mu.Lock()
-	a.addr = ln.Addr()
+	a.addr = srv.Addr()
 	a.mu.Unlock()
-
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	noSystemd := false
-	flags := &web.FlagConfig{
-		WebListenAddresses: &[]string{a.cfg.Listen},
-		WebSystemdSocket:   &noSystemd,
-		WebConfigFile:      &a.cfg.WebConfigFile,
-	}
 	served := make(chan error, 1)
-	go func() { served <- web.Serve(ln, srv, flags, a.log) }()
+	go func() { served <- srv.Serve() }()
 	close(a.ready)
 
 	var pokes <-chan struct{}
@@ -172,7 +164,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 
 	a.log.Info("virtwatt-guest started", "version", a.version, "share_dir", a.cfg.ShareDir,
-		"poll_interval", a.cfg.PollInterval.Duration, "listen", ln.Addr().String(), "outputs", len(a.sinks))
+		"poll_interval", a.cfg.PollInterval.Duration, "listen", srv.Addr().String(),
+		"max_connections", srv.MaxConnections(), "outputs", len(a.sinks))
 	tick := time.NewTicker(a.cfg.PollInterval.Duration)
 	defer tick.Stop()
 	// A change fsnotify sees (a write of the host's, when the share is a
@@ -202,17 +195,14 @@ loop:
 		}
 	}
 
-	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		a.log.Warn("HTTP shutdown", "err", err)
+	if serveErr == nil {
+		if err := srv.Shutdown(); err != nil {
+			a.log.Warn("HTTP shutdown", "err", err)
+		}
 	}
 	a.closeSinks()
 	a.log.Info("virtwatt-guest stopped")
-	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
-		return fmt.Errorf("serving %s: %w", a.cfg.Listen, serveErr)
-	}
-	return nil
+	return serveErr
 }
 
 // Poll reads the share once, updates the counters and feeds the metrics and

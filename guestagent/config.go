@@ -18,6 +18,7 @@ import (
 
 	"github.com/virtwatt/virtwatt/estimate"
 	"github.com/virtwatt/virtwatt/guestagent/account"
+	"github.com/virtwatt/virtwatt/internal/webserver"
 )
 
 // Defaults of Config, as documented in configs/guest.toml.
@@ -38,6 +39,7 @@ type Config struct {
 	PollInterval  Duration `toml:"poll_interval"`
 	Listen        string   `toml:"listen"`
 	WebConfigFile string   `toml:"web_config_file"`
+	MaxConns      int      `toml:"web_max_connections"`
 
 	CarbonIntensity *float64 `toml:"carbon_intensity"`
 	Country         string   `toml:"country"`
@@ -83,6 +85,7 @@ func Defaults() Config {
 		ShareDir:     DefaultShareDir,
 		PollInterval: Duration{DefaultPollInterval},
 		Listen:       DefaultListen,
+		MaxConns:     webserver.DefaultMaxConnections,
 		TopProcesses: DefaultTopProcesses,
 		ProcRoot:     DefaultProcRoot,
 		CSVInterval:  Duration{DefaultCSVInterval},
@@ -123,7 +126,7 @@ func LoadFile(path string, c *Config) error {
 // knownKeys lists the TOML keys of Config.
 func knownKeys() []string {
 	keys := []string{
-		"share_dir", "poll_interval", "listen", "web_config_file", "carbon_intensity", "country", "region",
+		"share_dir", "poll_interval", "listen", "web_config_file", "web_max_connections", "carbon_intensity", "country", "region",
 		"cloud_provider", "cloud_region", "pue", "wue", "top_processes", "proc_root", "csv", "csv_interval",
 		"jsonl", "webhook", "log_level",
 	}
@@ -141,6 +144,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("poll_interval (--poll-interval): must be > 0, got %v", c.PollInterval)
 	case c.Listen == "":
 		return errors.New("listen (--listen): must not be empty (\":28381\", \"127.0.0.1:28381\")")
+	case c.MaxConns < 1 || c.MaxConns > webserver.MaxMaxConnections:
+		return fmt.Errorf("web_max_connections (--web.max-connections): must be 1 to %d, got %d", webserver.MaxMaxConnections, c.MaxConns)
 	case c.TopProcesses < 0:
 		return fmt.Errorf("top_processes (--top-processes): must be >= 0, got %d", c.TopProcesses)
 	case c.CSVInterval.Duration <= 0:
@@ -208,6 +213,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.PollInterval.Duration, "poll-interval", c.PollInterval.Duration, "how often to read the share")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "`address` of the /metrics endpoint")
 	fs.StringVar(&c.WebConfigFile, "web.config.file", c.WebConfigFile, "exporter-toolkit web config `file` for TLS and basic auth (optional)")
+	fs.IntVar(&c.MaxConns, "web.max-connections", c.MaxConns, "most connections the endpoint serves at once (lowered to keep file descriptors for measurement)")
 	fs.Var(optFloat{&c.CarbonIntensity}, "carbon-intensity", "carbon intensity in `g`CO2e/kWh; wins over the host's value and the tables")
 	fs.StringVar(&c.Country, "country", c.Country, "ISO 3166 alpha-2 or alpha-3 `code` for the carbon-intensity table (see --list-countries)")
 	fs.StringVar(&c.Region, "region", c.Region, "US state or Nordic zone (SE1..SE4, NO1..NO5, FI) with --country")

@@ -13,6 +13,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/virtwatt/virtwatt/hostagent/attribution"
+	"github.com/virtwatt/virtwatt/internal/webserver"
 )
 
 // Config is everything virtwatt-host can be told, from the TOML file
@@ -32,6 +33,7 @@ type Config struct {
 	PruneAfter   time.Duration `toml:"prune_after"`
 	Listen       string        `toml:"listen"`
 	WebConfig    string        `toml:"web_config_file"`
+	MaxConns     int           `toml:"web_max_connections"`
 	Idle         string        `toml:"idle"`
 	Overhead     string        `toml:"overhead"`
 	HostName     string        `toml:"host_name"`
@@ -65,6 +67,7 @@ func DefaultConfig() Config {
 		StateFile:     "/var/lib/virtwatt/state.json",
 		PruneAfter:    24 * time.Hour,
 		Listen:        ":28380",
+		MaxConns:      webserver.DefaultMaxConnections,
 		Idle:          string(attribution.IdleVCPUs),
 		Overhead:      string(attribution.OverheadVM),
 		LogLevel:      "info",
@@ -114,6 +117,7 @@ func bindFlags(fs *flag.FlagSet, c *Config, configPath *string) {
 	fs.DurationVar(&c.PruneAfter, "prune-after", c.PruneAfter, "remove a vanished domain's share directory after this long")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "address of the metrics endpoint")
 	fs.StringVar(&c.WebConfig, "web-config-file", c.WebConfig, "exporter-toolkit web config (TLS, basic auth) for the endpoint")
+	fs.IntVar(&c.MaxConns, "web.max-connections", c.MaxConns, "most connections the endpoint serves at once (lowered to keep file descriptors for measurement)")
 	fs.StringVar(&c.Idle, "idle", c.Idle, "who gets the host's idle energy: host, vcpus or busy")
 	fs.StringVar(&c.Overhead, "overhead", c.Overhead, "who gets emulator/IO-thread CPU time: vm or host")
 	fs.StringVar(&c.HostName, "host-name", c.HostName, "host name written into each record (default: the system's)")
@@ -243,6 +247,9 @@ func (c Config) Validate() error {
 	}
 	if c.StateFile != "" && c.ShareRoot != "" && within(c.ShareRoot, c.StateFile) {
 		bad("state_file", "%s is inside share_root %s: a guest could read or plant it; put it outside", c.StateFile, c.ShareRoot)
+	}
+	if c.MaxConns < 1 || c.MaxConns > webserver.MaxMaxConnections {
+		bad("web_max_connections", "%d is out of range (1 to %d)", c.MaxConns, webserver.MaxMaxConnections)
 	}
 	if c.PruneAfter < time.Minute {
 		bad("prune_after", "%v is under a minute: a domain briefly missing from a listing would lose its share", c.PruneAfter)

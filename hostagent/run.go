@@ -15,6 +15,7 @@ import (
 	"github.com/virtwatt/virtwatt/hostagent/meter"
 	"github.com/virtwatt/virtwatt/hostagent/procstat"
 	"github.com/virtwatt/virtwatt/hostagent/state"
+	"github.com/virtwatt/virtwatt/internal/flock"
 	"github.com/virtwatt/virtwatt/share"
 )
 
@@ -51,9 +52,47 @@ func openSources(cfg Config, log *slog.Logger) (Sources, error) {
 	}, nil
 }
 
+// loopStopTimeout bounds how long Main waits, after ctx ended, for the
+// tick in progress to finish before it gives up on the final save.
+const loopStopTimeout = 5 * time.Second
+
+// shareLockName is the lock file in the share root. It is a regular file:
+// share.Writer lists and prunes directories only, and a name starting with
+// '.' is no libvirt domain of ours to collide with in practice.
+const shareLockName = ".virtwatt.lock"
+
 // Main runs virtwatt-host as configured until ctx ends (or, with --once,
 // after two readings, printing the split to out).
+//
+// Before the first tick it claims the state file and the share root (a
+// second instance on either exits at once, naming the holder's PID), loads
+// and checks the state, binds the endpoint and checks its web config: a
+// run that fails at start has written no share and no state. When ctx
+// ends it saves the state and returns nil, within loopStopTimeout plus the
+// endpoint's shutdown time whatever the loop is stuck on.
 func Main(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error {
+	if cfg.Once {
+		return once(ctx, cfg, out, log)
+	}
+	if err := os.MkdirAll(filepath.Dir(cfg.StateFile), 0o755); err != nil {
+		return fmt.Errorf("state file directory: %w", err)
+	}
+	stateLock, err := claim(cfg.StateFile+".lock", "state file "+cfg.StateFile, "--state-file")
+	if err != nil {
+		return err
+	}
+	defer stateLock.Release()
+	w, err := share.NewWriter(cfg.ShareRoot)
+	if err != nil {
+		return fmt.Errorf("share root %s: %w", cfg.ShareRoot, err)
+	}
+	defer w.Close()
+	shareLock, err := claim(filepath.Join(cfg.ShareRoot, shareLockName), "share root "+cfg.ShareRoot, "--share-root")
+	if err != nil {
+		return err
+	}
+	defer shareLock.Release()
+
 	src, err := openSources(cfg, log)
 	if err != nil {
 		return err
@@ -64,37 +103,10 @@ func Main(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) erro
 	}
 	log.Info("sources ready", "meter", src.Meter.Name(), "zones", cfg.Zones, "libvirt", cfg.LibvirtURI, "demo", cfg.Demo)
 
-	if cfg.Once {
-		a, err := New(cfg, src, nil, state.New(), nil, log)
-		if err != nil {
-			return err
-		}
-		if !a.Tick(ctx) {
-			return errors.New("first reading failed (see the log above)")
-		}
-		select {
-		case <-time.After(cfg.Interval):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if !a.Tick(ctx) {
-			return errors.New("second reading failed (see the log above)")
-		}
-		return PrintTable(out, a.Snapshot())
-	}
-
-	if err := os.MkdirAll(filepath.Dir(cfg.StateFile), 0o755); err != nil {
-		return fmt.Errorf("state file directory: %w", err)
-	}
 	st, err := state.Load(cfg.StateFile)
 	if err != nil {
 		return err
 	}
-	w, err := share.NewWriter(cfg.ShareRoot)
-	if err != nil {
-		return fmt.Errorf("share root %s: %w", cfg.ShareRoot, err)
-	}
-	defer w.Close()
 	obs := NewObserver()
 	a, err := New(cfg, src, w, st, obs, log)
 	if err != nil {
@@ -112,26 +124,99 @@ func Main(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) erro
 	if err != nil {
 		return err
 	}
+	srv, err := listen(cfg, newHandler(cfg, src.Meter.Name(), reg, log), log)
+	if err != nil {
+		return err
+	}
+
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 1)
-	go func() { errc <- serve(ctx, cfg, src.Meter.Name(), reg, log) }()
+	served := make(chan error, 1)
+	go func() { served <- srv.Run(ctx) }()
 	log.Info("running", "interval", cfg.Interval, "share_root", cfg.ShareRoot, "state_file", cfg.StateFile,
-		"listen", cfg.Listen, "idle", cfg.Idle, "overhead", cfg.Overhead, "vms_in_state", len(st.VMs))
+		"listen", srv.Addr().String(), "max_connections", srv.MaxConnections(), "idle", cfg.Idle, "overhead", cfg.Overhead,
+		"vms_in_state", len(st.VMs))
 	ran := make(chan struct{})
 	go func() { _ = a.Run(ctx); close(ran) }()
+
+	var serveErr error
 	select {
-	case err := <-errc:
-		cancel()
-		<-ran
-		return err
+	case serveErr = <-served:
+		served = nil
+		log.Error("metrics endpoint failed; stopping", "err", serveErr)
 	case <-ctx.Done():
-		<-errc
-		<-ran
-		if err := a.SaveFinal(); err != nil {
-			log.Warn("final state save failed", "err", err)
-		}
-		log.Info("stopped")
-		return nil
 	}
+	cancel()
+	select {
+	case <-ran:
+	case <-time.After(loopStopTimeout):
+		// The tick in progress may be writing the state: saving now would
+		// race it. The file holds the last completed tick's state.
+		return fmt.Errorf("the measurement loop did not stop within %v (stuck reading a source?); "+
+			"the state file keeps the last completed tick", loopStopTimeout)
+	}
+	if err := a.SaveFinal(); err != nil {
+		log.Warn("final state save failed", "err", err)
+	} else {
+		log.Info("state saved", "state_file", cfg.StateFile)
+	}
+	if served != nil {
+		if err := <-served; err != nil {
+			log.Warn("stopping the metrics endpoint", "err", err)
+		}
+	}
+	if serveErr != nil {
+		return serveErr
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// once takes two readings one interval apart and prints the split; it
+// writes nothing, so it takes no lock.
+func once(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error {
+	src, err := openSources(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer src.Domains.Close()
+	if err := matchZones(&cfg, src.Meter, log); err != nil {
+		return err
+	}
+	log.Info("sources ready", "meter", src.Meter.Name(), "zones", cfg.Zones, "libvirt", cfg.LibvirtURI, "demo", cfg.Demo)
+	a, err := New(cfg, src, nil, state.New(), nil, log)
+	if err != nil {
+		return err
+	}
+	if !a.Tick(ctx) {
+		return errors.New("first reading failed (see the log above)")
+	}
+	select {
+	case <-time.After(cfg.Interval):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if !a.Tick(ctx) {
+		return errors.New("second reading failed (see the log above)")
+	}
+	return PrintTable(out, a.Snapshot())
+}
+
+// claim takes the lock at path for what (a state file, a share root); the
+// error of a second instance names the holder's PID and the flag to change.
+func claim(path, what, flagName string) (*flock.Lock, error) {
+	l, err := flock.Acquire(path)
+	var held *flock.HeldError
+	if errors.As(err, &held) {
+		holder := "another virtwatt-host (its PID is not in the lock file)"
+		if held.PID != 0 {
+			holder = fmt.Sprintf("another virtwatt-host, PID %d", held.PID)
+		}
+		return nil, fmt.Errorf("%s is in use by %s (lock file %s): one agent per state file and share root; "+
+			"stop that one, or give this one its own %s", what, holder, path, flagName)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return l, nil
 }

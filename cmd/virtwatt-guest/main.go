@@ -13,11 +13,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/virtwatt/virtwatt/guestagent"
+	"github.com/virtwatt/virtwatt/internal/lifecycle"
 )
 
 // version is set at build time: -ldflags "-X main.version=v1.2.3".
@@ -40,6 +39,10 @@ Until it is there, the agent says so, exports virtwatt_share_up 0 and waits.
 
 Settings come from the TOML file given with --config (see configs/guest.toml);
 flags win over it.
+
+Signals: SIGTERM and SIGINT stop the agent (outputs flushed and closed, exit 0;
+a second one exits at once). SIGHUP is ignored with a log line: configuration
+reload is not supported; restart the service to apply a new configuration.
 
 Flags:
 `
@@ -147,10 +150,10 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 		logger.Error("configuration", "err", err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := lifecycle.SignalContext(context.Background(), logger)
 	defer stop()
 	discoverShare(ctx, cfg, logger) // mounts the share when --share-dir is not mounted
-	if err := a.Run(ctx); err != nil {
+	if err := lifecycle.Run(ctx, lifecycle.StopGrace, a.Run); err != nil {
 		logger.Error("virtwatt-guest failed", "err", err)
 		return 1
 	}

@@ -8,10 +8,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/virtwatt/virtwatt/hostagent"
+	"github.com/virtwatt/virtwatt/internal/lifecycle"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -35,6 +34,11 @@ Flags (every flag is also a key of the --config TOML file, with _ for -):
 `, version)
 	fs.PrintDefaults()
 	fmt.Fprintf(out, `
+Signals:
+  SIGTERM, SIGINT  save the state file and exit 0 (a second one exits at once)
+  SIGHUP           ignored, with a log line: configuration reload is not
+                   supported; restart the service to apply a new configuration
+
 Examples:
   virtwatt-host --config /etc/virtwatt/host.toml
   virtwatt-host --once --interval 2s
@@ -59,9 +63,12 @@ func main() {
 		os.Exit(2)
 	}
 	log := hostagent.NewLogger(os.Stderr, cfg.LogLevel)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := lifecycle.SignalContext(context.Background(), log)
 	defer stop()
-	if err := hostagent.Main(ctx, cfg, os.Stdout, log); err != nil {
+	err = lifecycle.Run(ctx, lifecycle.StopGrace, func(ctx context.Context) error {
+		return hostagent.Main(ctx, cfg, os.Stdout, log)
+	})
+	if err != nil {
 		log.Error("virtwatt-host stopped", "err", err)
 		os.Exit(1)
 	}
