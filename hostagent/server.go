@@ -1,8 +1,6 @@
 package hostagent
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,8 +9,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/virtwatt/virtwatt/internal/webserver"
 )
+
+// scrapeTimeout bounds the gathering of one scrape.
+const scrapeTimeout = 10 * time.Second
 
 const landingPage = `<!doctype html>
 <html><head><title>virtwatt-host</title></head>
@@ -26,10 +28,13 @@ const landingPage = `<!doctype html>
 </body></html>
 `
 
-// serve runs the HTTP endpoint until ctx ends.
-func serve(ctx context.Context, cfg Config, meterName string, reg *prometheus.Registry, log *slog.Logger) error {
+// newHandler serves the landing page at / and the metrics at /metrics.
+func newHandler(cfg Config, meterName string, reg *prometheus.Registry, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		Timeout:  scrapeTimeout,
+	}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
@@ -38,23 +43,22 @@ func serve(ctx context.Context, cfg Config, meterName string, reg *prometheus.Re
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, landingPage, meterName, cfg.ShareRoot, cfg.Idle, cfg.Overhead)
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() {
-		flags := &web.FlagConfig{WebListenAddresses: &[]string{cfg.Listen}, WebConfigFile: &cfg.WebConfig}
-		errc <- web.ListenAndServe(srv, flags, log)
-	}()
-	select {
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return fmt.Errorf("metrics endpoint %s: %w", cfg.Listen, err)
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(sctx)
+	return mux
+}
+
+// listen binds the endpoint and validates its web config: Main calls it
+// before the first tick, so a busy port or a bad web config stops the
+// agent before it writes anything.
+func listen(cfg Config, h http.Handler, log *slog.Logger) (*webserver.Server, error) {
+	srv, err := webserver.Listen(webserver.Config{
+		ListenAddress:  cfg.Listen,
+		ConfigFile:     cfg.WebConfig,
+		MaxConnections: cfg.MaxConns,
+	}, h, log)
+	if err != nil {
+		return nil, fmt.Errorf("metrics endpoint (--listen, --web-config-file, --web.max-connections): %w", err)
 	}
+	return srv, nil
 }
 
 // newRegistry registers the agent's collectors and the Go/process ones.
