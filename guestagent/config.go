@@ -19,6 +19,7 @@ import (
 	"github.com/virtwatt/virtwatt/estimate"
 	"github.com/virtwatt/virtwatt/guestagent/account"
 	"github.com/virtwatt/virtwatt/internal/webserver"
+	"github.com/virtwatt/virtwatt/share"
 )
 
 // Defaults of Config, as documented in configs/guest.toml.
@@ -140,8 +141,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.ShareDir == "":
 		return errors.New("share_dir (--share-dir): must not be empty")
-	case c.PollInterval.Duration <= 0:
-		return fmt.Errorf("poll_interval (--poll-interval): must be > 0, got %v", c.PollInterval)
+	case share.CheckInterval(c.PollInterval.Duration) != nil:
+		return fmt.Errorf("poll_interval (--poll-interval): %w", share.CheckInterval(c.PollInterval.Duration))
 	case c.Listen == "":
 		return errors.New("listen (--listen): must not be empty (\":28381\", \"127.0.0.1:28381\")")
 	case c.MaxConns < 1 || c.MaxConns > webserver.MaxMaxConnections:

@@ -14,6 +14,7 @@ import (
 
 	"github.com/virtwatt/virtwatt/hostagent/attribution"
 	"github.com/virtwatt/virtwatt/internal/webserver"
+	"github.com/virtwatt/virtwatt/share"
 )
 
 // Config is everything virtwatt-host can be told, from the TOML file
@@ -209,8 +210,8 @@ func (c Config) Validate() error {
 	bad := func(key, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("config key %s: "+format, append([]any{key}, a...)...))
 	}
-	if c.Interval < 10*time.Millisecond || c.Interval > time.Hour {
-		bad("interval", "%v is out of range (10ms to 1h)", c.Interval)
+	if err := share.CheckInterval(c.Interval); err != nil {
+		bad("interval", "%v", err)
 	}
 	switch c.Meter {
 	case "auto", "powercap", "msr":
