@@ -4,7 +4,7 @@ BIN      ?= bin
 VERSION  ?= $(shell git describe --tags --always 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 
-.PHONY: all deps build test unit fuzz vet e2e demo clean
+.PHONY: all deps build test unit fuzz vet e2e demo clean packages units
 
 all: build
 
@@ -15,10 +15,21 @@ build:
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./tests/e2e/
+	$(GO) -C packaging vet ./...
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 
 unit:
 	$(GO) test -race -count=1 ./...
+	$(GO) -C packaging test -count=1 ./...
+
+# The systemd units and the tmpfiles.d snippet under systemd-analyze verify (part of make unit too).
+units:
+	$(GO) test -count=1 -v ./tests/units/
+
+# .deb packages of both agents into bin/packages (nfpm as a library, in its own module packaging/;
+# tests/packages builds, inspects, installs and purges them as part of make unit).
+packages: build
+	$(GO) -C packaging run ./cmd/mkdeb --bin $(abspath $(BIN)) --version '$(VERSION)' --out $(abspath $(BIN))/packages
 
 # A short run of each fuzz target on top of its committed seed corpus.
 fuzz:

@@ -11,7 +11,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache=${1:-$here/../.work/cache}
 
 pkgs=(pkg-config gcc libvirt-dev libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
-      qemu-system-x86 qemu-utils busybox-static cpio prometheus)
+      qemu-system-x86 qemu-utils busybox-static cpio prometheus
+      systemd)  # systemd-analyze verify and systemd-tmpfiles for tests/units
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || missing+=("$p")
