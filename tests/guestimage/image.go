@@ -2,12 +2,15 @@
 // qemu: the Debian generic kernel (which has 9p and virtiofs as modules) and
 // an initramfs made of busybox-static, the virtio/9p/virtiofs/virtio-net
 // modules and one static program (virtwatt-guest), started by an init
-// script that mounts the VM's share read-only.
+// script that mounts the VM's share read-only, or leaves the mount to the
+// program (which finds the virtio share tagged "virtwatt" itself).
 //
 // The guest's role is chosen at boot through the kernel command line, so one
 // image serves every guest:
 //
 //	vw.fs=9p|virtiofs   how the share arrives (mount tag: vw.tag, default "virtwatt")
+//	vw.mount=init|agent who mounts the share: the init script, or the agent
+//	                    itself (default: agent for 9p tagged "virtwatt", else init)
 //	vw.busy=1           also run a CPU-bound loop (at nice 19) for the whole run
 //	vw.args=A,B,...     extra arguments for the program, comma-separated
 //

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -149,5 +150,39 @@ func TestInitScriptQuotes(t *testing.T) {
 	s := InitScript("/bin/p", []string{"a b", "it's"})
 	if !strings.Contains(s, `/bin/p 'a b' 'it'\''s' $EXTRA`) {
 		t.Errorf("bad quoting in:\n%s", s)
+	}
+}
+
+// Who mounts the share: the agent for 9p tagged "virtwatt" (the e2e guest
+// that finds its share by itself), the init script otherwise, and
+// vw.mount= wins. The script's own selection is run by sh.
+func TestInitMountChoice(t *testing.T) {
+	s := InitScript("/bin/p", nil)
+	start := strings.Index(s, "if [ -z \"$MOUNT\" ]; then")
+	end := strings.Index(s, "if [ \"$MOUNT\" = init ]; then")
+	if start < 0 || end < start {
+		t.Fatalf("no mount selection in the init script:\n%s", s)
+	}
+	sel := s[start:end]
+	for _, tc := range []struct{ fs, tag, mount, want string }{
+		{"9p", "virtwatt", "", "agent"},
+		{"virtiofs", "virtwatt", "", "init"},
+		{"9p", "other", "", "init"},
+		{"9p", "virtwatt", "init", "init"},
+		{"virtiofs", "virtwatt", "agent", "agent"},
+	} {
+		out, err := exec.Command("sh", "-c", "FS="+tc.fs+"; TAG="+tc.tag+"; MOUNT="+tc.mount+"\n"+sel+"echo $MOUNT").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(string(out)); got != tc.want {
+			t.Errorf("fs=%s tag=%s vw.mount=%q: %s mounts, want %s", tc.fs, tc.tag, tc.mount, got, tc.want)
+		}
+	}
+	// In agent mode the mount is reported before VW-AGENT-START, which the
+	// e2e suite waits for; the init script runs no mount of the share.
+	agent := s[strings.Index(s, "if [ \"$MOUNT\" = agent ]; then"):]
+	if i, j := strings.Index(agent, "VW-MOUNT-OK $FS by the agent"), strings.Index(agent, `echo "VW-AGENT-START"`); i < 0 || j < i {
+		t.Errorf("agent mode does not report the mount before VW-AGENT-START:\n%s", agent)
 	}
 }
