@@ -43,6 +43,7 @@ type env struct {
 	history   *hostHistory
 	libvirtd  *daemon
 	shareRoot string
+	roRoot    string // read-only views of virtiofs shares (virtwatt-host's ro_root)
 }
 
 func TestEndToEnd(t *testing.T) {
@@ -98,23 +99,26 @@ func TestEndToEnd(t *testing.T) {
 			ShareDir: filepath.Join(e.shareRoot, domPrefix+name)}
 	}
 	e.a, e.b = mk("a", "virtiofs", true), mk("b", "9p", false)
-	e.a.Source = s.path("ro", e.a.Name) // a read-only bind mount of A's share, made below
-	e.b.Source = e.b.ShareDir           // 9p takes <readonly/>
+	e.roRoot = s.path("ro")
+	t.Cleanup(func() { unmountUnder(e.roRoot) }) // after the domains are gone
 	for _, g := range []*guest{e.a, e.b} {
 		s.define(ctx, g)
 	}
-	s.logf("defined %s (virtiofs, busy) and %s (9p, idle)", e.a.Name, e.b.Name)
+	s.logf("defined %s and %s without shares", e.a.Name, e.b.Name)
+	e.attachShares(ctx)
+	s.logf("attached %s (virtiofs, busy) and %s (9p, idle) with virtwatt-host attach", e.a.Name, e.b.Name)
 
 	hostPort := freePort(t)
 	e.hostURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", hostPort)
 	e.hostArgs = []string{"--powercap-root", e.tree.Root(), "--meter", "powercap", "--proc-root", "/proc",
-		"--libvirt-uri", libvirtURI, "--share-root", e.shareRoot, "--state-file", s.path("host-state.json"),
+		"--libvirt-uri", libvirtURI, "--share-root", e.shareRoot, "--ro-root", e.roRoot, "--state-file", s.path("host-state.json"),
 		"--listen", fmt.Sprintf("127.0.0.1:%d", hostPort), "--interval", tick.String(), "--idle", "busy",
 		"--overhead", "vm", "--log-level", "debug"}
 	e.startHost()
 	s.logf("virtwatt-host answers on %s", e.hostURL)
 
-	// virtwatt-host creates a share directory for every defined domain.
+	// attach created the share directories; virtwatt-host keeps them (and A's
+	// read-only view, which it takes over).
 	if !waitFor(10*time.Second, 50*time.Millisecond, func() bool {
 		_, errA := os.Stat(e.a.ShareDir)
 		_, errB := os.Stat(e.b.ShareDir)
@@ -122,7 +126,6 @@ func TestEndToEnd(t *testing.T) {
 	}) {
 		t.Fatalf("virtwatt-host created no share directories %s, %s within 10 s:\n%s", e.a.ShareDir, e.b.ShareDir, tail(e.host.log, 20))
 	}
-	s.exportReadOnly(e.a)
 
 	e.prom = s.startPrometheus(ctx, []target{
 		{"virtwatt-host", fmt.Sprintf("127.0.0.1:%d", hostPort)},
@@ -165,6 +168,7 @@ func TestEndToEnd(t *testing.T) {
 	s.logf("Prometheus scrapes all three targets; both guests read their share")
 
 	t.Run("TargetsUp", e.targetsUp)
+	t.Run("Doctor", e.doctor)
 	t.Run("ReadOnlyShares", e.readOnlyShares)
 	t.Run("HostWriteReachesGuest", e.hostWriteReachesGuest)
 	// The busy window starts after the latency phase, whose fast polling of

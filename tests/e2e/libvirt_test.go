@@ -4,12 +4,14 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+	"testing"
 	"text/template"
 	"time"
 )
@@ -183,7 +185,7 @@ type guest struct {
 	Busy     bool
 	Port     int    // host loopback port forwarded to the guest's :9100
 	ShareDir string // <share-root>/<Name>, written by virtwatt-host
-	Source   string // what libvirt exports: ShareDir, or a read-only bind mount of it
+	Source   string // what libvirt exports (set by virtwatt-host attach): ShareDir, or a read-only bind mount of it
 	Kernel   string
 	Initrd   string
 	Console  string
@@ -197,7 +199,6 @@ var domainXML = template.Must(template.New("domain").Parse(`<domain type='qemu' 
   <name>{{.Name}}</name>
   <memory unit='MiB'>256</memory>
   <vcpu>1</vcpu>
-  <memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>
   <os>
     <type arch='x86_64' machine='q35'>hvm</type>
     <kernel>{{.Kernel}}</kernel>
@@ -211,20 +212,6 @@ var domainXML = template.Must(template.New("domain").Parse(`<domain type='qemu' 
   <on_crash>destroy</on_crash>
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
-{{- if eq .FS "virtiofs"}}
-    <filesystem type='mount' accessmode='passthrough'>
-      <driver type='virtiofs'/>
-      <binary path='/usr/lib/qemu/virtiofsd'><cache mode='none'/></binary>
-      <source dir='{{.Source}}'/>
-      <target dir='virtwatt'/>
-    </filesystem>
-{{- else}}
-    <filesystem type='mount' accessmode='mapped'>
-      <source dir='{{.Source}}'/>
-      <target dir='virtwatt'/>
-      <readonly/>
-    </filesystem>
-{{- end}}
     <serial type='file'><source path='{{.Console}}'/><target port='0'/></serial>
     <memballoon model='none'/>
   </devices>
@@ -256,26 +243,81 @@ func (s *suite) define(ctx context.Context, g *guest) {
 	}
 }
 
-// exportReadOnly makes g.Source a read-only bind mount of g.ShareDir
-// (libvirt 9.0 refuses <readonly/> on virtiofs). It is unmounted at the end
-// of the test, after the domains are gone (cleanups run last-in first-out).
-func (s *suite) exportReadOnly(g *guest) {
+// inactiveXML is a domain's persistent definition as libvirt formats it.
+func inactiveXML(ctx context.Context, name string) (string, error) {
+	return virsh(ctx, "dumpxml", "--inactive", "--security-info", name)
+}
+
+// hostCmd runs the built virtwatt-host with args and returns its output.
+func (e *env) hostCmd(ctx context.Context, args ...string) (string, error) {
+	return run(ctx, "", nil, e.hostBin, args...)
+}
+
+// attachShares gives each guest its share as an operator does, with
+// `virtwatt-host attach` (no hand-written XML): A over virtiofs (from the
+// read-only bind mount attach makes under ro_root, with the shared memory
+// backing virtiofs needs), B over 9p. It checks that a second attach
+// changes nothing and that detach restores the persistent definition
+// exactly, then attaches again for the run. Mounts under ro_root are
+// removed at the end, after the domains (cleanups run last-in first-out:
+// call it after define).
+func (e *env) attachShares(ctx context.Context) {
+	s := e.s
 	s.t.Helper()
-	g.Source = s.mkdir("ro", g.Name)
-	if err := syscall.Mount(g.ShareDir, g.Source, "", syscall.MS_BIND, ""); err != nil {
-		s.t.Fatalf("bind mount %s on %s: %v", g.ShareDir, g.Source, err)
-	}
-	s.t.Cleanup(func() {
-		if err := syscall.Unmount(g.Source, 0); err != nil {
-			s.t.Errorf("unmount %s: %v", g.Source, err)
-			_ = syscall.Unmount(g.Source, syscall.MNT_DETACH)
+	common := []string{"--libvirt-uri", libvirtURI, "--share-root", e.shareRoot, "--ro-root", e.roRoot}
+	for _, g := range []*guest{e.a, e.b} {
+		before, err := inactiveXML(ctx, g.Name)
+		if err != nil {
+			s.t.Fatal(err)
 		}
-	})
-	if err := syscall.Mount("", g.Source, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
-		s.t.Fatalf("remount %s read-only: %v", g.Source, err)
+		attach := append(append([]string{"attach"}, common...), "--type", g.FS, g.Name)
+		detach := append(append([]string{"detach"}, common...), g.Name)
+		out, err := e.hostCmd(ctx, attach...)
+		if err != nil {
+			s.t.Fatalf("virtwatt-host %s: %v", strings.Join(attach, " "), err)
+		}
+		s.logf("virtwatt-host %s:\n%s", strings.Join(attach, " "), strings.TrimSpace(out))
+		attached, _ := inactiveXML(ctx, g.Name)
+		if out, err := e.hostCmd(ctx, attach...); err != nil || !strings.Contains(out, "nothing changed") {
+			s.t.Fatalf("second attach of %s: %v, output %q (want 'nothing changed')", g.Name, err, out)
+		}
+		if again, _ := inactiveXML(ctx, g.Name); again != attached {
+			s.t.Fatalf("second attach of %s changed its definition", g.Name)
+		}
+		if out, err := e.hostCmd(ctx, detach...); err != nil {
+			s.t.Fatalf("virtwatt-host %s: %v\n%s", strings.Join(detach, " "), err, out)
+		}
+		if after, _ := inactiveXML(ctx, g.Name); after != before {
+			s.t.Fatalf("detach left %s's definition different from before attach:\n--- before\n%s\n--- after detach\n%s", g.Name, before, after)
+		}
+		if _, err := e.hostCmd(ctx, attach...); err != nil {
+			s.t.Fatal(err)
+		}
 	}
-	if err := os.WriteFile(filepath.Join(g.Source, ".probe"), nil, 0o644); err == nil {
-		s.t.Fatalf("%s is writable after the read-only remount", g.Source)
+	s.logf("attach twice + detach left both definitions as before; attached again")
+	e.a.Source = filepath.Join(e.roRoot, e.a.Name)
+	e.b.Source = e.b.ShareDir
+	for _, g := range []*guest{e.a, e.b} {
+		x, _ := inactiveXML(ctx, g.Name)
+		if !strings.Contains(x, "<source dir='"+g.Source+"'/>") || !strings.Contains(x, "<target dir='virtwatt'/>") {
+			s.t.Fatalf("%s's definition does not export %s as virtwatt:\n%s", g.Name, g.Source, x)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(e.a.Source, ".probe"), nil, 0o644); err == nil {
+		s.t.Fatalf("%s (what %s exports over virtiofs) is writable", e.a.Source, e.a.Name)
+	}
+}
+
+// unmountUnder lazily unmounts every mount below dir (the read-only views
+// attach and virtwatt-host made), for the end of the run.
+func unmountUnder(dir string) {
+	b, _ := os.ReadFile("/proc/mounts")
+	lines := strings.Split(string(b), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		f := strings.Fields(lines[i])
+		if len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
+			_ = syscall.Unmount(f[1], syscall.MNT_DETACH)
+		}
 	}
 }
 
@@ -289,5 +331,40 @@ func (s *suite) waitBooted(g *guest, timeout time.Duration) {
 	b, _ := os.ReadFile(g.Console)
 	if !ok || !strings.Contains(string(b), "VW-MOUNT-OK") || !strings.Contains(string(b), "VW-NET-UP") {
 		s.t.Fatalf("guest %s did not boot to its agent with the share mounted in %v; console:\n%s", g.Name, timeout, tail(g.Console, 40))
+	}
+}
+
+// doctor runs `virtwatt-host doctor --json` against the running setup, as
+// an operator would after starting the agent and the VMs, and checks that
+// it finds both guests' shares attached and read-only and their records
+// advancing, the meter, libvirt, the state file and the agent's endpoint.
+// (Its overall verdict is not asserted: other domains on this libvirtd are
+// not the suite's.)
+func (e *env) doctor(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	args := []string{"doctor", "--json", "--powercap-root", e.tree.Root(), "--meter", "powercap", "--libvirt-uri", libvirtURI,
+		"--share-root", e.shareRoot, "--ro-root", e.roRoot, "--state-file", e.s.path("host-state.json"),
+		"--listen", strings.TrimSuffix(strings.TrimPrefix(e.hostURL, "http://"), "/metrics")}
+	out, _ := e.hostCmd(ctx, args...) // exits 1 when anything, even a foreign domain, is wrong
+	var rep struct {
+		OK     bool
+		Checks []struct{ Name, Status, Detail, Fix string }
+	}
+	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &rep); err != nil {
+		t.Fatalf("doctor --json: %v\n%s", err, out)
+	}
+	status := map[string]string{}
+	for _, c := range rep.Checks {
+		status[c.Name] = c.Status
+		if strings.HasPrefix(c.Name, domPrefix) || !strings.HasPrefix(c.Name, "vw") {
+			t.Logf("doctor: %-5s %s: %s", c.Status, c.Name, c.Detail)
+		}
+	}
+	for _, name := range []string{"meter", "libvirt", "share root", "state file", "listen address",
+		e.a.Name + " share", e.a.Name + " record", e.b.Name + " share", e.b.Name + " record"} {
+		if status[name] != "ok" {
+			t.Errorf("doctor check %q: %q, want ok", name, status[name])
+		}
 	}
 }
