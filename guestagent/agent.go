@@ -20,6 +20,7 @@ import (
 	"github.com/virtwatt/virtwatt/guestagent/follow"
 	"github.com/virtwatt/virtwatt/guestagent/measure"
 	"github.com/virtwatt/virtwatt/guestagent/metrics"
+	"github.com/virtwatt/virtwatt/internal/condlog"
 	"github.com/virtwatt/virtwatt/internal/webserver"
 )
 
@@ -39,7 +40,7 @@ type Agent struct {
 	reg       *prometheus.Registry
 	outErrors *prometheus.CounterVec
 	sinks     []Sink
-	lastErr   map[int]string
+	outLog    *condlog.Logger // output failures, once per condition, not per poll
 
 	ready chan struct{}
 	mu    sync.Mutex
@@ -85,8 +86,7 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Agent, error) {
 			Name: "virtwatt_output_errors_total",
 			Help: "Samples an output (CSV, JSON lines, webhook, ...) failed to take, by output.",
 		}, []string{"output"}),
-		lastErr: map[int]string{},
-		ready:   make(chan struct{}),
+		ready: make(chan struct{}),
 	}
 	a.acct = account.New(account.Options{
 		Pricing:      cfg.Pricing(),
@@ -102,6 +102,9 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Agent, error) {
 		o(a)
 	}
 	a.collector.SetClock(a.now)
+	a.outLog = condlog.New(logger, condlog.Options{
+		Now: a.now, ClearAfter: 2 * cfg.PollInterval.Duration, Subject: "output", Subjects: "outputs",
+	})
 	for _, s := range a.sinks {
 		a.outErrors.WithLabelValues(sinkName(s))
 	}
@@ -218,20 +221,21 @@ func (a *Agent) poll(ctx context.Context) measure.Sample {
 	a.last = s
 	a.mu.Unlock()
 	a.logState(obs, s)
-	for i, sk := range a.sinks {
+	// A failing output is logged when it starts failing, once a minute
+	// while it fails, and when it recovers; measurement goes on.
+	for _, sk := range a.sinks {
 		ectx, cancel := context.WithTimeout(ctx, a.cfg.PollInterval.Duration)
 		err := sk.Emit(ectx, s)
 		cancel()
-		if err == nil {
-			delete(a.lastErr, i)
-			continue
+		if err != nil {
+			name := sinkName(sk)
+			a.outErrors.WithLabelValues(name).Inc()
+			a.outLog.Fail("output", name, err)
 		}
-		name := sinkName(sk)
-		a.outErrors.WithLabelValues(name).Inc()
-		if msg := err.Error(); a.lastErr[i] != msg { // log each new error once
-			a.lastErr[i] = msg
-			a.log.Warn("output failed; measurement goes on", "output", name, "err", err)
-		}
+	}
+	if len(a.sinks) > 0 {
+		a.outLog.OK("output")
+		a.outLog.Flush()
 	}
 	return s
 }

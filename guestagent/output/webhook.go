@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/virtwatt/virtwatt/guestagent/measure"
+	"github.com/virtwatt/virtwatt/internal/condlog"
 )
 
 // Webhook defaults.
@@ -50,8 +51,9 @@ type WebhookOptions struct {
 // than 408 and 429 is not retried. When the queue is full the oldest
 // payload is dropped and counted.
 type Webhook struct {
-	opts WebhookOptions
-	log  *slog.Logger
+	opts    WebhookOptions
+	log     *slog.Logger
+	giveUps *condlog.Logger // payloads given up: once, a summary a minute, once recovered
 
 	mu     sync.Mutex
 	queue  [][]byte
@@ -102,6 +104,7 @@ func NewWebhook(opts WebhookOptions) (*Webhook, error) {
 		wake: make(chan struct{}, 1), done: make(chan struct{}), stop: make(chan struct{}),
 		ctx: ctx, cancel: cancel,
 	}
+	w.giveUps = condlog.New(log, condlog.Options{ClearAfter: time.Minute})
 	go w.run()
 	return w, nil
 }
@@ -237,6 +240,8 @@ func (w *Webhook) deliver(b []byte) bool {
 		permanent, err := w.post(b)
 		if err == nil {
 			w.sent.Add(1)
+			w.giveUps.OK("webhook")
+			w.giveUps.Flush()
 			return true
 		}
 		if w.ctx.Err() != nil {
@@ -244,7 +249,8 @@ func (w *Webhook) deliver(b []byte) bool {
 		}
 		if permanent || attempt >= w.opts.MaxAttempts {
 			w.failed.Add(1)
-			w.log.Warn("webhook: payload given up", "url", w.opts.URL, "attempts", attempt, "err", err)
+			w.giveUps.Fail("webhook", "", fmt.Errorf("payload given up after %d attempts: %w", attempt, err))
+			w.giveUps.Flush()
 			return true
 		}
 		w.retries.Add(1)

@@ -190,8 +190,12 @@ func (l *Logger) settle(now time.Time, stage, cause string, c *condition) {
 		l.log.Warn(stage+" still failing", args...)
 	case n == 0 && c.active && now.Sub(c.lastFail) >= l.opts.ClearAfter:
 		c.active = false
-		l.log.Info(stage+" recovered", "stage", stage, "cause", cause, "failures", c.total,
-			"lasted", now.Sub(c.since).Round(time.Second))
+		args := []any{"stage", stage, "cause", cause}
+		if c.subject != "" {
+			args = append(args, l.opts.Subject, c.subject) // the last one that failed
+		}
+		l.log.Info(stage+" recovered", append(args, "failures", c.total,
+			"lasted", now.Sub(c.since).Round(time.Second))...)
 	}
 }
 
