@@ -66,7 +66,8 @@ type Config struct {
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
-	ln       net.Listener
+	ln       net.Listener // raw, capped
+	raw      net.Listener
 	srv      *http.Server
 	maxConns int
 }
@@ -96,7 +97,7 @@ func Listen(cfg Config, h http.Handler, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.ListenAddress, err)
 	}
-	s := &Server{cfg: cfg, log: log, ln: netutil.LimitListener(ln, maxConns), maxConns: maxConns}
+	s := &Server{cfg: cfg, log: log, ln: netutil.LimitListener(ln, maxConns), raw: ln, maxConns: maxConns}
 	s.srv = &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: ReadHeaderTimeout,
