@@ -205,6 +205,7 @@ func TestFailedStartWritesNothing(t *testing.T) {
 	}{
 		{"busy port", busy.Addr().String(), nil, busy.Addr().String()},
 		{"missing web config", "127.0.0.1:0", []string{"--web-config-file", "/nonexistent/web.yml"}, "/nonexistent/web.yml"},
+		{"no connection allowed", "127.0.0.1:0", []string{"--web.max-connections", "0"}, "web_max_connections"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPaths(t)
