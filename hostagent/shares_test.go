@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -219,4 +220,69 @@ func TestPlantedRecordLinkIsNotRead(t *testing.T) {
 func testCounter(t *testing.T, a *Agent, stage string) float64 {
 	t.Helper()
 	return testutil.ToFloat64(a.obs.errors.WithLabelValues(stage))
+}
+
+// TestPruneLeavesMountsInVanishedDomainDirs: a file system mounted inside
+// the directory of a vanished domain keeps its files when the directory is
+// pruned; the refusal is logged once, then summarized, not once per prune.
+func TestPruneLeavesMountsInVanishedDomainDirs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("VIRTWATT_REQUIRE_TOOLS") != "" {
+			t.Fatal("this test mounts a tmpfs and must run as root (VIRTWATT_REQUIRE_TOOLS is set)")
+		}
+		t.Skip("not root: cannot mount")
+	}
+	cfg := testConfig(t)
+	cfg.PruneAfter = 2 * time.Minute
+	h := newFakeHost(9, 2)
+	logs := &captureLog{}
+	w, err := share.NewWriter(cfg.ShareRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	a, err := New(cfg, h.sources(), w, state.New(), nil, slog.New(logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	h.advance(time.Second)
+	a.Tick(ctx)
+	gone := filepath.Join(cfg.ShareRoot, h.doms[0].Name)
+	mnt := filepath.Join(gone, "scratch")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatalf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	keep := filepath.Join(mnt, "keep")
+	if err := os.WriteFile(keep, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.doms = h.doms[1:]
+	for range 20 { // 10 minutes: the directory is due for pruning 8 times
+		h.advance(30 * time.Second)
+		a.Tick(ctx)
+	}
+	if b, err := os.ReadFile(keep); err != nil || string(b) != "keep" {
+		t.Fatalf("file on the tmpfs inside the pruned directory: %q, %v", b, err)
+	}
+	if _, err := os.Lstat(filepath.Join(gone, share.RecordFile)); !os.IsNotExist(err) {
+		t.Errorf("the rest of the directory was not pruned: %v", err)
+	}
+	var prune []string
+	for _, r := range logs.recs {
+		if v, ok := recAttr(r, "stage"); ok && v.String() == "prune" {
+			prune = append(prune, r.Message)
+		}
+	}
+	// Once when found, then at most a summary a minute (tries: one a minute).
+	if len(prune) < 1 || prune[0] != "prune failing" || len(prune) > 10 {
+		t.Fatalf("prune lines %q", prune)
+	}
+	if got := testCounter(t, a, "prune"); got < 5 {
+		t.Errorf("errors_total{stage=prune} = %v, want each refused prune counted", got)
+	}
 }
