@@ -34,6 +34,8 @@ packages: build
 # A short run of each fuzz target on top of its committed seed corpus.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRecord$$' -fuzztime 20s ./share/
+	$(GO) test -run '^$$' -fuzz '^FuzzReadTree$$' -fuzztime 10s ./share/
+	$(GO) test -run '^$$' -fuzz '^FuzzAccount$$' -fuzztime 10s -fuzzminimizetime 200x ./guestagent/account/
 
 # What the tests need on Debian 12 (root; idempotent, quick when all is there):
 # libvirt-dev for the host agent's binding, promtool, libvirtd + qemu, a guest kernel.
