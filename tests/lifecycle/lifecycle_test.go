@@ -423,3 +423,41 @@ func TestMeasurementUnderIdleConnections(t *testing.T) {
 		}
 	})
 }
+
+// TestGuestFailedStartWritesNothing: a guest whose endpoint cannot start
+// (busy port, bad web config) exits non-zero before its first sample: no
+// output line is written.
+func TestGuestFailedStartWritesNothing(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, tc := range []struct {
+		name  string
+		addr  string
+		extra []string
+		want  string
+	}{
+		{"busy port", busy.Addr().String(), nil, busy.Addr().String()},
+		{"missing web config", "127.0.0.1:0", []string{"--web.config.file", "/nonexistent/web.yml"}, "/nonexistent/web.yml"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			jsonl := filepath.Join(dir, "samples.jsonl")
+			argv := append([]string{guestBin, "--share-dir", filepath.Join(dir, "share"), "--listen", tc.addr,
+				"--poll-interval", "100ms", "--top-processes", "0", "--jsonl", jsonl}, tc.extra...)
+			g := testbin.Start(t, argv...)
+			code, exited := g.Wait(5 * time.Second)
+			if !exited || code == 0 {
+				t.Fatalf("exited %v with code %d; want a failure at start", exited, code)
+			}
+			if !strings.Contains(g.Log(), tc.want) {
+				t.Fatalf("the error does not name %s:\n%s", tc.want, g.Log())
+			}
+			if n := lines(jsonl); n != 0 {
+				t.Fatalf("%d samples written by a guest that could not start", n)
+			}
+		})
+	}
+}
