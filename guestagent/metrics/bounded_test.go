@@ -87,3 +87,28 @@ func TestHostileShareKeepsMetricsBounded(t *testing.T) {
 		t.Errorf("/metrics is %d bytes, want under 8 KiB", out.Len())
 	}
 }
+
+// TestLastUpdateFarFuture: a record stamped in year 9999 exports that
+// time, not an overflowed one.
+func TestLastUpdateFarFuture(t *testing.T) {
+	s := upSample()
+	s.LastUpdate = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+	c := New()
+	c.SetClock(func() time.Time { return s.Time })
+	c.Update(s)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "virtwatt_share_last_update_timestamp_seconds" {
+			if got, want := mf.GetMetric()[0].GetGauge().GetValue(), float64(s.LastUpdate.Unix()); got != want {
+				t.Fatalf("last update = %v, want %v", got, want)
+			}
+			return
+		}
+	}
+	t.Fatal("no last update metric")
+}

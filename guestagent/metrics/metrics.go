@@ -138,7 +138,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if !s.LastUpdate.IsZero() {
 		ch <- prometheus.MustNewConstMetric(lastUpdateDesc, prometheus.GaugeValue,
-			float64(s.LastUpdate.UnixNano())/1e9)
+			unixSeconds(s.LastUpdate))
 	}
 	for _, z := range sortedKeys(s.EnergyUJ) {
 		ch <- prometheus.MustNewConstMetric(energyDesc, prometheus.CounterValue, float64(s.EnergyUJ[z])/1e6, z)
@@ -174,4 +174,10 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// unixSeconds is t in seconds since the epoch. UnixNano would overflow
+// past 2262 (a host's timestamp is a stranger's input, up to year 9999).
+func unixSeconds(t time.Time) float64 {
+	return float64(t.Unix()) + float64(t.Nanosecond())/1e9
 }
