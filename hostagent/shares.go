@@ -10,6 +10,7 @@ import (
 
 	"github.com/virtwatt/virtwatt/hostagent/domain"
 	"github.com/virtwatt/virtwatt/hostagent/state"
+	"github.com/virtwatt/virtwatt/internal/condlog"
 	"github.com/virtwatt/virtwatt/share"
 )
 
@@ -25,6 +26,10 @@ type dirTracker struct {
 	bad       map[string]bool     // names no share can have, logged once
 	checked   map[string]bool     // UUIDs whose existing record was compared with the state
 	names     map[string]struct{} // reused: names listed this tick
+	// pruneLog logs prune's failures: prune runs once a minute, so a
+	// directory it must leave (a mount inside) is summarized hourly, not
+	// at each try.
+	pruneLog *condlog.Logger
 }
 
 // badName reports (and logs once) a domain name no directory can have.
@@ -252,9 +257,14 @@ func (a *Agent) prune(now time.Time, doms []domain.Domain) {
 		return
 	}
 	a.dirs.lastPrune = now
+	if a.dirs.pruneLog == nil {
+		a.dirs.pruneLog = condlog.New(a.log, condlog.Options{Every: time.Hour, Now: a.src.Now, Subject: "domain", Subjects: "domains"})
+	}
+	defer a.dirs.pruneLog.Flush()
+	a.dirs.pruneLog.OK("prune")
 	existing, err := a.writer.List()
-	a.fail("prune", err)
 	if err != nil {
+		a.pruneFailed("", err)
 		return
 	}
 	for _, name := range existing {
@@ -272,7 +282,7 @@ func (a *Agent) prune(now time.Time, doms []domain.Domain) {
 		if err := a.writer.Remove(name); err != nil {
 			// A mount inside it or a path it will not follow: the rest
 			// was removed, the directory stays and is retried.
-			a.failFor("prune", name, err)
+			a.pruneFailed(name, err)
 			continue
 		}
 		delete(a.st.Dirs, name)
@@ -290,4 +300,10 @@ func (a *Agent) prune(now time.Time, doms []domain.Domain) {
 			a.log.Info("forgot the counters of a vanished domain", "domain", vm.Name, "uuid", uuid, "last_seen", vm.LastSeen)
 		}
 	}
+}
+
+// pruneFailed counts a failure of prune and reports it to its log.
+func (a *Agent) pruneFailed(domain string, err error) {
+	a.obs.errors.WithLabelValues("prune").Inc()
+	a.dirs.pruneLog.Fail("prune", domain, err)
 }
