@@ -22,6 +22,7 @@ import (
 
 	"github.com/virtwatt/virtwatt/internal/lifecycle"
 	"github.com/virtwatt/virtwatt/share"
+	"github.com/virtwatt/virtwatt/tests/fakerapl"
 	"github.com/virtwatt/virtwatt/tests/testbin"
 )
 
@@ -459,5 +460,57 @@ func TestGuestFailedStartWritesNothing(t *testing.T) {
 				t.Fatalf("%d samples written by a guest that could not start", n)
 			}
 		})
+	}
+}
+
+// TestHostStopsWhenStuck: a tick stuck in a read that never returns (its
+// /proc/stat turned into a FIFO nobody writes) does not make the host
+// ignore SIGTERM: it exits within the loop's stop bound, and the state file
+// it leaves is the last completed tick's, whole.
+func TestHostStopsWhenStuck(t *testing.T) {
+	dir := t.TempDir()
+	sys := filepath.Join(dir, "sys")
+	if err := os.MkdirAll(sys, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tree, err := fakerapl.New(sys, fakerapl.Standard(1, 40, 4, time.Hour), 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc := filepath.Join(dir, "proc")
+	if err := os.MkdirAll(proc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stat := filepath.Join(proc, "stat")
+	if err := os.WriteFile(stat, []byte("cpu  1000 0 1000 2000 0 0 0 0 0 0\ncpu0 1000 0 1000 2000 0 0 0 0 0 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := paths{state: filepath.Join(dir, "state.json"), shares: filepath.Join(dir, "vms")}
+	h := testbin.Start(t, hostBin, "--libvirt-uri", "test:///default", "--meter", "powercap",
+		"--powercap-root", tree.Root(), "--proc-root", proc, "--share-root", p.shares, "--state-file", p.state,
+		"--listen", "127.0.0.1:0", "--interval", interval.String())
+	testbin.WaitFor(t, "the first state save", 15*time.Second, func() bool { _, err := os.Stat(p.state); return err == nil })
+	fifo := filepath.Join(proc, "stat.fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(fifo, stat); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * interval) // the next tick opens it and waits for a writer
+	if !h.Running() {
+		t.Fatalf("the host exited before SIGTERM:\n%s", h.Log())
+	}
+	sent := time.Now()
+	if err := h.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if _, exited := h.Wait(8 * time.Second); !exited {
+		t.Fatalf("the host ignored SIGTERM for 8 s while a tick was stuck")
+	}
+	t.Logf("stopped %v after SIGTERM, exit code %d", time.Since(sent).Round(time.Millisecond), h.Cmd.ProcessState.ExitCode())
+	var st map[string]any
+	if b, err := os.ReadFile(p.state); err != nil || json.Unmarshal(b, &st) != nil {
+		t.Fatalf("the state file is not whole after the stop: %v", err)
 	}
 }
