@@ -5,21 +5,22 @@
 # metrics) and virtwatt-guest reading one VM's share as it would inside
 # that VM. Prints what each side exports, then stops both.
 #
-#   sudo scripts/demo.sh            # about 20 s on a fresh Debian 12 machine
+#   scripts/demo.sh                 # about 20 s on a fresh Debian 12 machine (root, sudo, or it says what to run)
 #   DURATION=60 scripts/demo.sh     # watch longer
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH=/usr/local/go/bin:$PATH
+VIRTWATT_ROOT=$PWD
+. scripts/lib.sh
 DURATION=${DURATION:-12}
 HOST_ADDR=${HOST_ADDR:-127.0.0.1:28380}
 GUEST_ADDR=${GUEST_ADDR:-127.0.0.1:28381}
 
 if ! pkg-config --exists libvirt 2>/dev/null; then
   echo "== installing libvirt-dev (the host agent's libvirt binding needs it to build)"
-  if [ "$(id -u)" -ne 0 ]; then echo "run as root, or: sudo apt-get install libvirt-dev pkg-config" >&2; exit 1; fi
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libvirt-dev pkg-config gcc make >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libvirt-dev pkg-config gcc make curl unzip ca-certificates >/dev/null
 fi
+ensure_go   # go.mod's Go: the one on PATH or in /usr/local/go when new enough, else from the module proxy
 echo "== building bin/virtwatt-host and bin/virtwatt-guest (static)"
 make -s build
 
