@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"log/slog"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -13,23 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/virtwatt/virtwatt/guestagent/measure"
+	"github.com/virtwatt/virtwatt/internal/logcapture"
 )
-
-// recordLog is an slog.Handler keeping every record.
-type recordLog struct {
-	mu   sync.Mutex
-	recs []slog.Record
-}
-
-func (c *recordLog) Enabled(context.Context, slog.Level) bool { return true }
-func (c *recordLog) Handle(_ context.Context, r slog.Record) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.recs = append(c.recs, r.Clone())
-	return nil
-}
-func (c *recordLog) WithAttrs([]slog.Attr) slog.Handler { return c }
-func (c *recordLog) WithGroup(string) slog.Handler      { return c }
 
 // namedSink is a Sink with a name whose Emit is scripted.
 type namedSink struct {
@@ -72,13 +55,13 @@ func TestOutputFailuresDoNotFlood(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			logs := &recordLog{}
+			logs, logger := logcapture.New()
 			now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 			clock := func() time.Time { return now }
 			cfg := testConfig(t.TempDir())
 			cfg.PollInterval = Duration{time.Second}
 			sink := &namedSink{name: "csv", emit: tc.emit}
-			a, err := New(cfg, slog.New(logs), WithClock(clock), WithSink(sink))
+			a, err := New(cfg, logger, WithClock(clock), WithSink(sink))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -87,15 +70,10 @@ func TestOutputFailuresDoNotFlood(t *testing.T) {
 				now = now.Add(time.Second)
 			}
 			var lines []string
-			for _, r := range logs.recs {
-				out := false
-				r.Attrs(func(at slog.Attr) bool {
-					if at.Key == "output" || (at.Key == "stage" && at.Value.String() == "output") {
-						out = true
-					}
-					return !out
-				})
-				if out {
+			for _, r := range logs.Records() {
+				if v, ok := logcapture.Attr(r, "stage"); ok && v.String() == "output" {
+					lines = append(lines, r.Message)
+				} else if _, ok := logcapture.Attr(r, "output"); ok {
 					lines = append(lines, r.Message)
 				}
 			}

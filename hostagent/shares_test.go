@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -15,37 +14,9 @@ import (
 
 	"github.com/virtwatt/virtwatt/hostagent/meter"
 	"github.com/virtwatt/virtwatt/hostagent/state"
+	"github.com/virtwatt/virtwatt/internal/logcapture"
 	"github.com/virtwatt/virtwatt/share"
 )
-
-// captureLog is an slog.Handler keeping every record.
-type captureLog struct {
-	mu   sync.Mutex
-	recs []slog.Record
-}
-
-func (c *captureLog) Enabled(context.Context, slog.Level) bool { return true }
-func (c *captureLog) Handle(_ context.Context, r slog.Record) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.recs = append(c.recs, r.Clone())
-	return nil
-}
-func (c *captureLog) WithAttrs([]slog.Attr) slog.Handler { return c }
-func (c *captureLog) WithGroup(string) slog.Handler      { return c }
-
-func recAttr(r slog.Record, key string) (slog.Value, bool) {
-	var v slog.Value
-	ok := false
-	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == key {
-			v, ok = a.Value, true
-			return false
-		}
-		return true
-	})
-	return v, ok
-}
 
 // failingMeter fails every read while fail is set.
 type failingMeter struct {
@@ -97,11 +68,11 @@ func TestPersistentFailuresDoNotFlood(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { w.Close() })
-			logs := &captureLog{}
+			logs, logger := logcapture.New()
 			meterFails := false
 			src := h.sources()
 			src.Meter = failingMeter{Meter: h, fail: &meterFails}
-			a, err := New(cfg, src, w, state.New(), nil, slog.New(logs))
+			a, err := New(cfg, src, w, state.New(), nil, logger)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -115,20 +86,15 @@ func TestPersistentFailuresDoNotFlood(t *testing.T) {
 				a.Tick(ctx)
 			}
 
-			var lines []slog.Record
-			for _, r := range logs.recs {
-				if v, ok := recAttr(r, "stage"); ok && v.String() == tc.stage {
-					lines = append(lines, r)
-				}
-			}
+			lines := logs.With("stage", tc.stage)
 			var warns int
-			for _, r := range logs.recs {
+			for _, r := range logs.Records() {
 				if r.Level >= slog.LevelWarn {
 					warns++
 				}
 			}
 			if len(lines) < 2 || len(lines) > 4 || warns > 3 {
-				for i, r := range logs.recs {
+				for i, r := range logs.Records() {
 					if r.Level >= slog.LevelWarn && i < 10 {
 						t.Log(r.Level, r.Message)
 					}
@@ -143,7 +109,7 @@ func TestPersistentFailuresDoNotFlood(t *testing.T) {
 				t.Errorf("last line %q", last.Message)
 			}
 			if tc.stage == "share" {
-				if v, _ := recAttr(lines[0], "domains"); v.Int64() != int64(tc.ndoms) {
+				if v, _ := logcapture.Attr(lines[0], "domains"); v.Int64() != int64(tc.ndoms) {
 					t.Errorf("start line names %v domains, want %d", v, tc.ndoms)
 				}
 			}
@@ -235,13 +201,13 @@ func TestPruneLeavesMountsInVanishedDomainDirs(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.PruneAfter = 2 * time.Minute
 	h := newFakeHost(9, 2)
-	logs := &captureLog{}
+	logs, logger := logcapture.New()
 	w, err := share.NewWriter(cfg.ShareRoot)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.Close() })
-	a, err := New(cfg, h.sources(), w, state.New(), nil, slog.New(logs))
+	a, err := New(cfg, h.sources(), w, state.New(), nil, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,12 +238,7 @@ func TestPruneLeavesMountsInVanishedDomainDirs(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(gone, share.RecordFile)); !os.IsNotExist(err) {
 		t.Errorf("the rest of the directory was not pruned: %v", err)
 	}
-	var prune []string
-	for _, r := range logs.recs {
-		if v, ok := recAttr(r, "stage"); ok && v.String() == "prune" {
-			prune = append(prune, r.Message)
-		}
-	}
+	prune := logcapture.Messages(logs.With("stage", "prune"))
 	// Once when found, then a summary an hour, not a line per try.
 	if len(prune) != 1 || prune[0] != "prune failing" {
 		t.Fatalf("prune lines %q", prune)
@@ -296,13 +257,7 @@ func TestPruneLeavesMountsInVanishedDomainDirs(t *testing.T) {
 	if _, err := os.Lstat(gone); !os.IsNotExist(err) {
 		t.Errorf("%s still there after the unmount: %v", gone, err)
 	}
-	last := logs.recs[len(logs.recs)-1]
-	for _, r := range logs.recs {
-		if v, ok := recAttr(r, "stage"); ok && v.String() == "prune" {
-			last = r
-		}
-	}
-	if last.Message != "prune recovered" {
-		t.Errorf("last prune line %q, want prune recovered", last.Message)
+	if lines := logcapture.Messages(logs.With("stage", "prune")); lines[len(lines)-1] != "prune recovered" {
+		t.Errorf("prune lines %q, want the last one prune recovered", lines)
 	}
 }

@@ -1,7 +1,6 @@
 package condlog
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,55 +9,26 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/virtwatt/virtwatt/internal/logcapture"
 )
-
-// capture is an slog.Handler that keeps every record.
-type capture struct {
-	mu   sync.Mutex
-	recs []slog.Record
-}
-
-func (c *capture) Enabled(context.Context, slog.Level) bool { return true }
-func (c *capture) Handle(_ context.Context, r slog.Record) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.recs = append(c.recs, r.Clone())
-	return nil
-}
-func (c *capture) WithAttrs([]slog.Attr) slog.Handler { return c }
-func (c *capture) WithGroup(string) slog.Handler      { return c }
-
-func (c *capture) msgs() []string {
-	var m []string
-	for _, r := range c.recs {
-		m = append(m, r.Message)
-	}
-	return m
-}
-
-func attr(r slog.Record, key string) (slog.Value, bool) {
-	var v slog.Value
-	found := false
-	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == key {
-			v, found = a.Value, true
-			return false
-		}
-		return true
-	})
-	return v, found
-}
 
 type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
-func newTest(opts Options) (*Logger, *capture, *clock) {
-	h := &capture{}
+type capture struct{ *logcapture.Handler }
+
+func (c capture) msgs() []string { return logcapture.Messages(c.Records()) }
+
+func newTest(opts Options) (*Logger, capture, *clock) {
+	h, log := logcapture.New()
 	clk := &clock{t: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
 	opts.Now = clk.now
-	return New(slog.New(h), opts), h, clk
+	return New(log, opts), capture{h}, clk
 }
+
+func attr(r slog.Record, key string) (slog.Value, bool) { return logcapture.Attr(r, key) }
 
 func diskFull(subject string) error {
 	return fmt.Errorf("writing /run/virtwatt/%s/energy_uj: %w", subject,
@@ -80,6 +50,7 @@ func TestManySubjectsManyRoundsLogO1(t *testing.T) {
 		clk.t = clk.t.Add(time.Second)
 	}
 	msgs := h.msgs()
+	recs := h.Records()
 	if len(msgs) < 2 || len(msgs) > 4 {
 		t.Fatalf("%d lines, want start + ≤2 summaries + clear: %q", len(msgs), msgs)
 	}
@@ -91,7 +62,7 @@ func TestManySubjectsManyRoundsLogO1(t *testing.T) {
 			t.Fatalf("lines %q", msgs)
 		}
 	}
-	start := h.recs[0]
+	start := recs[0]
 	if v, _ := attr(start, "domains"); v.Int64() != 100 {
 		t.Errorf("start line counts %v domains, want 100", v)
 	}
@@ -101,10 +72,10 @@ func TestManySubjectsManyRoundsLogO1(t *testing.T) {
 	if v, ok := attr(start, "domain"); !ok || v.String() == "" {
 		t.Errorf("start line names no domain")
 	}
-	if v, _ := attr(h.recs[len(h.recs)-1], "failures"); v.Uint64() != 120*100 {
+	if v, _ := attr(recs[len(recs)-1], "failures"); v.Uint64() != 120*100 {
 		t.Errorf("clear line counts %v failures, want %d", v, 120*100)
 	}
-	for _, r := range h.recs[1 : len(h.recs)-1] {
+	for _, r := range recs[1 : len(recs)-1] {
 		if v, _ := attr(r, "failures"); v.Uint64() < 59*100 {
 			t.Errorf("summary counts %v failures, want a minute's (≥ 5900)", v)
 		}
