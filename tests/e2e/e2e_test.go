@@ -180,6 +180,8 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("HostKillRestart", e.hostKillRestart)
 	t.Run("LibvirtdRestart", e.libvirtdRestart)
 	t.Run("AfterRestarts", e.afterRestarts)
+	// Last: the domain it defines stays in the host's metrics (gone) until pruned.
+	t.Run("DefinedLater", e.definedLater)
 	s.logf("all phases done")
 }
 

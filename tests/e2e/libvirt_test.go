@@ -14,6 +14,9 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/virtwatt/virtwatt/hostagent/domxml"
+	"github.com/virtwatt/virtwatt/hostagent/romount"
 )
 
 const (
@@ -366,5 +369,54 @@ func (e *env) doctor(t *testing.T) {
 		if status[name] != "ok" {
 			t.Errorf("doctor check %q: %q, want ok", name, status[name])
 		}
+	}
+}
+
+// definedLater defines a domain while virtwatt-host runs, its virtiofs
+// share written by a provisioning tool (not by attach), and never starts
+// it: the agent alone must create its share directory and the read-only
+// view it exports within a few ticks, so it could start at once, and
+// remove the view once the domain is undefined.
+func (e *env) definedLater(t *testing.T) {
+	ctx := context.Background()
+	g := &guest{Name: domPrefix + "c", FS: "virtiofs", Port: freePort(t), Kernel: e.a.Kernel, Initrd: e.a.Initrd,
+		Console: filepath.Join(e.s.path("console"), "c.log"), ShareDir: filepath.Join(e.shareRoot, domPrefix+"c")}
+	view := filepath.Join(e.roRoot, g.Name)
+	var buf strings.Builder
+	if err := domainXML.Execute(&buf, g); err != nil {
+		t.Fatal(err)
+	}
+	x, _, err := domxml.Attach(buf.String(), domxml.Spec{Type: domxml.Virtiofs, Source: view, Binary: "/usr/lib/qemu/virtiofsd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	xmlPath := e.s.path(g.Name + ".xml")
+	if err := os.WriteFile(xmlPath, []byte(x), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer removeDomain(ctx, g.Name)
+	if _, err := virsh(ctx, "define", xmlPath); err != nil {
+		t.Fatal(err)
+	}
+	tDef := time.Now()
+	viewRO := func() bool {
+		ms, err := romount.ProcTable("/proc")()
+		mounted, ro := romount.Status(ms, view)
+		return err == nil && mounted && ro
+	}
+	if !waitFor(5*tick, 50*time.Millisecond, func() bool {
+		_, err := os.Stat(g.ShareDir)
+		return err == nil && viewRO()
+	}) {
+		t.Fatalf("virtwatt-host made no share directory %s and read-only view %s for a domain defined %v ago:\n%s",
+			g.ShareDir, view, time.Since(tDef).Round(time.Millisecond), tail(e.host.log, 20))
+	}
+	e.s.logf("a virtiofs domain defined while the agent runs got its share directory and read-only view after %v", time.Since(tDef).Round(time.Millisecond))
+	if err := os.WriteFile(filepath.Join(view, ".probe"), nil, 0o644); err == nil {
+		t.Errorf("the view %s is writable", view)
+	}
+	removeDomain(ctx, g.Name)
+	if !waitFor(5*tick, 50*time.Millisecond, func() bool { _, err := os.Stat(view); return err != nil && !viewRO() }) {
+		t.Errorf("the read-only view %s of an undefined domain is still there after %v", view, 5*tick)
 	}
 }
