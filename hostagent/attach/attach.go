@@ -108,9 +108,14 @@ const xmlFlags = libvirt.DOMAIN_XML_INACTIVE | libvirt.DOMAIN_XML_SECURE
 // Attach gives each named domain its share. It goes on after a domain
 // fails and returns every failure.
 func Attach(conn *libvirt.Connect, names []string, o Options) error {
+	return each(conn, names, &o, attachOne)
+}
+
+// each runs f for every name, going on after failures.
+func each(conn *libvirt.Connect, names []string, o *Options, f func(*libvirt.Connect, string, *Options) error) error {
 	var errs []error
 	for _, n := range names {
-		if err := attachOne(conn, n, &o); err != nil {
+		if err := f(conn, n, o); err != nil {
 			errs = append(errs, fmt.Errorf("domain %s: %w", n, err))
 		}
 	}
@@ -256,13 +261,7 @@ func sharedMemory(x string) bool {
 
 // Detach removes what Attach added from each named domain.
 func Detach(conn *libvirt.Connect, names []string, o Options) error {
-	var errs []error
-	for _, n := range names {
-		if err := detachOne(conn, n, &o); err != nil {
-			errs = append(errs, fmt.Errorf("domain %s: %w", n, err))
-		}
-	}
-	return errors.Join(errs...)
+	return each(conn, names, &o, detachOne)
 }
 
 func detachOne(conn *libvirt.Connect, name string, o *Options) error {
