@@ -2,6 +2,7 @@ package meter
 
 import (
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -167,5 +168,35 @@ func TestPowercapFIFORefused(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("NewPowercap blocked on a FIFO")
+	}
+}
+
+// Neither /proc/cpuinfo nor the topology files block the MSR meter's
+// start when a FIFO sits there.
+func TestMSRStartIgnoresFIFOs(t *testing.T) {
+	h := newFakeHost(t, 2)
+	writeMSR(t, h.msrRoot, "0", map[int64]uint64{msrIntelPowerUnit: intelUnit, msrIntelPkgEnergy: 0x1000})
+	mkfifoOver(t, filepath.Join(h.sysRoot, "cpu1", "topology", "physical_package_id"))
+	cpuinfo := filepath.Join(t.TempDir(), "cpuinfo")
+	if err := syscall.Mkfifo(cpuinfo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := h.opts(VendorIntel, "")
+	o.CPUInfoPath = cpuinfo
+	done := make(chan error, 1)
+	go func() {
+		m, err := NewMSRWithOptions(o)
+		if err == nil {
+			m.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("NewMSR blocked on a FIFO")
 	}
 }

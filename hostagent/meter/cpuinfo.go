@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/virtwatt/virtwatt/internal/regfile"
 )
 
 // Vendors accepted by NewMSRVendor.
@@ -26,7 +28,7 @@ type cpuID struct {
 // readCPUInfo parses the first processor block of a /proc/cpuinfo file.
 // Hygon (an AMD licensee) uses AMD's RAPL registers and reads as VendorAMD.
 func readCPUInfo(path string) (cpuID, error) {
-	f, err := os.Open(path)
+	f, err := regfile.Open(path, 0)
 	if err != nil {
 		return cpuID{}, err
 	}
@@ -113,7 +115,7 @@ func packageCPUs(sysCPURoot string) []socketCPU {
 		if err != nil || cpu < 0 {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(sysCPURoot, e.Name(), "topology", "physical_package_id"))
+		b, err := regfile.ReadFile(filepath.Join(sysCPURoot, e.Name(), "topology", "physical_package_id"), 64, 0)
 		if err != nil {
 			continue // offline CPUs have no topology
 		}

@@ -7,10 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
+
+	"github.com/virtwatt/virtwatt/internal/regfile"
 )
 
 // CPU is the aggregate "cpu" line of /proc/stat, converted to nanoseconds.
@@ -54,7 +55,7 @@ var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) 
 // so a call costs one open and a handful of small allocations.
 func Read(procRoot string) (CPU, error) {
 	path := filepath.Join(procRoot, "stat")
-	f, err := os.Open(path)
+	f, err := regfile.Open(path, 0) // never blocks on a FIFO planted at the path
 	if err != nil {
 		return CPU{}, fmt.Errorf("procstat: %w", err)
 	}
