@@ -34,9 +34,10 @@ type roMountSource struct {
 	lastErr string
 }
 
-// withROMounts wraps src when cfg has an ro_root.
+// withROMounts wraps src when cfg has an ro_root (not for --once, which
+// changes nothing on the host).
 func withROMounts(cfg Config, src *libvirtsrc.Source, log *slog.Logger) domain.Source {
-	if cfg.RORoot == "" {
+	if cfg.RORoot == "" || cfg.Once {
 		return src
 	}
 	return &roMountSource{Source: src, xmls: src.DomainXMLs, m: romount.New(cfg.ShareRoot, cfg.RORoot, log),

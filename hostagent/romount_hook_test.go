@@ -83,3 +83,17 @@ func TestROMountSourceFollowsDomains(t *testing.T) {
 		t.Fatalf("mounted %v after fs-off was undefined, want [fs-new]", got)
 	}
 }
+
+// --once changes nothing on the host: no mounts.
+func TestWithROMountsNotForOnce(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.RORoot = filepath.Join(t.TempDir(), "ro")
+	cfg.Once = true
+	if _, wrapped := withROMounts(cfg, nil, quietLog()).(*roMountSource); wrapped {
+		t.Error("--once keeps read-only mounts")
+	}
+	cfg.Once = false
+	if _, wrapped := withROMounts(cfg, nil, quietLog()).(*roMountSource); !wrapped {
+		t.Error("the agent does not keep read-only mounts")
+	}
+}

@@ -135,6 +135,9 @@ func attachOne(conn *libvirt.Connect, name string, o *Options) error {
 		return fmt.Errorf("look up: %w", err)
 	}
 	defer dom.Free()
+	if persistent, err := dom.IsPersistent(); err == nil && !persistent {
+		return errors.New("transient domain (no persistent definition to edit): add the share to the XML it is created from")
+	}
 	before, err := dom.GetXMLDesc(xmlFlags)
 	if err != nil {
 		return fmt.Errorf("read the persistent definition: %w", err)

@@ -208,3 +208,23 @@ func TestPrepare(t *testing.T) {
 		}
 	}
 }
+
+func TestAttachTransientRefused(t *testing.T) {
+	conn := open(t)
+	d, err := conn.DomainCreateXML("<domain type='test'><name>vm-tr</name><memory>524288</memory><os><type>hvm</type></os></domain>", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Free()
+	var out bytes.Buffer
+	err = Attach(conn, []string{"vm-tr"}, opts(t, domxml.NineP, &out))
+	if err == nil || !strings.Contains(err.Error(), "transient") {
+		t.Errorf("attach of a transient domain: %v", err)
+	}
+	if d, err := conn.LookupDomainByName("vm-tr"); err == nil {
+		if p, _ := d.IsPersistent(); p {
+			t.Error("attach made a transient domain persistent")
+		}
+		d.Free()
+	}
+}
