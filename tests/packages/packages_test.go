@@ -64,11 +64,13 @@ var pkgs = []pkg{
 		files: map[string]string{
 			"/usr/bin/virtwatt-host": "-rwxr-xr-x", "/lib/systemd/system/virtwatt-host.service": "-rw-r--r--",
 			"/usr/lib/tmpfiles.d/virtwatt.conf": "-rw-r--r--", "/etc/virtwatt/host.toml": "-rw-r--r--",
+			"/usr/share/doc/virtwatt-host/examples/protect-system.conf": "-rw-r--r--",
 		},
 		same: map[string]string{
-			"/lib/systemd/system/virtwatt-host.service": "configs/systemd/virtwatt-host.service",
-			"/usr/lib/tmpfiles.d/virtwatt.conf":         "configs/tmpfiles.d/virtwatt.conf",
-			"/etc/virtwatt/host.toml":                   "configs/host.toml",
+			"/lib/systemd/system/virtwatt-host.service":                 "configs/systemd/virtwatt-host.service",
+			"/usr/lib/tmpfiles.d/virtwatt.conf":                         "configs/tmpfiles.d/virtwatt.conf",
+			"/etc/virtwatt/host.toml":                                   "configs/host.toml",
+			"/usr/share/doc/virtwatt-host/examples/protect-system.conf": "configs/systemd/virtwatt-host.service.d/protect-system.conf",
 		},
 		conf:    []string{"/etc/virtwatt/host.toml"},
 		depends: "libvirt0",

@@ -48,6 +48,26 @@ func stage(t *testing.T, edit func(name, text string) string) (dir string, units
 		t.Fatalf("no units under %s/systemd: %v", configs, err)
 	}
 	for _, p := range src {
+		if st, err := os.Stat(p); err == nil && st.IsDir() { // a unit's drop-in directory
+			dropins, _ := filepath.Glob(filepath.Join(p, "*.conf"))
+			if err := os.MkdirAll(filepath.Join(dir, filepath.Base(p)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range dropins {
+				b, err := os.ReadFile(d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				text := string(b)
+				if edit != nil {
+					text = edit(filepath.Base(p)+"/"+filepath.Base(d), text)
+				}
+				if err := os.WriteFile(filepath.Join(dir, filepath.Base(p), filepath.Base(d)), []byte(text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			continue
+		}
 		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
@@ -101,6 +121,9 @@ func TestUnitsVerify(t *testing.T) {
 		if name == "virtwatt-host.service" {
 			return strings.Replace(text, "NoNewPrivileges=yes", "NoNewPrivilege=yes", 1)
 		}
+		if name == "virtwatt-host.service.d/protect-system.conf" {
+			return strings.Replace(text, "ProtectHome=yes", "ProtectHome=maybe", 1)
+		}
 		if name == "virtwatt-guest.service" {
 			return regexp.MustCompile(`(?m)^ExecStart=\S+`).ReplaceAllString(text, "ExecStart=/nonexistent/virtwatt-guest")
 		}
@@ -109,6 +132,9 @@ func TestUnitsVerify(t *testing.T) {
 	msg, err := verify(t, analyze, dir, units)
 	if !strings.Contains(msg, "NoNewPrivilege") {
 		t.Errorf("a misspelt key went unnoticed: %q", msg)
+	}
+	if !strings.Contains(msg, "protect-system.conf") {
+		t.Errorf("a bad value in the drop-in went unnoticed: %q", msg)
 	}
 	if err == nil && !strings.Contains(msg, "nonexistent") {
 		t.Errorf("a missing ExecStart binary went unnoticed: %q", msg)
@@ -132,22 +158,35 @@ func keys(t *testing.T, name string) map[string]string {
 	return m
 }
 
-// The hardening the issue asks for, and that every capability kept is
-// explained in the unit.
+// The hardening the issue asks for, split as the agent allows: the unit
+// keeps the agent in the host's mount namespace (its read-only bind mounts
+// for virtiofs must reach virtiofsd), the drop-in for 9p-only hosts adds the
+// file-system protections; every capability kept is explained.
 func TestHostUnitHardening(t *testing.T) {
 	k := keys(t, "virtwatt-host.service")
 	for key, want := range map[string]string{
-		"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
-		"Restart": "on-failure", "RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6 AF_NETLINK",
+		"NoNewPrivileges": "yes", "Restart": "on-failure", "RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6 AF_NETLINK",
+		"RestrictNamespaces": "yes", "MemoryDenyWriteExecute": "yes", "DevicePolicy": "closed",
 	} {
 		if k[key] != want {
 			t.Errorf("virtwatt-host.service: %s=%q, want %q", key, k[key], want)
 		}
 	}
-	rw := strings.Fields(k["ReadWritePaths"])
-	for _, p := range []string{"/var/lib/virtwatt", "/run/virtwatt"} {
-		if !strings.Contains(" "+strings.Join(rw, " ")+" ", " "+p+" ") && !strings.Contains(" "+strings.Join(rw, " ")+" ", " -"+p+" ") {
-			t.Errorf("ReadWritePaths=%v lacks %s", rw, p)
+	namespacing := []string{"ProtectSystem", "ProtectHome", "PrivateTmp", "ReadWritePaths", "PrivateDevices",
+		"ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs", "ProtectControlGroups", "PrivateMounts",
+		"ReadOnlyPaths", "InaccessiblePaths", "BindPaths", "TemporaryFileSystem", "ProtectProc", "ProcSubset", "DynamicUser"}
+	for _, key := range namespacing {
+		if v, ok := k[key]; ok && v != "no" && v != "" {
+			t.Errorf("virtwatt-host.service: %s=%s gives the agent a private mount namespace: its ro_root mounts would not reach virtiofsd", key, v)
+		}
+	}
+	d := keys(t, "virtwatt-host.service.d/protect-system.conf")
+	for key, want := range map[string]string{
+		"ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes", "ReadWritePaths": "/var/lib/virtwatt -/run/virtwatt",
+		"CapabilityBoundingSet": "~CAP_SYS_ADMIN",
+	} {
+		if d[key] != want {
+			t.Errorf("protect-system.conf: %s=%q, want %q", key, d[key], want)
 		}
 	}
 	if !strings.Contains(k["After"], "libvirtd.service") {
