@@ -36,6 +36,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRecord$$' -fuzztime 20s ./share/
 	$(GO) test -run '^$$' -fuzz '^FuzzReadTree$$' -fuzztime 10s ./share/
 	$(GO) test -run '^$$' -fuzz '^FuzzAccount$$' -fuzztime 10s -fuzzminimizetime 200x ./guestagent/account/
+	$(GO) test -run '^$$' -fuzz '^FuzzLoadState$$' -fuzztime 10s ./hostagent/state/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime 10s ./hostagent/
 
 # What the tests need on Debian 12 (root; idempotent, quick when all is there):
 # libvirt-dev for the host agent's binding, promtool, libvirtd + qemu, a guest kernel.
