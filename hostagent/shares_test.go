@@ -38,11 +38,12 @@ func (m failingMeter) Read() ([]meter.Reading, error) {
 func TestPersistentFailuresDoNotFlood(t *testing.T) {
 	const failTicks = 120
 	for _, tc := range []struct {
-		stage string
-		ndoms int
-		set   func(t *testing.T, cfg Config, h *fakeHost, meterFails *bool, on bool)
+		name, stage string
+		ndoms       int
+		tmpfs       bool // the share root is a small tmpfs (root only)
+		set         func(t *testing.T, cfg Config, h *fakeHost, meterFails *bool, on bool)
 	}{
-		{stage: "share", ndoms: 100, set: func(t *testing.T, cfg Config, h *fakeHost, _ *bool, on bool) {
+		{name: "unwritable VM dirs", stage: "share", ndoms: 100, set: func(t *testing.T, cfg Config, h *fakeHost, _ *bool, on bool) {
 			// A file where each VM directory belongs: every write is refused.
 			for i := range len(h.doms) {
 				p := filepath.Join(cfg.ShareRoot, nameFor(i))
@@ -57,12 +58,38 @@ func TestPersistentFailuresDoNotFlood(t *testing.T) {
 				}
 			}
 		}},
-		{stage: "domains", ndoms: 4, set: func(t *testing.T, _ Config, h *fakeHost, _ *bool, on bool) { h.failDom = on }},
-		{stage: "meter", ndoms: 4, set: func(t *testing.T, _ Config, _ *fakeHost, m *bool, on bool) { *m = on }},
+		{name: "full disk", stage: "share", ndoms: 100, tmpfs: true, set: func(t *testing.T, cfg Config, _ *fakeHost, _ *bool, on bool) {
+			fill := filepath.Join(cfg.ShareRoot, ".fill")
+			if !on {
+				if err := os.Remove(fill); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			f, err := os.Create(fill)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			buf := make([]byte, 64<<10)
+			for {
+				if _, err := f.Write(buf); err != nil {
+					if !errors.Is(err, syscall.ENOSPC) {
+						t.Fatal(err)
+					}
+					return
+				}
+			}
+		}},
+		{name: "libvirt unreachable", stage: "domains", ndoms: 4, set: func(t *testing.T, _ Config, h *fakeHost, _ *bool, on bool) { h.failDom = on }},
+		{name: "meter failing", stage: "meter", ndoms: 4, set: func(t *testing.T, _ Config, _ *fakeHost, m *bool, on bool) { *m = on }},
 	} {
-		t.Run(tc.stage, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(t)
 			h := newFakeHost(3, tc.ndoms)
+			if tc.tmpfs {
+				mountTmpfs(t, cfg.ShareRoot, "size=16m")
+			}
 			w, err := share.NewWriter(cfg.ShareRoot)
 			if err != nil {
 				t.Fatal(err)
@@ -192,12 +219,6 @@ func testCounter(t *testing.T, a *Agent, stage string) float64 {
 // the directory of a vanished domain keeps its files when the directory is
 // pruned; the refusal is logged once, then summarized, not once per prune.
 func TestPruneLeavesMountsInVanishedDomainDirs(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("VIRTWATT_REQUIRE_TOOLS") != "" {
-			t.Fatal("this test mounts a tmpfs and must run as root (VIRTWATT_REQUIRE_TOOLS is set)")
-		}
-		t.Skip("not root: cannot mount")
-	}
 	cfg := testConfig(t)
 	cfg.PruneAfter = 2 * time.Minute
 	h := newFakeHost(9, 2)
@@ -216,13 +237,7 @@ func TestPruneLeavesMountsInVanishedDomainDirs(t *testing.T) {
 	a.Tick(ctx)
 	gone := filepath.Join(cfg.ShareRoot, h.doms[0].Name)
 	mnt := filepath.Join(gone, "scratch")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=1m"); err != nil {
-		t.Fatalf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	mountTmpfs(t, mnt, "size=1m")
 	keep := filepath.Join(mnt, "keep")
 	if err := os.WriteFile(keep, []byte("keep"), 0o644); err != nil {
 		t.Fatal(err)
@@ -260,4 +275,28 @@ func TestPruneLeavesMountsInVanishedDomainDirs(t *testing.T) {
 	if lines := logcapture.Messages(logs.With("stage", "prune")); lines[len(lines)-1] != "prune recovered" {
 		t.Errorf("prune lines %q, want the last one prune recovered", lines)
 	}
+}
+
+// mountTmpfs mounts a tmpfs at dir (created) for the test's duration; it
+// fails the test when VIRTWATT_REQUIRE_TOOLS is set and it cannot (not
+// root), else skips it.
+func mountTmpfs(t *testing.T, dir, opts string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("VIRTWATT_REQUIRE_TOOLS") != "" {
+			t.Fatal("this test mounts a tmpfs and must run as root (VIRTWATT_REQUIRE_TOOLS is set)")
+		}
+		t.Skip("not root: cannot mount a tmpfs")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, opts); err != nil {
+		t.Fatalf("mount tmpfs at %s: %v", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
+			t.Errorf("unmount %s: %v", dir, err) // EINVAL, ENOENT: the test unmounted it
+		}
+	})
 }
