@@ -21,6 +21,7 @@ import (
 	"github.com/virtwatt/virtwatt/guestagent/measure"
 	"github.com/virtwatt/virtwatt/guestagent/metrics"
 	"github.com/virtwatt/virtwatt/internal/condlog"
+	"github.com/virtwatt/virtwatt/internal/otlp"
 	"github.com/virtwatt/virtwatt/internal/webserver"
 )
 
@@ -156,6 +157,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
 	close(a.ready)
+	stopOTLP, err := otlp.Run(ctx, a.reg, a.cfg.OTLP, "virtwatt-guest", a.version, a.log)
+	if err != nil {
+		return err
+	}
+	defer stopOTLP()
 
 	var pokes <-chan struct{}
 	w, err := follow.NewWatcher(a.cfg.ShareDir, a.log)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/virtwatt/virtwatt/estimate"
 	"github.com/virtwatt/virtwatt/guestagent/account"
+	"github.com/virtwatt/virtwatt/internal/otlp"
 	"github.com/virtwatt/virtwatt/internal/webserver"
 	"github.com/virtwatt/virtwatt/share"
 )
@@ -59,6 +60,8 @@ type Config struct {
 	Webhook     string   `toml:"webhook"`
 
 	LogLevel string `toml:"log_level"`
+
+	OTLP otlp.Config `toml:"otlp"` // [otlp] endpoint, headers, interval
 
 	// ConfigFile is the --config path; not a TOML key.
 	ConfigFile string `toml:"-"`
@@ -138,6 +141,9 @@ func knownKeys() []string {
 // Validate checks every value and names the key (and flag) of the first
 // wrong one.
 func (c Config) Validate() error {
+	if _, err := c.OTLP.Options("", ""); err != nil {
+		return err
+	}
 	switch {
 	case c.ShareDir == "":
 		return errors.New("share_dir (--share-dir): must not be empty")
@@ -229,6 +235,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.JSONL, "jsonl", c.JSONL, "append one JSON line per sample to this `file`")
 	fs.StringVar(&c.Webhook, "webhook", c.Webhook, "POST each sample as JSON to this `URL`")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	otlp.RegisterFlags(fs, &c.OTLP)
 }
 
 // ParseArgs builds a Config from args: defaults, then the --config file,

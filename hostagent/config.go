@@ -13,6 +13,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/virtwatt/virtwatt/hostagent/attribution"
+	"github.com/virtwatt/virtwatt/internal/otlp"
 	"github.com/virtwatt/virtwatt/internal/webserver"
 	"github.com/virtwatt/virtwatt/share"
 )
@@ -39,6 +40,7 @@ type Config struct {
 	Overhead     string        `toml:"overhead"`
 	HostName     string        `toml:"host_name"`
 	LogLevel     string        `toml:"log_level"`
+	OTLP         otlp.Config   `toml:"otlp"` // [otlp] endpoint, headers, interval
 
 	// Facility and grid figures copied into every VM's record.
 	PUE                   float64 `toml:"pue"`
@@ -123,6 +125,7 @@ func bindFlags(fs *flag.FlagSet, c *Config, configPath *string) {
 	fs.StringVar(&c.Overhead, "overhead", c.Overhead, "who gets emulator/IO-thread CPU time: vm or host")
 	fs.StringVar(&c.HostName, "host-name", c.HostName, "host name written into each record (default: the system's)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	otlp.RegisterFlags(fs, &c.OTLP)
 	fs.Float64Var(&c.PUE, "pue", c.PUE, "power usage effectiveness of the facility, written into records (0: not set)")
 	fs.Float64Var(&c.WUE, "wue", c.WUE, "water usage effectiveness in L/kWh, written into records (0: not set)")
 	fs.Float64Var(&c.CarbonIntensity, "carbon-intensity", c.CarbonIntensity, "grid carbon intensity in gCO2e/kWh, written into records (0: not set)")
@@ -271,6 +274,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		bad("log_level", "%v", err)
+	}
+	if _, err := c.OTLP.Options("", ""); err != nil {
+		bad("otlp", "%v", err)
 	}
 	return errors.Join(errs...)
 }
