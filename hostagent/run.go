@@ -16,7 +16,6 @@ import (
 	"github.com/virtwatt/virtwatt/hostagent/procstat"
 	"github.com/virtwatt/virtwatt/hostagent/state"
 	"github.com/virtwatt/virtwatt/internal/flock"
-	"github.com/virtwatt/virtwatt/internal/otlp"
 	"github.com/virtwatt/virtwatt/share"
 )
 
@@ -98,7 +97,7 @@ func Main(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) erro
 	if err != nil {
 		return err
 	}
-	defer src.Domains.Close()
+	defer closeSource(src.Domains, log)
 	if err := matchZones(&cfg, src.Meter, log); err != nil {
 		return err
 	}
@@ -125,11 +124,6 @@ func Main(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) erro
 	if err != nil {
 		return err
 	}
-	stopOTLP, err := otlp.Run(ctx, reg, cfg.OTLP, "virtwatt-host", Version, log)
-	if err != nil {
-		return err
-	}
-	defer stopOTLP()
 	srv, err := listen(cfg, newHandler(cfg, src.Meter.Name(), reg, log), log)
 	if err != nil {
 		return err
@@ -178,6 +172,26 @@ func Main(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) erro
 	return nil
 }
 
+// sourceCloseTimeout bounds how long Main waits for the domain source to
+// close: a libvirt call stuck in the background (a hung libvirtd) holds it.
+const sourceCloseTimeout = 2 * time.Second
+
+// closeSource closes the domain source, giving up after sourceCloseTimeout
+// so that a hung libvirtd never keeps the agent from exiting.
+func closeSource(c io.Closer, log *slog.Logger) {
+	done := make(chan error, 1)
+	go func() { done <- c.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Warn("closing the domain source", "err", err)
+		}
+	case <-time.After(sourceCloseTimeout):
+		log.Warn("the domain source did not close within the bound (a libvirt call is stuck); exiting without it",
+			"timeout", sourceCloseTimeout)
+	}
+}
+
 // once takes two readings one interval apart and prints the split; it
 // writes nothing, so it takes no lock.
 func once(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error {
@@ -185,7 +199,7 @@ func once(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) erro
 	if err != nil {
 		return err
 	}
-	defer src.Domains.Close()
+	defer closeSource(src.Domains, log)
 	if err := matchZones(&cfg, src.Meter, log); err != nil {
 		return err
 	}

@@ -463,9 +463,10 @@ func TestGuestFailedStartWritesNothing(t *testing.T) {
 	}
 }
 
-// TestHostStopsWhenStuck: a tick stuck in a read that never returns (its
-// /proc/stat turned into a FIFO nobody writes) does not make the host
-// ignore SIGTERM: it exits within the loop's stop bound, and the state file
+// TestHostStopsWhenStuck: a /proc/stat turned into a FIFO nobody writes
+// (a read that would never return) does not make the host ignore SIGTERM:
+// the tick refuses it, or Main gives up waiting for the tick after its
+// stop bound; either way the host exits within seconds and the state file
 // it leaves is the last completed tick's, whole.
 func TestHostStopsWhenStuck(t *testing.T) {
 	dir := t.TempDir()
@@ -513,4 +514,68 @@ func TestHostStopsWhenStuck(t *testing.T) {
 	if b, err := os.ReadFile(p.state); err != nil || json.Unmarshal(b, &st) != nil {
 		t.Fatalf("the state file is not whole after the stop: %v", err)
 	}
+}
+
+// TestHostStopsWithLibvirtHung: libvirtd that accepts the connection and
+// never answers (a wedged daemon) keeps a libvirt call stuck in the
+// background; SIGTERM still stops the host within a few seconds, exit 0.
+func TestHostStopsWithLibvirtHung(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "libvirt-sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c) // read nothing, answer nothing
+		}
+	}()
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	sys := filepath.Join(dir, "sys")
+	if err := os.MkdirAll(sys, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tree, err := fakerapl.New(sys, fakerapl.Standard(1, 40, 4, time.Hour), 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc := filepath.Join(dir, "proc")
+	if err := os.MkdirAll(proc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(proc, "stat"), []byte("cpu  1000 0 1000 2000 0 0 0 0 0 0\ncpu0 1000 0 1000 2000 0 0 0 0 0 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := testbin.FreePort(t)
+	h := testbin.Start(t, hostBin, "--libvirt-uri", "qemu+unix:///system?socket="+sock, "--meter", "powercap",
+		"--powercap-root", tree.Root(), "--proc-root", proc, "--share-root", filepath.Join(dir, "vms"),
+		"--state-file", filepath.Join(dir, "state.json"), "--listen", addr, "--interval", interval.String())
+	testbin.WaitFor(t, "the host endpoint", 10*time.Second, func() bool { return testbin.Up(addr) })
+	time.Sleep(3 * interval) // the first tick's libvirt call is stuck
+	if !h.Running() {
+		t.Fatalf("the host exited before SIGTERM:\n%s", h.Log())
+	}
+	sent := time.Now()
+	if err := h.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	code, exited := h.Wait(5 * time.Second)
+	if !exited {
+		t.Fatalf("the host ignored SIGTERM for 5 s while a libvirt call was stuck")
+	}
+	if code != 0 {
+		t.Fatalf("exit code %d after SIGTERM, want 0", code)
+	}
+	t.Logf("stopped %v after SIGTERM", time.Since(sent).Round(time.Millisecond))
 }
