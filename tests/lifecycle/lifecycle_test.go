@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -527,6 +528,7 @@ func TestHostStopsWithLibvirtHung(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	var mu sync.Mutex
 	var held []net.Conn
 	go func() {
 		for {
@@ -534,10 +536,14 @@ func TestHostStopsWithLibvirtHung(t *testing.T) {
 			if err != nil {
 				return
 			}
+			mu.Lock()
 			held = append(held, c) // read nothing, answer nothing
+			mu.Unlock()
 		}
 	}()
 	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
 		for _, c := range held {
 			c.Close()
 		}
