@@ -64,8 +64,12 @@ type Rule struct {
 
 // RuleFiles returns the rule files under root's PrometheusDir (not the
 // unit tests under its tests/ directory), relative to root.
-func RuleFiles(root string) ([]string, error) {
-	m, err := filepath.Glob(filepath.Join(root, PrometheusDir, "*.yml"))
+func RuleFiles(root string) ([]string, error) { return globRel(root, PrometheusDir, "*.yml", "rule files") }
+
+// globRel returns the files matching pattern in root/dir, relative to
+// root; none is an error.
+func globRel(root, dir, pattern, what string) ([]string, error) {
+	m, err := filepath.Glob(filepath.Join(root, dir, pattern))
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +79,7 @@ func RuleFiles(root string) ([]string, error) {
 		out = append(out, rel)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no rule files in %s", filepath.Join(root, PrometheusDir))
+		return nil, fmt.Errorf("no %s in %s", what, filepath.Join(root, dir))
 	}
 	return out, nil
 }
@@ -154,19 +158,7 @@ type Datasource struct {
 
 // DashboardFiles returns the dashboards under root's GrafanaDir, relative to root.
 func DashboardFiles(root string) ([]string, error) {
-	m, err := filepath.Glob(filepath.Join(root, GrafanaDir, "*.json"))
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, p := range m {
-		rel, _ := filepath.Rel(root, p)
-		out = append(out, rel)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no dashboards in %s", filepath.Join(root, GrafanaDir))
-	}
-	return out, nil
+	return globRel(root, GrafanaDir, "*.json", "dashboards")
 }
 
 // ReadDashboard parses one dashboard.
