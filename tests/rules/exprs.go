@@ -64,7 +64,9 @@ type Rule struct {
 
 // RuleFiles returns the rule files under root's PrometheusDir (not the
 // unit tests under its tests/ directory), relative to root.
-func RuleFiles(root string) ([]string, error) { return globRel(root, PrometheusDir, "*.yml", "rule files") }
+func RuleFiles(root string) ([]string, error) {
+	return globRel(root, PrometheusDir, "*.yml", "rule files")
+}
 
 // globRel returns the files matching pattern in root/dir, relative to
 // root; none is an error.
