@@ -16,6 +16,7 @@ import (
 	"github.com/virtwatt/virtwatt/hostagent/procstat"
 	"github.com/virtwatt/virtwatt/hostagent/state"
 	"github.com/virtwatt/virtwatt/internal/flock"
+	"github.com/virtwatt/virtwatt/internal/otlp"
 	"github.com/virtwatt/virtwatt/share"
 )
 
@@ -124,6 +125,11 @@ func Main(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) erro
 	if err != nil {
 		return err
 	}
+	stopOTLP, err := otlp.Run(ctx, reg, cfg.OTLP, "virtwatt-host", Version, log)
+	if err != nil {
+		return err
+	}
+	defer stopOTLP()
 	srv, err := listen(cfg, newHandler(cfg, src.Meter.Name(), reg, log), log)
 	if err != nil {
 		return err
