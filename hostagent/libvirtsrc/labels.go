@@ -2,10 +2,10 @@ package libvirtsrc
 
 import (
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/virtwatt/virtwatt/share"
 )
 
 // LabelsNamespace is the XML namespace of the element that carries a
@@ -29,11 +29,11 @@ import (
 // MaxLabelValueBytes bytes at a UTF-8 boundary.
 const LabelsNamespace = "https://virtwatt.dev/xmlns/labels/1"
 
+// Label bounds are the share contract's, so that a guest keeps every label
+// the host writes.
 const (
-	// MaxLabels is the number of labels kept per domain.
-	MaxLabels = 16
-	// MaxLabelValueBytes is the length, in bytes, a label value is cut to.
-	MaxLabelValueBytes = 128
+	MaxLabels          = share.MaxLabels
+	MaxLabelValueBytes = share.MaxLabelValueBytes
 	// maxMetadataBytes bounds the metadata element this package parses.
 	maxMetadataBytes = 64 << 10
 )
@@ -89,8 +89,8 @@ func ParseLabels(doc, ns string) (labels map[string]string, problems []LabelProb
 			continue
 		}
 		name := *l.Name
-		if err := validLabelName(name); err != nil {
-			problems = append(problems, LabelProblem{Name: name, Reason: err.Error()})
+		if err := share.ValidLabelName(name); err != nil {
+			problems = append(problems, LabelProblem{Name: name, Reason: err.Error() + ": dropped"})
 			continue
 		}
 		if _, dup := labels[name]; dup {
@@ -103,7 +103,7 @@ func ParseLabels(doc, ns string) (labels map[string]string, problems []LabelProb
 		}
 		value := strings.TrimSpace(l.Value)
 		if len(value) > MaxLabelValueBytes {
-			value = truncateUTF8(value, MaxLabelValueBytes)
+			value = share.TruncateUTF8(value, MaxLabelValueBytes)
 			problems = append(problems, LabelProblem{Name: name, Reason: fmt.Sprintf("value longer than %d bytes: cut", MaxLabelValueBytes)})
 		}
 		if labels == nil {
@@ -118,33 +118,3 @@ func ParseLabels(doc, ns string) (labels map[string]string, problems []LabelProb
 // element with its namespace stripped (it was looked up by namespace), so
 // no namespace counts as ns.
 func inNS(n xml.Name, ns string) bool { return n.Space == ns || n.Space == "" }
-
-// validLabelName reports whether name is a Prometheus label name in the
-// classic (legacy) character set, [a-zA-Z_][a-zA-Z0-9_]*, and not reserved.
-func validLabelName(name string) error {
-	if name == "" {
-		return errors.New("empty label name dropped")
-	}
-	if strings.HasPrefix(name, "__") {
-		return errors.New("label names starting with __ are reserved by Prometheus: dropped")
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		ok := c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9')
-		if !ok {
-			return errors.New("not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*): dropped")
-		}
-	}
-	return nil
-}
-
-// truncateUTF8 cuts s to at most n bytes without splitting a rune.
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
