@@ -399,3 +399,37 @@ func TestReconnectAfterLoss(t *testing.T) {
 		}
 	}
 }
+
+// A domain whose metadata has a bad label logs it once, not at every
+// refresh; a change to its problems logs again.
+func TestLabelProblemsLoggedOnce(t *testing.T) {
+	s, clock, logs := newTestSource(t, Options{URI: testURI(t), MetadataRefresh: time.Minute})
+	ctx := context.Background()
+	for range 5 {
+		if _, err := s.Domains(ctx); err != nil {
+			t.Fatal(err)
+		}
+		clock.Add(time.Minute)
+	}
+	if n := strings.Count(logs.String(), "label=cost-center"); n != 1 {
+		t.Fatalf("dropped label logged %d times over 5 refreshes, want 1; logs:\n%s", n, logs.String())
+	}
+	dom, err := s.cs.conn.LookupDomainByName("vm-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dom.Free()
+	if err := dom.SetMetadata(libvirt.DOMAIN_METADATA_ELEMENT,
+		`<labels><label name="bad-name">x</label></labels>`, "vw", LabelsNamespace, libvirt.DOMAIN_AFFECT_CURRENT); err != nil {
+		t.Fatalf("SetMetadata: %v", err)
+	}
+	for range 3 {
+		if _, err := s.Domains(ctx); err != nil {
+			t.Fatal(err)
+		}
+		clock.Add(time.Minute)
+	}
+	if n := strings.Count(logs.String(), "label=bad-name"); n != 1 {
+		t.Fatalf("new label problem logged %d times over 3 refreshes, want 1; logs:\n%s", n, logs.String())
+	}
+}
