@@ -3,6 +3,7 @@ package hostagent
 import (
 	"context"
 	"maps"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -511,6 +512,28 @@ func TestParallelShareWrites(t *testing.T) {
 	}
 	if len(used) != 4 {
 		t.Fatalf("only writers %v used", used)
+	}
+	checkConservation(t, st, cfg.Zones)
+}
+
+// Cumulative CPU time near the top of its range saturates: it never wraps
+// back to a small value.
+func TestCumulativeCPUTimeSaturates(t *testing.T) {
+	cfg := testConfig(t)
+	h := newFakeHost(15, 1)
+	st := state.New()
+	a := newTestAgent(t, cfg, h, st)
+	ctx := context.Background()
+	h.advance(time.Second)
+	a.Tick(ctx)
+	vm := st.VMs[uuidFor(0)]
+	vm.VCPUTimeNS, vm.CPUTimeNS = math.MaxUint64-1, math.MaxUint64-1
+	for range 3 {
+		h.advance(time.Second)
+		a.Tick(ctx)
+	}
+	if vm.VCPUTimeNS != math.MaxUint64 || vm.CPUTimeNS != math.MaxUint64 {
+		t.Fatalf("cumulative CPU time = %d / %d ns, want saturated at %d", vm.VCPUTimeNS, vm.CPUTimeNS, uint64(math.MaxUint64))
 	}
 	checkConservation(t, st, cfg.Zones)
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/virtwatt/virtwatt/hostagent/domain"
 	"github.com/virtwatt/virtwatt/hostagent/procstat"
 	"github.com/virtwatt/virtwatt/hostagent/state"
+	"github.com/virtwatt/virtwatt/internal/saturate"
 )
 
 // tickBuffers are reused from tick to tick to keep the hot path free of
@@ -151,8 +152,10 @@ func (a *Agent) splitTick(now time.Time, cpu procstat.CPU, doms []domain.Domain)
 	for i := range doms {
 		d := &doms[i]
 		vm := b.states[i]
-		vm.VCPUTimeNS += b.vcpuD[i]
-		vm.CPUTimeNS += b.cpuD[i]
+		// Cumulative CPU time saturates rather than wraps (a 256-vCPU VM
+		// passes 2^64 ns in about 2.3 years): it must never go back.
+		vm.VCPUTimeNS, _ = saturate.Add(vm.VCPUTimeNS, b.vcpuD[i])
+		vm.CPUTimeNS, _ = saturate.Add(vm.CPUTimeNS, b.cpuD[i])
 		vm.LastSeen = now
 		if capacity > 0 {
 			b.share[d.UUID] = float64(b.cpuD[i]) / float64(capacity)

@@ -44,6 +44,7 @@ import (
 	"github.com/virtwatt/virtwatt/estimate"
 	"github.com/virtwatt/virtwatt/guestagent/follow"
 	"github.com/virtwatt/virtwatt/guestagent/measure"
+	"github.com/virtwatt/virtwatt/internal/saturate"
 	"github.com/virtwatt/virtwatt/share"
 )
 
@@ -187,7 +188,7 @@ func (a *Accountant) add(zone string, d uint64) {
 		a.energy = map[string]uint64{}
 	}
 	cur := a.energy[zone]
-	sum, saturated := measure.AddUJ(cur, d)
+	sum, saturated := saturate.Add(cur, d)
 	if saturated {
 		a.warnOnce("saturated", "energy counter saturated at 2^64-1 µJ: it stays there (restart the agent to count again)",
 			"zone", zone, "dropped_uj", d-(sum-cur))

@@ -4,7 +4,11 @@
 // Exporters (metrics, CSV, JSON lines, webhook, track) only render Samples.
 package measure
 
-import "time"
+import (
+	"time"
+
+	"github.com/virtwatt/virtwatt/internal/saturate"
+)
 
 // Sample is one observation, produced after each poll of the share.
 type Sample struct {
@@ -63,7 +67,7 @@ func (s Sample) Started() bool { return s.EnergyUJ != nil }
 func (s Sample) TotalEnergyUJ() uint64 {
 	var t uint64
 	for _, v := range s.EnergyUJ {
-		t, _ = AddUJ(t, v)
+		t, _ = saturate.Add(t, v)
 	}
 	return t
 }

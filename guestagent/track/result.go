@@ -7,6 +7,7 @@ import (
 
 	"github.com/virtwatt/virtwatt/estimate"
 	"github.com/virtwatt/virtwatt/guestagent/measure"
+	"github.com/virtwatt/virtwatt/internal/saturate"
 )
 
 // Energy is the VM's energy over the run, from two meter Samples.
@@ -75,7 +76,7 @@ func energyOf(s0, s1 measure.Sample, err0, err1 error) Energy {
 			d = v - s0.EnergyUJ[z]
 		}
 		e.ZoneUJ[z] = d
-		e.TotalUJ, _ = measure.AddUJ(e.TotalUJ, d)
+		e.TotalUJ, _ = saturate.Add(e.TotalUJ, d)
 	}
 	return e
 }
@@ -113,9 +114,9 @@ func (r *Result) attribute() {
 	r.Fraction = min(1, r.CommandCPU/r.GuestCPU)
 	r.CommandZoneUJ = map[string]uint64{}
 	for z, v := range r.Energy.ZoneUJ {
-		c := min(v, measure.UJFromFloat(float64(v)*r.Fraction))
+		c := min(v, saturate.FromFloat(float64(v)*r.Fraction))
 		r.CommandZoneUJ[z] = c
-		r.CommandUJ, _ = measure.AddUJ(r.CommandUJ, c)
+		r.CommandUJ, _ = saturate.Add(r.CommandUJ, c)
 	}
 	r.CommandGrams = r.Energy.EmissionsGrams * r.Fraction
 	r.CommandLiters = r.Energy.WaterLiters * r.Fraction
