@@ -35,6 +35,13 @@ func KnownZone(name string) bool {
 	return false
 }
 
+// CountedZone reports whether a reader adds zone's energy into a total:
+// package and dram only. Core and uncore are inside package and psys
+// contains it (virtwatt-host publishes a psys-only host as package), so
+// summing them too would count the same energy twice; a reader accepts
+// them but never adds them.
+func CountedZone(name string) bool { return name == ZonePackage || name == ZoneDRAM }
+
 // Labels from a domain's metadata, as the host keeps them and as a reader
 // accepts them from a record.
 const (

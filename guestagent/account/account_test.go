@@ -462,3 +462,29 @@ func TestOldRecordUnconfirmed(t *testing.T) {
 		})
 	}
 }
+
+// Core and uncore are inside package and psys contains it: a record that
+// carries them is priced and totalled on package and dram only.
+func TestZonesInsidePackageNotCountedTwice(t *testing.T) {
+	a := newAcct(100)
+	mk := func(seq uint64, sec float64, pkg uint64) *share.Record {
+		r := rec("a", seq, sec, pkg)
+		r.Zones[share.ZoneDRAM] = share.ZoneEnergy{UsageUJ: pkg / 10}
+		r.Zones[share.ZoneCore] = share.ZoneEnergy{UsageUJ: pkg / 2}
+		r.Zones[share.ZoneUncore] = share.ZoneEnergy{UsageUJ: pkg / 4}
+		r.Zones[share.ZonePsys] = share.ZoneEnergy{UsageUJ: pkg * 2}
+		return r
+	}
+	a.Observe(at(0), obsRec(mk(1, 0, 3_600_000_000)))
+	s := a.Observe(at(1), obsRec(mk(2, 1, 7_200_000_000)))
+	if got, want := s.TotalEnergyUJ(), uint64(7_200_000_000+720_000_000); got != want {
+		t.Fatalf("total energy = %d µJ, want package + dram = %d (zones %v)", got, want, s.EnergyUJ)
+	}
+	// 2.2 Wh at 100 g/kWh (no PUE) = 0.22 g.
+	if want := 0.22; math.Abs(s.EmissionsGrams-want) > 1e-9 {
+		t.Fatalf("emissions = %v g, want %v g (package and dram only)", s.EmissionsGrams, want)
+	}
+	if tp, ok := s.TotalPowerW(); !ok || math.Abs(tp-3960) > 1e-6 {
+		t.Fatalf("total power = %v (%v), want 3960 W of package + dram", tp, ok)
+	}
+}

@@ -11,6 +11,7 @@ import (
 // observeRecord accounts for a validated record and reports whether the
 // share is up.
 func (a *Accountant) observeRecord(now time.Time, r *share.Record) bool {
+	r = a.countedZones(r)
 	a.meta = share.Record{Host: r.Host, Domain: r.Domain, UUID: r.UUID, Labels: r.Labels}
 	prices, refused, err := a.opts.Pricing.prices(r, a.prices)
 	if err != nil {
@@ -206,4 +207,30 @@ func seconds(s float64) time.Duration {
 		return 0
 	}
 	return time.Duration(s * float64(time.Second))
+}
+
+// countedZones returns r, or a copy of it without the zones that are never
+// added into a total (share.CountedZone: core and uncore are inside
+// package, psys contains it), said once: counting them would count the
+// same energy twice.
+func (a *Accountant) countedZones(r *share.Record) *share.Record {
+	var extra []string
+	for zone := range r.Zones {
+		if !share.CountedZone(zone) {
+			extra = append(extra, zone)
+		}
+	}
+	if len(extra) == 0 {
+		return r
+	}
+	a.warnOnce("uncounted-zones", "zones inside or around package in the host's record are not counted (they would count the same energy twice)",
+		"zones", extra)
+	c := *r
+	c.Zones = make(map[string]share.ZoneEnergy, len(r.Zones))
+	for zone, z := range r.Zones {
+		if share.CountedZone(zone) {
+			c.Zones[zone] = z
+		}
+	}
+	return &c
 }
