@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 )
 
@@ -14,7 +13,7 @@ import (
 // where there is one) by the reading side. Test with errors.Is.
 var (
 	// ErrTooLarge: a share file is larger than the limit given to
-	// ReadFileBounded (MaxFileSize for the files of the share).
+	// Dir.ReadFile (MaxFileSize for the files of the share).
 	ErrTooLarge = errors.New("share file too large")
 	// ErrEmpty: a share file holds nothing (or only white space).
 	ErrEmpty = errors.New("share file empty")
@@ -26,19 +25,6 @@ var (
 	// writer produces.
 	ErrGarbled = errors.New("garbled share file")
 )
-
-// ReadFileBounded reads the file at path like Dir.ReadFile reads a file
-// of a share: path's last component is never followed if it is a symbolic
-// link, and the directory holding it is the one named (the caller's path,
-// trusted).
-func ReadFileBounded(path string, max int64) ([]byte, error) {
-	d, err := OpenDir(filepath.Dir(path))
-	if err != nil {
-		return nil, err
-	}
-	defer d.Close()
-	return d.ReadFile(filepath.Base(path), max)
-}
 
 // ParseRecord decodes and validates a record. It is strict about what it
 // needs and lenient about what it does not know:

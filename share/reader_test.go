@@ -135,6 +135,16 @@ func TestReadRecordNamesFile(t *testing.T) {
 	}
 }
 
+// readBounded reads path as Dir.ReadFile reads a file of a share.
+func readBounded(path string, max int64) ([]byte, error) {
+	d, err := OpenDir(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.ReadFile(filepath.Base(path), max)
+}
+
 func TestReadFileBounded(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name string, size int) string {
@@ -145,19 +155,19 @@ func TestReadFileBounded(t *testing.T) {
 		return p
 	}
 	huge := write("huge", 10<<20)
-	if _, err := ReadFileBounded(huge, MaxFileSize); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), huge) {
+	if _, err := readBounded(huge, MaxFileSize); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), huge) {
 		t.Errorf("10 MB file: %v, want ErrTooLarge naming it", err)
 	}
-	if b, err := ReadFileBounded(write("exact", 100), 100); err != nil || len(b) != 100 {
+	if b, err := readBounded(write("exact", 100), 100); err != nil || len(b) != 100 {
 		t.Errorf("file of exactly max bytes: %d bytes, %v", len(b), err)
 	}
-	if _, err := ReadFileBounded(write("over", 101), 100); !errors.Is(err, ErrTooLarge) {
+	if _, err := readBounded(write("over", 101), 100); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("file of max+1 bytes: %v, want ErrTooLarge", err)
 	}
-	if _, err := ReadFileBounded(write("empty", 0), 100); !errors.Is(err, ErrEmpty) {
+	if _, err := readBounded(write("empty", 0), 100); !errors.Is(err, ErrEmpty) {
 		t.Errorf("empty file: %v, want ErrEmpty", err)
 	}
-	if _, err := ReadFileBounded(dir, 100); !errors.Is(err, ErrGarbled) {
+	if _, err := readBounded(dir, 100); !errors.Is(err, ErrGarbled) {
 		t.Errorf("directory: %v, want ErrGarbled", err)
 	}
 	// A FIFO with no writer would block a plain open or read forever.
@@ -165,11 +175,11 @@ func TestReadFileBounded(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadFileBounded(fifo, 100); !errors.Is(err, ErrGarbled) {
+	if _, err := readBounded(fifo, 100); !errors.Is(err, ErrGarbled) {
 		t.Errorf("fifo: %v, want ErrGarbled", err)
 	}
 	// A character device reports size 0 and never ends.
-	if _, err := ReadFileBounded("/dev/zero", 100); !errors.Is(err, ErrGarbled) {
+	if _, err := readBounded("/dev/zero", 100); !errors.Is(err, ErrGarbled) {
 		t.Errorf("/dev/zero: %v, want ErrGarbled", err)
 	}
 }
