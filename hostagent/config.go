@@ -1,7 +1,6 @@
 package hostagent
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -10,9 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/virtwatt/virtwatt/hostagent/attribution"
+	"github.com/virtwatt/virtwatt/internal/cli"
 	"github.com/virtwatt/virtwatt/internal/otlp"
 	"github.com/virtwatt/virtwatt/internal/webserver"
 	"github.com/virtwatt/virtwatt/share"
@@ -20,7 +18,8 @@ import (
 
 // Config is everything virtwatt-host can be told, from the TOML file
 // (--config) and from flags; a flag that is set wins over the file.
-// Each TOML key is the flag name with '-' replaced by '_'.
+// Each TOML key is the flag name with '.' and '-' replaced by '_'
+// (internal/cli, shared with virtwatt-guest).
 type Config struct {
 	Interval     time.Duration `toml:"interval"`
 	Meter        string        `toml:"meter"`
@@ -33,13 +32,14 @@ type Config struct {
 	RORoot       string        `toml:"ro_root"`
 	StateFile    string        `toml:"state_file"`
 	PruneAfter   time.Duration `toml:"prune_after"`
-	Listen       string        `toml:"listen"`
+	Listen       string        `toml:"web_listen_address"`
 	WebConfig    string        `toml:"web_config_file"`
 	MaxConns     int           `toml:"web_max_connections"`
 	Idle         string        `toml:"idle"`
 	Overhead     string        `toml:"overhead"`
 	HostName     string        `toml:"host_name"`
 	LogLevel     string        `toml:"log_level"`
+	LogFormat    string        `toml:"log_format"`
 	OTLP         otlp.Config   `toml:"otlp"` // [otlp] endpoint, headers, interval
 
 	// Facility and grid figures copied into every VM's record.
@@ -53,6 +53,10 @@ type Config struct {
 	// Modes (flags only).
 	Once bool `toml:"-"`
 	Demo bool `toml:"-"`
+
+	// Warnings are the deprecated flags and keys the command line used,
+	// one line each, for the caller to log.
+	Warnings []string `toml:"-"`
 }
 
 // DefaultConfig returns the defaults documented in configs/host.toml.
@@ -73,7 +77,8 @@ func DefaultConfig() Config {
 		MaxConns:      webserver.DefaultMaxConnections,
 		Idle:          string(attribution.IdleVCPUs),
 		Overhead:      string(attribution.OverheadVM),
-		LogLevel:      "info",
+		LogLevel:      cli.DefaultLogLevel,
+		LogFormat:     cli.DefaultLogFormat,
 		LifetimeYears: 4,
 	}
 }
@@ -104,9 +109,15 @@ func (s stringList) Set(v string) error {
 	return nil
 }
 
-// bindFlags registers every flag on fs, bound to c's fields.
-func bindFlags(fs *flag.FlagSet, c *Config, configPath *string) {
-	fs.StringVar(configPath, "config", "", "TOML config file (keys as in configs/host.toml); flags win over it")
+// common is c's web and log fields, for internal/cli.
+func (c *Config) common() cli.Common {
+	return cli.Common{ListenAddress: &c.Listen, WebConfigFile: &c.WebConfig, MaxConnections: &c.MaxConns,
+		LogLevel: &c.LogLevel, LogFormat: &c.LogFormat}
+}
+
+// bindFlags registers the host's own flags on fs, bound to c's fields
+// (--config, the web, log and version flags are internal/cli's).
+func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.DurationVar(&c.Interval, "interval", c.Interval, "time between two readings of the meters and of libvirt")
 	fs.StringVar(&c.Meter, "meter", c.Meter, "energy meter: auto (powercap, else MSR), powercap or msr")
 	fs.StringVar(&c.PowercapRoot, "powercap-root", c.PowercapRoot, "powercap sysfs root holding intel-rapl:N zones")
@@ -118,13 +129,9 @@ func bindFlags(fs *flag.FlagSet, c *Config, configPath *string) {
 	fs.StringVar(&c.RORoot, "ro-root", c.RORoot, "directory of the read-only bind mounts of virtiofs VMs' shares (<ro-root>/<name>)")
 	fs.StringVar(&c.StateFile, "state-file", c.StateFile, "file keeping every VM's cumulative counters across restarts (outside the share root)")
 	fs.DurationVar(&c.PruneAfter, "prune-after", c.PruneAfter, "remove a vanished domain's share directory after this long")
-	fs.StringVar(&c.Listen, "listen", c.Listen, "address of the metrics endpoint")
-	fs.StringVar(&c.WebConfig, "web-config-file", c.WebConfig, "exporter-toolkit web config (TLS, basic auth) for the endpoint")
-	fs.IntVar(&c.MaxConns, "web.max-connections", c.MaxConns, "most connections the endpoint serves at once (lowered to keep file descriptors for measurement)")
 	fs.StringVar(&c.Idle, "idle", c.Idle, "who gets the host's idle energy: host, vcpus or busy")
 	fs.StringVar(&c.Overhead, "overhead", c.Overhead, "who gets emulator/IO-thread CPU time: vm or host")
 	fs.StringVar(&c.HostName, "host-name", c.HostName, "host name written into each record (default: the system's)")
-	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	otlp.RegisterFlags(fs, &c.OTLP)
 	fs.Float64Var(&c.PUE, "pue", c.PUE, "power usage effectiveness of the facility, written into records (0: not set)")
 	fs.Float64Var(&c.WUE, "wue", c.WUE, "water usage effectiveness in L/kWh, written into records (0: not set)")
@@ -139,39 +146,32 @@ func bindFlags(fs *flag.FlagSet, c *Config, configPath *string) {
 // ErrHelp is returned by ParseConfig when -h or --help was asked for.
 var ErrHelp = flag.ErrHelp
 
-// ParseConfig builds the config from defaults, the TOML file named by
-// --config, then the flags that were set. Usage goes to out.
-func ParseConfig(args []string, usage func(fs *flag.FlagSet)) (Config, error) {
-	parse := func(c *Config, path *string) (*flag.FlagSet, error) {
-		fs := flag.NewFlagSet("virtwatt-host", flag.ContinueOnError)
-		bindFlags(fs, c, path)
-		if usage != nil {
-			fs.Usage = func() { usage(fs) }
-		} else {
-			fs.Usage = func() {}
-		}
-		if err := fs.Parse(args); err != nil {
-			return fs, err
-		}
-		if fs.NArg() > 0 {
-			return fs, fmt.Errorf("unexpected argument %q (all options are flags)", fs.Arg(0))
-		}
-		return fs, nil
+// Spec is virtwatt-host's command line, for internal/cli; usage prints -h.
+func Spec(usage func(fs *flag.FlagSet)) cli.Spec[Config] {
+	return cli.Spec[Config]{
+		Name:     "virtwatt-host",
+		Example:  "configs/host.toml",
+		Defaults: DefaultConfig,
+		Common:   (*Config).common,
+		Bind:     bindFlags,
+		Usage:    usage,
+		Output:   os.Stderr,
 	}
-	cfg := DefaultConfig()
-	var path string
-	if _, err := parse(&cfg, &path); err != nil {
+}
+
+// ParseConfig builds the config from defaults, the TOML file named by
+// --config, then the flags that were set, and validates it (every error
+// at once). Usage goes to out.
+func ParseConfig(args []string, usage func(fs *flag.FlagSet)) (Config, error) {
+	res, err := Spec(usage).Parse(args)
+	cfg := res.Config
+	if err != nil {
 		return cfg, err
 	}
-	if path != "" {
-		cfg = DefaultConfig()
-		if err := loadTOML(path, &cfg); err != nil {
-			return cfg, err
-		}
-		if _, err := parse(&cfg, &path); err != nil { // flags win
-			return cfg, err
-		}
+	if len(res.Args) > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q (all options are flags)", res.Args[0])
 	}
+	cfg.Warnings = res.Warnings
 	if cfg.Demo {
 		def := DefaultConfig()
 		dir := filepath.Join(os.TempDir(), "virtwatt-demo")
@@ -188,31 +188,10 @@ func ParseConfig(args []string, usage func(fs *flag.FlagSet)) (Config, error) {
 	return cfg, cfg.Validate()
 }
 
-func loadTOML(path string, c *Config) error {
-	md, err := toml.DecodeFile(path, c)
-	if err != nil {
-		var perr toml.ParseError
-		if errors.As(err, &perr) {
-			return fmt.Errorf("config %s: %s", path, perr.ErrorWithPosition())
-		}
-		return fmt.Errorf("config %s: %w", path, err)
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = k.String()
-		}
-		return fmt.Errorf("config %s: unknown key %s (see configs/host.toml for the valid keys)", path, strings.Join(keys, ", "))
-	}
-	return nil
-}
-
 // Validate checks every value and names the key at fault.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(key, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("config key %s: "+format, append([]any{key}, a...)...))
-	}
+	var p cli.Problems
+	bad := p.Add
 	if err := share.CheckInterval(c.Interval); err != nil {
 		bad("interval", "%v", err)
 	}
@@ -247,21 +226,18 @@ func (c Config) Validate() error {
 		bad("idle/overhead", "%v", err)
 	}
 	if c.ShareRoot == "" {
-		bad("share_root", "must not be empty")
+		bad("share-root", "must not be empty")
 	}
 	if c.StateFile != "" && c.ShareRoot != "" && within(c.ShareRoot, c.StateFile) {
-		bad("state_file", "%s is inside share_root %s: a guest could read or plant it; put it outside", c.StateFile, c.ShareRoot)
-	}
-	if c.MaxConns < 1 || c.MaxConns > webserver.MaxMaxConnections {
-		bad("web_max_connections", "%d is out of range (1 to %d)", c.MaxConns, webserver.MaxMaxConnections)
+		bad("state-file", "%s is inside share_root %s: a guest could read or plant it; put it outside", c.StateFile, c.ShareRoot)
 	}
 	if c.PruneAfter < time.Minute {
-		bad("prune_after", "%v is under a minute: a domain briefly missing from a listing would lose its share", c.PruneAfter)
+		bad("prune-after", "%v is under a minute: a domain briefly missing from a listing would lose its share", c.PruneAfter)
 	}
 	if c.StateFile == "" && !c.Once {
-		bad("state_file", "must not be empty: without it every counter restarts from zero at each restart")
+		bad("state-file", "must not be empty: without it every counter restarts from zero at each restart")
 	}
-	for key, v := range map[string]float64{"pue": c.PUE, "wue": c.WUE, "carbon_intensity": c.CarbonIntensity, "embodied_kgco2e": c.EmbodiedKgCO2e} {
+	for key, v := range map[string]float64{"pue": c.PUE, "wue": c.WUE, "carbon-intensity": c.CarbonIntensity, "embodied-kgco2e": c.EmbodiedKgCO2e} {
 		if v < 0 || v != v {
 			bad(key, "%v must be a non-negative number", v)
 		}
@@ -270,13 +246,11 @@ func (c Config) Validate() error {
 		bad("pue", "%v is below 1 (PUE is total facility power over IT power)", c.PUE)
 	}
 	if c.EmbodiedKgCO2e > 0 && c.LifetimeYears <= 0 {
-		bad("lifetime_years", "%v must be positive when embodied_kgco2e is set", c.LifetimeYears)
+		bad("lifetime-years", "%v must be positive when embodied_kgco2e is set", c.LifetimeYears)
 	}
-	if _, err := parseLevel(c.LogLevel); err != nil {
-		bad("log_level", "%v", err)
-	}
+	c.common().Validate(&p)
 	if _, err := c.OTLP.Options("", ""); err != nil {
-		bad("otlp", "%v", err)
+		p.AddErr(fmt.Errorf("config key otlp: %w", err))
 	}
-	return errors.Join(errs...)
+	return p.Err()
 }

@@ -1,33 +1,18 @@
 package hostagent
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"time"
 
+	"github.com/virtwatt/virtwatt/internal/cli"
 	"github.com/virtwatt/virtwatt/internal/condlog"
 )
 
-func parseLevel(s string) (slog.Level, error) {
-	switch strings.ToLower(s) {
-	case "debug":
-		return slog.LevelDebug, nil
-	case "info", "":
-		return slog.LevelInfo, nil
-	case "warn", "warning":
-		return slog.LevelWarn, nil
-	case "error":
-		return slog.LevelError, nil
-	}
-	return 0, fmt.Errorf("%q is not one of debug, info, warn, error", s)
-}
-
-// NewLogger returns a text logger at the config's level.
-func NewLogger(w io.Writer, level string) *slog.Logger {
-	l, _ := parseLevel(level)
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+// NewLogger returns the agent's logger at the config's level and format
+// (internal/cli, the same as virtwatt-guest's).
+func NewLogger(w io.Writer, level, format string) *slog.Logger {
+	return cli.NewLogger(w, level, format)
 }
 
 // newCondLog returns the agent's log of failing stages: a condition (a

@@ -130,7 +130,11 @@ func Main(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) erro
 		return err
 	}
 	defer stopOTLP()
-	srv, err := listen(cfg, newHandler(cfg, src.Meter.Name(), reg, log), log)
+	h, err := newHandler(cfg, src.Meter.Name(), reg, log)
+	if err != nil {
+		return err
+	}
+	srv, err := listen(cfg, h, log)
 	if err != nil {
 		return err
 	}

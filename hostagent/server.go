@@ -2,6 +2,7 @@ package hostagent
 
 import (
 	"fmt"
+	"html"
 	"log/slog"
 	"net/http"
 	"time"
@@ -16,34 +17,19 @@ import (
 // scrapeTimeout bounds the gathering of one scrape.
 const scrapeTimeout = 10 * time.Second
 
-const landingPage = `<!doctype html>
-<html><head><title>virtwatt-host</title></head>
-<body>
-<h1>virtwatt-host</h1>
-<p>Measures the host's RAPL energy and splits it across its virtual machines.</p>
-<ul>
-<li><a href="/metrics">/metrics</a>: host and per-VM energy and power</li>
-</ul>
-<p>Meter: %s &middot; share root: <code>%s</code> &middot; idle policy: %s &middot; overhead: %s</p>
-</body></html>
-`
-
-// newHandler serves the landing page at / and the metrics at /metrics.
-func newHandler(cfg Config, meterName string, reg *prometheus.Registry, log *slog.Logger) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+// newHandler serves the landing page (exporter-toolkit's) at / and the
+// metrics at /metrics.
+func newHandler(cfg Config, meterName string, reg *prometheus.Registry, log *slog.Logger) (http.Handler, error) {
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		Timeout:  scrapeTimeout,
-	}))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, landingPage, meterName, cfg.ShareRoot, cfg.Idle, cfg.Overhead)
 	})
-	return mux
+	return webserver.Mux(webserver.Landing{
+		Name:        "virtwatt-host",
+		Description: "Measures the host's RAPL energy and splits it across its virtual machines.",
+		ExtraHTML: fmt.Sprintf("<p>Meter: %s &middot; share root: <code>%s</code> &middot; idle policy: %s &middot; overhead: %s</p>",
+			html.EscapeString(meterName), html.EscapeString(cfg.ShareRoot), html.EscapeString(cfg.Idle), html.EscapeString(cfg.Overhead)),
+	}, metrics, nil)
 }
 
 // listen binds the endpoint and validates its web config: Main calls it
@@ -56,7 +42,7 @@ func listen(cfg Config, h http.Handler, log *slog.Logger) (*webserver.Server, er
 		MaxConnections: cfg.MaxConns,
 	}, h, log)
 	if err != nil {
-		return nil, fmt.Errorf("metrics endpoint (--listen, --web-config-file, --web.max-connections): %w", err)
+		return nil, fmt.Errorf("metrics endpoint (--web.listen-address, --web.config.file, --web.max-connections): %w", err)
 	}
 	return srv, nil
 }
@@ -70,6 +56,7 @@ func newRegistry(a *Agent, obs *Observer) (*prometheus.Registry, error) {
 	for _, c := range []prometheus.Collector{
 		NewCollector(a.Snapshot),
 		newHostInfo(a.cfg.HostName),
+		webserver.BuildInfo(),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {

@@ -7,14 +7,21 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 
+	pversion "github.com/prometheus/common/version"
+
 	"github.com/virtwatt/virtwatt/hostagent"
+	"github.com/virtwatt/virtwatt/internal/cli"
 	"github.com/virtwatt/virtwatt/internal/lifecycle"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version is the old way to set the version at build time (-ldflags
+// "-X main.version=..."), still honoured; the Makefile sets
+// github.com/prometheus/common/version's Version, Revision, Branch and
+// BuildDate.
+var version string
 
 func usage(fs *flag.FlagSet) {
 	out := fs.Output()
@@ -29,9 +36,10 @@ Usage:
   virtwatt-host [flags]                 run the agent
   virtwatt-host --once                  print one per-VM split and exit
   virtwatt-host --demo                  simulated meter and VMs, real shares and metrics
+  virtwatt-host --version               version, revision, Go version, build date
 
-Flags (every flag is also a key of the --config TOML file, with _ for -):
-`, version)
+Flags (every flag is also a key of the --config TOML file, with _ for . and -):
+`, pversion.Version)
 	fs.PrintDefaults()
 	fmt.Fprintf(out, `
 Signals:
@@ -42,34 +50,51 @@ Signals:
 Examples:
   virtwatt-host --config /etc/virtwatt/host.toml
   virtwatt-host --once --interval 2s
-  virtwatt-host --demo --listen 127.0.0.1:28380
+  virtwatt-host --demo --web.listen-address 127.0.0.1:28380
 `)
 }
 
 func main() {
-	if code, ok := runSubcommand(os.Args[1:]); ok { // attach, detach, doctor (subcommands.go)
-		os.Exit(code)
+	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Main runs the command line args and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	cli.SetVersion(version)
+	hostagent.Version = pversion.Version // virtwatt_host_info, OTLP
+	spec := hostagent.Spec(usage)
+	if len(args) > 0 && isSubcommand(args[0]) {
+		if spec.WantsVersion(args[1:]) {
+			fmt.Fprint(stdout, cli.VersionText("virtwatt-host"))
+			return 0
+		}
+		code, _ := runSubcommand(args) // attach, detach, doctor (subcommands.go)
+		return code
 	}
-	if len(os.Args) > 1 && (os.Args[1] == "--version" || os.Args[1] == "-version") {
-		fmt.Println("virtwatt-host", version)
-		return
+	if spec.WantsVersion(args) {
+		fmt.Fprint(stdout, cli.VersionText("virtwatt-host"))
+		return 0
 	}
-	cfg, err := hostagent.ParseConfig(os.Args[1:], usage)
+	cfg, err := hostagent.ParseConfig(args, usage)
 	if errors.Is(err, hostagent.ErrHelp) {
-		return
+		return 0
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "virtwatt-host:", err)
-		os.Exit(2)
+		fmt.Fprintln(stderr, "virtwatt-host:", err)
+		return 2
 	}
-	log := hostagent.NewLogger(os.Stderr, cfg.LogLevel)
+	log := hostagent.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
 	ctx, stop := lifecycle.SignalContext(context.Background(), log)
 	defer stop()
 	err = lifecycle.Run(ctx, lifecycle.StopGrace, func(ctx context.Context) error {
-		return hostagent.Main(ctx, cfg, os.Stdout, log)
+		return hostagent.Main(ctx, cfg, stdout, log)
 	})
 	if err != nil {
 		log.Error("virtwatt-host stopped", "err", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }

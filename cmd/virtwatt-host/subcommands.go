@@ -18,13 +18,14 @@ import (
 	"github.com/virtwatt/virtwatt/hostagent/doctor"
 	"github.com/virtwatt/virtwatt/hostagent/domxml"
 	"github.com/virtwatt/virtwatt/hostagent/romount"
+	"github.com/virtwatt/virtwatt/internal/cli"
 )
 
 // runSubcommand runs `attach`, `detach` or `doctor` when args[0] names
 // one, and returns its exit code; ok is false for anything else (the
 // agent's own flags).
 func runSubcommand(args []string) (code int, ok bool) {
-	if len(args) == 0 {
+	if len(args) == 0 || !isSubcommand(args[0]) {
 		return 0, false
 	}
 	var run func([]string, io.Writer, io.Writer) int
@@ -41,6 +42,11 @@ func runSubcommand(args []string) (code int, ok bool) {
 	return run(args[1:], os.Stdout, os.Stderr), true
 }
 
+// isSubcommand reports whether name is one of the subcommands.
+func isSubcommand(name string) bool {
+	return name == "attach" || name == "detach" || name == "doctor"
+}
+
 // subFlags are the agent's keys the subcommands use: from --config, then
 // the flags given.
 type subFlags struct {
@@ -49,10 +55,11 @@ type subFlags struct {
 	uri, shareRoot, roRoot       string
 	powercapRoot, msrRoot, meter string
 	stateFile, listen            string
+	stderr                       io.Writer
 }
 
 func newSubFlags(name, usage string, stderr io.Writer) *subFlags {
-	s := &subFlags{fs: flag.NewFlagSet("virtwatt-host "+name, flag.ContinueOnError)}
+	s := &subFlags{fs: flag.NewFlagSet("virtwatt-host "+name, flag.ContinueOnError), stderr: stderr}
 	s.fs.SetOutput(stderr)
 	s.fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: virtwatt-host %s %s\n\nFlags:\n", name, usage)
@@ -72,7 +79,8 @@ func (s *subFlags) meterFlags() {
 	s.fs.StringVar(&s.powercapRoot, "powercap-root", d.PowercapRoot, "powercap sysfs root")
 	s.fs.StringVar(&s.msrRoot, "msr-root", d.MSRRoot, "root of the msr device files")
 	s.fs.StringVar(&s.stateFile, "state-file", d.StateFile, "the agent's state file")
-	s.fs.StringVar(&s.listen, "listen", d.Listen, "the agent's metrics address")
+	s.fs.StringVar(&s.listen, cli.FlagListenAddress, d.Listen, "the agent's metrics address")
+	s.fs.StringVar(&s.listen, "listen", d.Listen, "deprecated: use --"+cli.FlagListenAddress)
 }
 
 // resolve applies the config file, then the flags that were set.
@@ -82,6 +90,9 @@ func (s *subFlags) resolve() (hostagent.Config, error) {
 		c, err := hostagent.ParseConfig([]string{"--config", s.config}, nil)
 		if err != nil {
 			return cfg, err
+		}
+		for _, w := range c.Warnings {
+			fmt.Fprintf(s.stderr, "%s: %s\n", s.fs.Name(), w)
 		}
 		cfg = c
 	}
@@ -102,6 +113,9 @@ func (s *subFlags) resolve() (hostagent.Config, error) {
 		case "state-file":
 			cfg.StateFile = s.stateFile
 		case "listen":
+			fmt.Fprintf(s.stderr, "%s: flag --listen is deprecated and will be removed in the next release; use --%s\n", s.fs.Name(), cli.FlagListenAddress)
+			cfg.Listen = s.listen
+		case cli.FlagListenAddress:
 			cfg.Listen = s.listen
 		}
 	})
@@ -231,6 +245,3 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
-
-// The agent's metrics show the build's version (virtwatt_host_info).
-func init() { hostagent.Version = version }
