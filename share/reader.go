@@ -81,14 +81,18 @@ func ReadRecord(dir string) (*Record, error) {
 }
 
 // ReadRecord is ReadRecord on the opened share directory d.
-func (d *Dir) ReadRecord() (*Record, error) {
-	b, err := d.ReadFile(RecordFile, MaxFileSize)
+func (d *Dir) ReadRecord() (*Record, error) { return d.readRecord(RecordFile) }
+
+// readRecord reads, parses and validates the record at file (a path
+// beneath d, read as ReadFile reads it).
+func (d *Dir) readRecord(file string) (*Record, error) {
+	b, err := d.ReadFile(file, MaxFileSize)
 	if err != nil {
 		return nil, err
 	}
 	r, err := ParseRecord(b)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", d.display(RecordFile), err)
+		return nil, fmt.Errorf("%s: %w", d.display(file), err)
 	}
 	return r, nil
 }

@@ -280,16 +280,7 @@ func (w *Writer) ReadRecord(name string) (*Record, error) {
 		return nil, err
 	}
 	defer d.Close()
-	file := name + "/" + RecordFile
-	b, err := d.ReadFile(file, MaxFileSize)
-	if err != nil {
-		return nil, err
-	}
-	r, err := ParseRecord(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", d.display(file), err)
-	}
-	return r, nil
+	return d.readRecord(name + "/" + RecordFile)
 }
 
 // List returns the names of the VM directories under the root, sorted.
