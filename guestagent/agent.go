@@ -98,6 +98,7 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Agent, error) {
 		a.collector, a.outErrors,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		webserver.BuildInfo(),
 	)
 	for _, o := range opts {
 		o(a)
@@ -143,13 +144,17 @@ func (a *Agent) Latest() measure.Sample {
 // nil. It returns an error only when the endpoint cannot listen (a busy
 // address, a bad web config: nothing is polled or written then) or fails.
 func (a *Agent) Run(ctx context.Context) error {
+	h, err := a.Handler()
+	if err != nil {
+		return err
+	}
 	srv, err := webserver.Listen(webserver.Config{
 		ListenAddress:  a.cfg.Listen,
 		ConfigFile:     a.cfg.WebConfigFile,
 		MaxConnections: a.cfg.MaxConns,
-	}, a.Handler(), a.log)
+	}, h, a.log)
 	if err != nil {
-		return fmt.Errorf("metrics endpoint (--listen, --web.config.file, --web.max-connections): %w", err)
+		return fmt.Errorf("metrics endpoint (--web.listen-address, --web.config.file, --web.max-connections): %w", err)
 	}
 	a.mu.Lock()
 	a.addr = srv.Addr()

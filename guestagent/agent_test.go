@@ -317,8 +317,8 @@ func TestListenError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "--listen") {
-		t.Fatalf("Run = %v, want a listen error naming --listen", err)
+	if err := a.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "--web.listen-address") {
+		t.Fatalf("Run = %v, want a listen error naming --web.listen-address", err)
 	}
 }
 

@@ -1,23 +1,19 @@
 package guestagent
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"net/url"
-	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/virtwatt/virtwatt/estimate"
 	"github.com/virtwatt/virtwatt/guestagent/account"
+	"github.com/virtwatt/virtwatt/internal/cli"
 	"github.com/virtwatt/virtwatt/internal/otlp"
 	"github.com/virtwatt/virtwatt/internal/webserver"
 	"github.com/virtwatt/virtwatt/share"
@@ -31,7 +27,8 @@ const (
 	DefaultTopProcesses = 10
 	DefaultProcRoot     = "/proc"
 	DefaultCSVInterval  = 60 * time.Second
-	DefaultLogLevel     = "info"
+	DefaultLogLevel     = cli.DefaultLogLevel
+	DefaultLogFormat    = cli.DefaultLogFormat
 )
 
 // Config is the guest agent's configuration: the TOML file given with
@@ -39,7 +36,7 @@ const (
 type Config struct {
 	ShareDir      string   `toml:"share_dir"`
 	PollInterval  Duration `toml:"poll_interval"`
-	Listen        string   `toml:"listen"`
+	Listen        string   `toml:"web_listen_address"`
 	WebConfigFile string   `toml:"web_config_file"`
 	MaxConns      int      `toml:"web_max_connections"`
 
@@ -59,12 +56,16 @@ type Config struct {
 	JSONL       string   `toml:"jsonl"`
 	Webhook     string   `toml:"webhook"`
 
-	LogLevel string `toml:"log_level"`
+	LogLevel  string `toml:"log_level"`
+	LogFormat string `toml:"log_format"`
 
 	OTLP otlp.Config `toml:"otlp"` // [otlp] endpoint, headers, interval
 
 	// ConfigFile is the --config path; not a TOML key.
 	ConfigFile string `toml:"-"`
+	// Warnings are the deprecated flags and keys the command line used,
+	// one line each, for the caller to log.
+	Warnings []string `toml:"-"`
 }
 
 // Duration is a time.Duration written as "1s", "250ms", "1m30s" in TOML.
@@ -94,98 +95,87 @@ func Defaults() Config {
 		ProcRoot:     DefaultProcRoot,
 		CSVInterval:  Duration{DefaultCSVInterval},
 		LogLevel:     DefaultLogLevel,
+		LogFormat:    DefaultLogFormat,
 	}
 }
 
 // LoadFile decodes the TOML file at path over c. Unknown keys are errors
-// that name the key, so that a typo never silently falls back to a default.
+// that name the file and the key, so that a typo never silently falls back
+// to a default; deprecated keys are applied and noted in c.Warnings.
 func LoadFile(path string, c *Config) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("config: %w", err)
+	var w cli.Warnings
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
+	c.common().Register(fs, &w)
+	c.RegisterFlags(fs)
+	if err := cli.LoadTOML(path, c, fs, &w); err != nil {
+		return err
 	}
-	md, err := toml.Decode(string(b), c)
-	if err != nil {
-		var perr toml.ParseError
-		if errors.As(err, &perr) {
-			where := ""
-			if perr.LastKey != "" {
-				where = fmt.Sprintf(" key %q:", perr.LastKey)
-			}
-			return fmt.Errorf("config %s:%s %s", path, where, strings.TrimSpace(perr.ErrorWithPosition()))
-		}
-		return fmt.Errorf("config %s: %w", path, err)
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = strconv.Quote(k.String())
-		}
-		return fmt.Errorf("config %s: unknown key %s (known keys: %s)", path, strings.Join(keys, ", "),
-			strings.Join(knownKeys(), ", "))
-	}
+	c.Warnings = append(c.Warnings, w.List()...)
 	return nil
 }
 
-// knownKeys lists the TOML keys of Config.
+// knownKeys lists the top-level TOML keys of Config (not its tables').
 func knownKeys() []string {
-	keys := []string{
-		"share_dir", "poll_interval", "listen", "web_config_file", "web_max_connections", "carbon_intensity", "country", "region",
-		"cloud_provider", "cloud_region", "pue", "wue", "top_processes", "proc_root", "csv", "csv_interval",
-		"jsonl", "webhook", "log_level",
+	var keys []string
+	for _, k := range cli.Keys(&Config{}) {
+		if !strings.Contains(k, ".") {
+			keys = append(keys, k)
+		}
 	}
-	sort.Strings(keys)
 	return keys
 }
 
-// Validate checks every value and names the key (and flag) of the first
-// wrong one.
+// common is c's web and log fields, for internal/cli.
+func (c *Config) common() cli.Common {
+	return cli.Common{ListenAddress: &c.Listen, WebConfigFile: &c.WebConfigFile, MaxConnections: &c.MaxConns,
+		LogLevel: &c.LogLevel, LogFormat: &c.LogFormat}
+}
+
+// Validate checks every value and names the key and flag of each wrong
+// one, all at once.
 func (c Config) Validate() error {
+	var p cli.Problems
+	c.common().Validate(&p)
 	if _, err := c.OTLP.Options("", ""); err != nil {
-		return err
+		p.AddErr(fmt.Errorf("config key otlp: %w", err))
 	}
-	switch {
-	case c.ShareDir == "":
-		return errors.New("share_dir (--share-dir): must not be empty")
-	case share.CheckInterval(c.PollInterval.Duration) != nil:
-		return fmt.Errorf("poll_interval (--poll-interval): %w", share.CheckInterval(c.PollInterval.Duration))
-	case c.Listen == "":
-		return errors.New("listen (--listen): must not be empty (\":28381\", \"127.0.0.1:28381\")")
-	case c.MaxConns < 1 || c.MaxConns > webserver.MaxMaxConnections:
-		return fmt.Errorf("web_max_connections (--web.max-connections): must be 1 to %d, got %d", webserver.MaxMaxConnections, c.MaxConns)
-	case c.TopProcesses < 0:
-		return fmt.Errorf("top_processes (--top-processes): must be >= 0, got %d", c.TopProcesses)
-	case c.CSVInterval.Duration <= 0:
-		return fmt.Errorf("csv_interval (--csv-interval): must be > 0, got %v", c.CSVInterval)
+	if c.ShareDir == "" {
+		p.Add("share-dir", "must not be empty")
+	}
+	if err := share.CheckInterval(c.PollInterval.Duration); err != nil {
+		p.Add("poll-interval", "%v", err)
+	}
+	if c.TopProcesses < 0 {
+		p.Add("top-processes", "must be >= 0, got %d", c.TopProcesses)
+	}
+	if c.CSVInterval.Duration <= 0 {
+		p.Add("csv-interval", "must be > 0, got %v", c.CSVInterval)
 	}
 	if c.CarbonIntensity != nil {
 		if v := *c.CarbonIntensity; math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-			return fmt.Errorf("carbon_intensity (--carbon-intensity): want grams CO2e per kWh >= 0, got %v", v)
+			p.Add("carbon-intensity", "want grams CO2e per kWh >= 0, got %v", v)
 		}
 	}
 	if c.PUE != nil {
 		if v := *c.PUE; math.IsNaN(v) || math.IsInf(v, 0) || v < 1 {
-			return fmt.Errorf("pue (--pue): want a value >= 1 (1.0 is a perfect data center), got %v", v)
+			p.Add("pue", "want a value >= 1 (1.0 is a perfect data center), got %v", v)
 		}
 	}
 	if c.WUE != nil {
 		if v := *c.WUE; math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-			return fmt.Errorf("wue (--wue): want liters per kWh >= 0, got %v", v)
+			p.Add("wue", "want liters per kWh >= 0, got %v", v)
 		}
-	}
-	if _, err := parseLevel(c.LogLevel); err != nil {
-		return err
 	}
 	if c.Webhook != "" {
 		u, err := url.Parse(c.Webhook)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("webhook (--webhook): want an http:// or https:// URL, got %q", c.Webhook)
+			p.Add("webhook", "want an http:// or https:// URL, got %q", c.Webhook)
 		}
 	}
 	if err := c.Pricing().Check(); err != nil {
-		return fmt.Errorf("carbon intensity settings (country, region, cloud_provider, cloud_region): %w", err)
+		p.AddErr(fmt.Errorf("carbon intensity settings (country, region, cloud_provider, cloud_region): %w", err))
 	}
-	return nil
+	return p.Err()
 }
 
 // Pricing is the guest's side of pricing energy, from c.
@@ -199,28 +189,14 @@ func (c Config) Pricing() account.Pricing {
 
 // SlogLevel is LogLevel as a slog.Level (info when invalid; Validate
 // reports that).
-func (c Config) SlogLevel() slog.Level {
-	l, _ := parseLevel(c.LogLevel)
-	return l
-}
+func (c Config) SlogLevel() slog.Level { return cli.MustLevel(c.LogLevel) }
 
-func parseLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return slog.LevelInfo, fmt.Errorf("log_level (--log-level): want debug, info, warn or error, got %q", s)
-	}
-	return l, nil
-}
-
-// RegisterFlags binds c's fields to flags of fs, with c's values as the
-// defaults.
+// RegisterFlags binds c's own fields to flags of fs, with c's values as
+// the defaults (--config, the web, log and version flags are
+// internal/cli's: see Spec).
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "TOML configuration `file` (flags win over it); see configs/guest.toml")
 	fs.StringVar(&c.ShareDir, "share-dir", c.ShareDir, "`dir`ectory where the VM's share is mounted (read-only)")
 	fs.DurationVar(&c.PollInterval.Duration, "poll-interval", c.PollInterval.Duration, "how often to read the share")
-	fs.StringVar(&c.Listen, "listen", c.Listen, "`address` of the /metrics endpoint")
-	fs.StringVar(&c.WebConfigFile, "web.config.file", c.WebConfigFile, "exporter-toolkit web config `file` for TLS and basic auth (optional)")
-	fs.IntVar(&c.MaxConns, "web.max-connections", c.MaxConns, "most connections the endpoint serves at once (lowered to keep file descriptors for measurement)")
 	fs.Var(optFloat{&c.CarbonIntensity}, "carbon-intensity", "carbon intensity in `g`CO2e/kWh; wins over the host's value and the tables")
 	fs.StringVar(&c.Country, "country", c.Country, "ISO 3166 alpha-2 or alpha-3 `code` for the carbon-intensity table (see --list-countries)")
 	fs.StringVar(&c.Region, "region", c.Region, "US state or Nordic zone (SE1..SE4, NO1..NO5, FI) with --country")
@@ -234,45 +210,41 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CSVInterval.Duration, "csv-interval", c.CSVInterval.Duration, "one CSV row per this interval")
 	fs.StringVar(&c.JSONL, "jsonl", c.JSONL, "append one JSON line per sample to this `file`")
 	fs.StringVar(&c.Webhook, "webhook", c.Webhook, "POST each sample as JSON to this `URL`")
-	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	otlp.RegisterFlags(fs, &c.OTLP)
 }
 
-// ParseArgs builds a Config from args: defaults, then the --config file,
-// then every flag given (flags win). It returns the arguments after the
-// flags (after "--" for track). With -h it prints usage to out and returns
-// flag.ErrHelp.
-func ParseArgs(name string, args []string, out io.Writer, usage func(fs *flag.FlagSet)) (Config, []string, error) {
-	cfg := Defaults()
-	fs := newFlagSet(name, &cfg, out, usage)
-	if err := fs.Parse(args); err != nil {
-		return Config{}, nil, err
+// Spec is virtwatt-guest's command line (name: "virtwatt-guest" or
+// "virtwatt-guest track"), for internal/cli; -h prints usage to out.
+func Spec(name string, out io.Writer, usage func(fs *flag.FlagSet)) cli.Spec[Config] {
+	return cli.Spec[Config]{
+		Name:     name,
+		Example:  "configs/guest.toml",
+		Defaults: Defaults,
+		Common:   (*Config).common,
+		Bind:     func(fs *flag.FlagSet, c *Config) { c.RegisterFlags(fs) },
+		Usage:    usage,
+		Output:   out,
 	}
-	if cfg.ConfigFile == "" {
-		return cfg, fs.Args(), cfg.Validate()
-	}
-	file := Defaults()
-	if err := LoadFile(cfg.ConfigFile, &file); err != nil {
-		return Config{}, nil, err
-	}
-	fs = newFlagSet(name, &file, io.Discard, nil)
-	if err := fs.Parse(args); err != nil {
-		return Config{}, nil, err
-	}
-	if err := file.Validate(); err != nil {
-		return Config{}, nil, fmt.Errorf("%w (from %s and flags)", err, file.ConfigFile)
-	}
-	return file, fs.Args(), nil
 }
 
-func newFlagSet(name string, c *Config, out io.Writer, usage func(fs *flag.FlagSet)) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(out)
-	c.RegisterFlags(fs)
-	if usage != nil {
-		fs.Usage = func() { usage(fs) }
+// ParseArgs builds a Config from args: defaults, then the --config file,
+// then every flag given (flags win), and validates it (every error at
+// once). It returns the arguments after the flags (after "--" for track).
+// With -h it prints usage to out and returns flag.ErrHelp.
+func ParseArgs(name string, args []string, out io.Writer, usage func(fs *flag.FlagSet)) (Config, []string, error) {
+	res, err := Spec(name, out, usage).Parse(args)
+	if err != nil {
+		return Config{}, nil, err
 	}
-	return fs
+	cfg := res.Config
+	cfg.ConfigFile, cfg.Warnings = res.ConfigFile, res.Warnings
+	if err := cfg.Validate(); err != nil {
+		if cfg.ConfigFile != "" {
+			return Config{}, nil, fmt.Errorf("%w\n(from %s and flags)", err, cfg.ConfigFile)
+		}
+		return Config{}, nil, err
+	}
+	return cfg, res.Args, nil
 }
 
 // optFloat is a flag.Value for an optional float.

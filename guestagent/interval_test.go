@@ -23,7 +23,7 @@ func TestPollIntervalBounds(t *testing.T) {
 		}
 		if err != nil {
 			d, _ := time.ParseDuration(tc.arg)
-			want := "poll_interval (--poll-interval): " + d.String() + " is out of range (10ms to 1h)"
+			want := "config key poll_interval (--poll-interval): " + d.String() + " is out of range (10ms to 1h)"
 			if err.Error() != want {
 				t.Errorf("--poll-interval %s: %q, want %q", tc.arg, err, want)
 			}

@@ -11,16 +11,21 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 
+	pversion "github.com/prometheus/common/version"
+
 	"github.com/virtwatt/virtwatt/guestagent"
+	"github.com/virtwatt/virtwatt/internal/cli"
 	"github.com/virtwatt/virtwatt/internal/lifecycle"
 )
 
-// version is set at build time: -ldflags "-X main.version=v1.2.3".
-var version = "dev"
+// version is the old way to set the version at build time (-ldflags
+// "-X main.version=v1.2.3"), still honoured; the Makefile sets
+// github.com/prometheus/common/version's Version, Revision, Branch and
+// BuildDate.
+var version string
 
 const overview = `virtwatt-guest: this VM's share of its host's measured energy, as Prometheus
 metrics, CSV (CodeCarbon's columns), JSON lines and webhooks.
@@ -53,13 +58,14 @@ func main() {
 
 // Main runs the command line args and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
+	cli.SetVersion(version)
 	cmd := "run"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
 	switch globalFlag(args) {
 	case "version":
-		fmt.Fprintf(stdout, "virtwatt-guest %s\n", version)
+		fmt.Fprint(stdout, cli.VersionText("virtwatt-guest"))
 		return 0
 	case "list-countries":
 		listCountries(stdout)
@@ -76,7 +82,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "status":
 		return runStatus(args, stdout, stderr)
 	case "version":
-		fmt.Fprintf(stdout, "virtwatt-guest %s\n", version)
+		fmt.Fprint(stdout, cli.VersionText("virtwatt-guest"))
 		return 0
 	case "help":
 		printUsage(stdout, "virtwatt-guest")
@@ -89,20 +95,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // globalFlag returns "version", "list-countries" or "list-cloud-regions"
 // when that flag is among the flags of args, and "" otherwise. Flags end
 // where the flag package ends them, at the first argument that is not a
-// flag or at "--": in `track CMD --version` the --version is CMD's.
+// flag or at "--": in `track -- CMD --version` the --version is CMD's.
 func globalFlag(args []string) string {
-	fs := flag.NewFlagSet("virtwatt-guest", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	cfg := guestagent.Defaults()
-	cfg.RegisterFlags(fs)
-	set := map[string]*bool{}
+	fs := guestagent.Spec("virtwatt-guest", io.Discard, nil).FlagSet()
 	for _, name := range []string{"version", "list-countries", "list-cloud-regions"} {
-		set[name] = fs.Bool(name, false, "")
-	}
-	_ = fs.Parse(args) // a bad flag is reported by the command's own parse
-	for _, name := range []string{"version", "list-countries", "list-cloud-regions"} {
-		if *set[name] {
+		if cli.FlagGiven(args, fs, name) {
 			return name
 		}
 	}
@@ -110,18 +107,14 @@ func globalFlag(args []string) string {
 }
 
 func printUsage(w io.Writer, name string) {
-	var cfg guestagent.Config
-	cfg = guestagent.Defaults()
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	cfg.RegisterFlags(fs)
-	fs.SetOutput(w)
+	fs := guestagent.Spec(name, w, usage).FlagSet()
 	usage(fs)
 }
 
 func usage(fs *flag.FlagSet) {
 	fmt.Fprint(fs.Output(), overview)
 	fs.PrintDefaults()
-	fmt.Fprintln(fs.Output(), "\n  -version\n    \tprint the version and exit\n  -list-countries\n    \tlist the countries and regions with carbon-intensity data\n  -list-cloud-regions\n    \tlist the cloud regions with carbon-intensity data")
+	fmt.Fprintln(fs.Output(), "\n  -list-countries\n    \tlist the countries and regions with carbon-intensity data\n  -list-cloud-regions\n    \tlist the cloud regions with carbon-intensity data")
 }
 
 func runAgent(args []string, stdout, stderr io.Writer) int {
@@ -137,14 +130,17 @@ func runAgent(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "virtwatt-guest: unexpected arguments %q (to measure a command: virtwatt-guest track -- CMD)\n", rest)
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
+	logger := cli.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	for _, w := range cfg.Warnings {
+		logger.Warn(w)
+	}
 
 	outs, err := guestagent.BuildOutputs(cfg, logger)
 	if err != nil {
 		logger.Error("setting up outputs", "err", err)
 		return 1
 	}
-	a, err := guestagent.New(cfg, logger, append(outs.Options(), guestagent.WithVersion(version))...)
+	a, err := guestagent.New(cfg, logger, append(outs.Options(), guestagent.WithVersion(pversion.Version))...)
 	if err != nil {
 		outs.Close()
 		logger.Error("configuration", "err", err)

@@ -18,15 +18,15 @@ func TestMain_(t *testing.T) {
 		code     int
 		out, err string
 	}{
-		{args: []string{"--version"}, code: 0, out: "virtwatt-guest dev"},
-		{args: []string{"version"}, code: 0, out: "virtwatt-guest dev"},
+		{args: []string{"--version"}, code: 0, out: "virtwatt-guest, version dev"},
+		{args: []string{"version"}, code: 0, out: "virtwatt-guest, version dev"},
 		{args: []string{"--help"}, code: 0, out: "track [flags] -- CMD"},
 		{args: []string{"run", "-h"}, code: 0, out: "-share-dir"},
 		{args: []string{"help"}, code: 0, out: "-poll-interval"},
 		{args: []string{"--list-countries"}, code: 0, out: "FRA"},
 		{args: []string{"--list-cloud-regions"}, code: 0, out: "us-east-1"},
-		{args: []string{"--share-dir", "/x", "--version"}, code: 0, out: "virtwatt-guest dev"},
-		{args: []string{"track", "--version"}, code: 0, out: "virtwatt-guest dev"},
+		{args: []string{"--share-dir", "/x", "--version"}, code: 0, out: "virtwatt-guest, version dev"},
+		{args: []string{"track", "--version"}, code: 0, out: "virtwatt-guest, version dev"},
 		{args: []string{"frobnicate"}, code: 2, err: `unknown command "frobnicate"`},
 		{args: []string{"--poll-interval", "fast"}, code: 2, err: "poll-interval"},
 		{args: []string{"--country", "XX"}, code: 2, err: "XX"},

@@ -11,6 +11,7 @@ import (
 	"github.com/virtwatt/virtwatt/guestagent"
 	"github.com/virtwatt/virtwatt/guestagent/output"
 	"github.com/virtwatt/virtwatt/guestagent/track"
+	"github.com/virtwatt/virtwatt/internal/cli"
 )
 
 const trackOverview = `virtwatt-guest track: run a command and report the VM energy, emissions and
@@ -52,7 +53,10 @@ func runTrack(args []string, stdout, stderr io.Writer) int {
 	if cfg.SlogLevel() < slog.LevelInfo {
 		level = cfg.SlogLevel()
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logger := cli.NewLoggerAt(stderr, level, cfg.LogFormat)
+	for _, w := range cfg.Warnings {
+		logger.Warn(w)
+	}
 
 	var csv *output.CSV
 	if cfg.CSV != "" {

@@ -70,7 +70,7 @@ func (c Common) Register(fs *flag.FlagSet, w *Warnings) {
 // Validate adds a problem for each wrong common value.
 func (c Common) Validate(p *Problems) {
 	if *c.ListenAddress == "" {
-		p.Add(FlagListenAddress, "must not be empty (\":28380\", \"127.0.0.1:28380\")")
+		p.Add(FlagListenAddress, "must not be empty: give host:port, or :port for every address")
 	}
 	if n := *c.MaxConnections; n < 1 || n > webserver.MaxMaxConnections {
 		p.Add(FlagMaxConnections, "%d is out of range (1 to %d)", n, webserver.MaxMaxConnections)

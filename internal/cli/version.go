@@ -14,7 +14,11 @@ import (
 // flag, so in `track -- CMD --version` or `track CMD --version` the
 // --version is CMD's. fs knows which flags take a value (their value is
 // skipped); unknown flags are taken as boolean.
-func WantsVersion(args []string, fs *flag.FlagSet) bool {
+func WantsVersion(args []string, fs *flag.FlagSet) bool { return FlagGiven(args, fs, "version") }
+
+// FlagGiven reports whether the boolean flag name is set among the flags
+// of args, as WantsVersion does for --version.
+func FlagGiven(args []string, fs *flag.FlagSet, flagName string) bool {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" || len(a) < 2 || a[0] != '-' {
@@ -22,7 +26,7 @@ func WantsVersion(args []string, fs *flag.FlagSet) bool {
 		}
 		name := strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
 		name, val, hasVal := strings.Cut(name, "=")
-		if name == "version" {
+		if name == flagName {
 			return !hasVal || val == "true" || val == "1"
 		}
 		if hasVal || fs == nil {
@@ -62,9 +66,17 @@ func SetVersion(mainVersion string) {
 
 // WantsVersion reports whether --version is among the flags of args, with
 // s's flags telling which take a value.
-func (s Spec[T]) WantsVersion(args []string) bool {
+func (s Spec[T]) WantsVersion(args []string) bool { return WantsVersion(args, s.FlagSet()) }
+
+// FlagSet is s's flags, bound to a config of its own (for usage text and
+// for telling which flags take a value). Its output is s.Output.
+func (s Spec[T]) FlagSet() *flag.FlagSet {
 	c := s.Defaults()
 	var path string
 	var w Warnings
-	return WantsVersion(args, s.flagSet(&c, &path, &w, io.Discard, nil))
+	out := s.Output
+	if out == nil {
+		out = io.Discard
+	}
+	return s.flagSet(&c, &path, &w, out, s.Usage)
 }
