@@ -2,7 +2,14 @@
 GO       ?= go
 BIN      ?= bin
 VERSION  ?= $(shell git describe --tags --always 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X main.version=$(VERSION)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+BRANCH   ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
+BUILD_DATE ?= $(shell date -u -d @$${SOURCE_DATE_EPOCH:-$$(date +%s)} +%Y%m%d-%H:%M:%S)
+# --version and virtwatt_build_info read github.com/prometheus/common/version;
+# main.version is the old name, still honoured.
+VERSION_PKG := github.com/prometheus/common/version
+LDFLAGS  := -s -w -X main.version=$(VERSION) -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
+	-X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildDate=$(BUILD_DATE)
 
 .PHONY: all deps build test unit fuzz vet e2e demo clean packages units
 

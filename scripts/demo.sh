@@ -31,13 +31,13 @@ trap cleanup EXIT
 
 echo "== starting virtwatt-host --demo (shares under $work/vms)"
 bin/virtwatt-host --demo --share-root "$work/vms" --state-file "$work/state.json" \
-  --listen "$HOST_ADDR" --pue 1.2 --carbon-intensity 56 --carbon-intensity-source "demo: France 2023" \
+  --web.listen-address "$HOST_ADDR" --pue 1.2 --carbon-intensity 56 --carbon-intensity-source "demo: France 2023" \
   2>"$work/host.log" &
 pids+=($!)
 for _ in $(seq 50); do [ -f "$work/vms/demo-web/virtwatt.json" ] && break; sleep 0.1; done
 
 echo "== starting virtwatt-guest on demo-web's share (as inside that VM)"
-bin/virtwatt-guest --share-dir "$work/vms/demo-web" --listen "$GUEST_ADDR" --poll-interval 1s \
+bin/virtwatt-guest --share-dir "$work/vms/demo-web" --web.listen-address "$GUEST_ADDR" --poll-interval 1s \
   --jsonl "$work/guest.jsonl" 2>"$work/guest.log" &
 pids+=($!)
 

@@ -13,10 +13,10 @@ make -s build
 work=$(mktemp -d /tmp/virtwatt-footprint.XXXXXX)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
-bin/virtwatt-host --demo --share-root "$work/vms" --state-file "$work/state.json" --listen 127.0.0.1:0 2>"$work/host.log" &
+bin/virtwatt-host --demo --share-root "$work/vms" --state-file "$work/state.json" --web.listen-address 127.0.0.1:0 2>"$work/host.log" &
 pids+=($!)
 for _ in $(seq 50); do [ -f "$work/vms/demo-web/virtwatt.json" ] && break; sleep 0.1; done
-bin/virtwatt-guest --share-dir "$work/vms/demo-web" --listen 127.0.0.1:28389 --log-level warn 2>"$work/guest.log" &
+bin/virtwatt-guest --share-dir "$work/vms/demo-web" --web.listen-address 127.0.0.1:28389 --log.level warn 2>"$work/guest.log" &
 guest=$!
 pids+=($guest)
 for i in $(seq "$DURATION"); do

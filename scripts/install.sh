@@ -37,7 +37,7 @@ version=$(git describe --tags --always 2>/dev/null || echo dev)
 rm -f bin/packages/*.deb   # only this build's packages below
 if [ "$what" = guest ]; then
   mkdir -p bin
-  CGO_ENABLED=0 go build -ldflags "-s -w -X main.version=$version" -o bin/virtwatt-guest ./cmd/virtwatt-guest
+  CGO_ENABLED=0 go build -ldflags "-s -w -X main.version=$version -X github.com/prometheus/common/version.Version=$version" -o bin/virtwatt-guest ./cmd/virtwatt-guest
   go -C packaging run ./cmd/mkdeb --bin "$PWD/bin" --version "$version" --out "$PWD/bin/packages" --packages virtwatt-guest >/dev/null
 else
   make -s packages VERSION="$version" >/dev/null
@@ -49,7 +49,7 @@ install_deb() { # the newest build of package $1; apt resolves its dependencies
   deb=$(ls "bin/packages/$1"_*.deb)
   echo "== installing $deb"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$PWD/$deb" >/dev/null
-  echo "   $("/usr/bin/$1" --version)"
+  echo "   $("/usr/bin/$1" --version | head -n 1)"
 }
 
 case "$what" in

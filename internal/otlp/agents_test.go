@@ -21,14 +21,14 @@ func TestAgentsPush(t *testing.T) {
 	rcv := newReceiver(t)
 	dir := t.TempDir()
 	testbin.Start(t, host, "--demo", "--share-root", filepath.Join(dir, "vms"), "--state-file", filepath.Join(dir, "state.json"),
-		"--listen", testbin.FreePort(t), "--otlp.endpoint", rcv.srv.URL+"/v1/metrics", "--otlp.interval", "1s",
+		"--web.listen-address", testbin.FreePort(t), "--otlp.endpoint", rcv.srv.URL+"/v1/metrics", "--otlp.interval", "1s",
 		"--otlp.header", "Authorization=Bearer h")
 	share := filepath.Join(dir, "vms", "demo-web")
 	testbin.WaitFor(t, "the demo's share", 20*time.Second, func() bool {
 		_, err := os.Stat(filepath.Join(share, "virtwatt.json"))
 		return err == nil
 	})
-	testbin.Start(t, guest, "--share-dir", share, "--listen", testbin.FreePort(t), "--poll-interval", "1s",
+	testbin.Start(t, guest, "--share-dir", share, "--web.listen-address", testbin.FreePort(t), "--poll-interval", "1s",
 		"--otlp.endpoint", rcv.srv.URL+"/v1/metrics", "--otlp.interval", "1s")
 
 	want := map[string]struct{ metric, unit, attr string }{

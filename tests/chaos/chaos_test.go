@@ -123,7 +123,7 @@ func (r *rig) startHost(addr string) *testbin.Proc {
 	r.t.Helper()
 	argv := []string{r.hostBin, "--libvirt-uri", "test:///default", "--meter", "powercap",
 		"--powercap-root", r.tree.Root(), "--proc-root", r.proc, "--share-root", r.shares,
-		"--state-file", r.state, "--listen", addr, "--interval", interval.String(), "--web.max-connections", "64"}
+		"--state-file", r.state, "--web.listen-address", addr, "--interval", interval.String(), "--web.max-connections", "64"}
 	if r.prlimit != "" {
 		argv = append([]string{r.prlimit, "--nofile=256:256", "--"}, argv...)
 	}
@@ -219,7 +219,7 @@ func TestChaos(t *testing.T) {
 	// A guest follows the real share through everything below: its energy
 	// counter must never go back.
 	guestAddr := testbin.FreePort(t)
-	testbin.Start(t, guestBin, "--share-dir", filepath.Join(r.shares, domain), "--listen", guestAddr,
+	testbin.Start(t, guestBin, "--share-dir", filepath.Join(r.shares, domain), "--web.listen-address", guestAddr,
 		"--poll-interval", "100ms", "--top-processes", "0")
 	testbin.WaitFor(t, "guest share_up", 15*time.Second, func() bool {
 		return testbin.Up(guestAddr) && testbin.Scrape(t, guestAddr)["virtwatt_share_up"] == 1
@@ -370,7 +370,7 @@ func hostileGuest(t *testing.T, guestBin, base string) {
 	must(os.Symlink(secret, filepath.Join(zone, "energy_uj")))
 
 	addr := testbin.FreePort(t)
-	g := testbin.Start(t, guestBin, "--share-dir", dir, "--listen", addr, "--poll-interval", "100ms", "--top-processes", "0")
+	g := testbin.Start(t, guestBin, "--share-dir", dir, "--web.listen-address", addr, "--poll-interval", "100ms", "--top-processes", "0")
 	testbin.WaitFor(t, "hostile guest endpoint", 15*time.Second, func() bool { return testbin.Up(addr) })
 	var last float64
 	check := func(what string) {

@@ -24,10 +24,10 @@ func TestGuestEnergyMatchesHostAttribution(t *testing.T) {
 	hostAddr, guestAddr := testbin.FreePort(t), testbin.FreePort(t)
 	const interval = 500 * time.Millisecond
 	host := testbin.Start(t, hostBin, "--demo", "--share-root", filepath.Join(dir, "vms"), "--state-file", filepath.Join(dir, "state.json"),
-		"--listen", hostAddr, "--interval", interval.String(), "--pue", "1.5", "--carbon-intensity", "100")
+		"--web.listen-address", hostAddr, "--interval", interval.String(), "--pue", "1.5", "--carbon-intensity", "100")
 	testbin.WaitFor(t, "host endpoint", 10*time.Second, func() bool { return testbin.Up(hostAddr) })
 	share := filepath.Join(dir, "vms", "demo-web")
-	testbin.Start(t, guestBin, "--share-dir", share, "--listen", guestAddr, "--poll-interval", "200ms", "--top-processes", "0")
+	testbin.Start(t, guestBin, "--share-dir", share, "--web.listen-address", guestAddr, "--poll-interval", "200ms", "--top-processes", "0")
 	testbin.WaitFor(t, "guest endpoint", 10*time.Second, func() bool { return testbin.Up(guestAddr) })
 	testbin.WaitFor(t, "guest share_up", 10*time.Second, func() bool { return testbin.Scrape(t, guestAddr)["virtwatt_share_up"] == 1 })
 

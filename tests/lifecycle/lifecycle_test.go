@@ -72,7 +72,7 @@ func newPaths(t *testing.T) paths {
 
 func demoArgs(p paths, addr string, extra ...string) []string {
 	return append([]string{hostBin, "--demo", "--share-root", p.shares, "--state-file", p.state,
-		"--listen", addr, "--interval", interval.String()}, extra...)
+		"--web.listen-address", addr, "--interval", interval.String()}, extra...)
 }
 
 // sequence is the demo VM's record sequence (0 when unreadable).
@@ -206,7 +206,7 @@ func TestFailedStartWritesNothing(t *testing.T) {
 		want  string
 	}{
 		{"busy port", busy.Addr().String(), nil, busy.Addr().String()},
-		{"missing web config", "127.0.0.1:0", []string{"--web-config-file", "/nonexistent/web.yml"}, "/nonexistent/web.yml"},
+		{"missing web config", "127.0.0.1:0", []string{"--web.config.file", "/nonexistent/web.yml"}, "/nonexistent/web.yml"},
 		{"no connection allowed", "127.0.0.1:0", []string{"--web.max-connections", "0"}, "web_max_connections"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -238,7 +238,7 @@ func TestHostSignals(t *testing.T) {
 	p := newPaths(t)
 	// A long interval: the state file changes after SIGTERM only by the final save.
 	h := testbin.Start(t, hostBin, "--demo", "--share-root", p.shares, "--state-file", p.state,
-		"--listen", "127.0.0.1:0", "--interval", "1m")
+		"--web.listen-address", "127.0.0.1:0", "--interval", "1m")
 	testbin.WaitFor(t, "the first tick", 10*time.Second, func() bool { return sequence(p) >= 1 })
 	if err := h.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
@@ -282,7 +282,7 @@ func TestHostSignals(t *testing.T) {
 func TestGuestSignals(t *testing.T) {
 	dir := t.TempDir()
 	jsonl := filepath.Join(dir, "samples.jsonl")
-	g := testbin.Start(t, guestBin, "--share-dir", filepath.Join(dir, "share"), "--listen", "127.0.0.1:0",
+	g := testbin.Start(t, guestBin, "--share-dir", filepath.Join(dir, "share"), "--web.listen-address", "127.0.0.1:0",
 		"--poll-interval", "100ms", "--top-processes", "0", "--jsonl", jsonl)
 	testbin.WaitFor(t, "the guest's first sample", 10*time.Second, func() bool { return lines(jsonl) > 0 })
 	if err := g.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
@@ -383,7 +383,7 @@ func TestMeasurementUnderIdleConnections(t *testing.T) {
 	testbin.WaitFor(t, "the host endpoint", 10*time.Second, func() bool { return testbin.Up(hostAddr) })
 	jsonl := filepath.Join(t.TempDir(), "samples.jsonl")
 	guest := testbin.Start(t, append(limit, guestBin, "--share-dir", filepath.Join(p.shares, demoVM),
-		"--listen", guestAddr, "--poll-interval", "100ms", "--top-processes", "0", "--jsonl", jsonl)...)
+		"--web.listen-address", guestAddr, "--poll-interval", "100ms", "--top-processes", "0", "--jsonl", jsonl)...)
 	testbin.WaitFor(t, "the guest to follow the share", 10*time.Second, func() bool { return !lastUpdate(t, jsonl).IsZero() })
 
 	// The guest first (its host unhindered), then the host too.
@@ -447,7 +447,7 @@ func TestGuestFailedStartWritesNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			jsonl := filepath.Join(dir, "samples.jsonl")
-			argv := append([]string{guestBin, "--share-dir", filepath.Join(dir, "share"), "--listen", tc.addr,
+			argv := append([]string{guestBin, "--share-dir", filepath.Join(dir, "share"), "--web.listen-address", tc.addr,
 				"--poll-interval", "100ms", "--top-processes", "0", "--jsonl", jsonl}, tc.extra...)
 			g := testbin.Start(t, argv...)
 			code, exited := g.Wait(5 * time.Second)
@@ -490,7 +490,7 @@ func TestHostStopsWhenStuck(t *testing.T) {
 	p := paths{state: filepath.Join(dir, "state.json"), shares: filepath.Join(dir, "vms")}
 	h := testbin.Start(t, hostBin, "--libvirt-uri", "test:///default", "--meter", "powercap",
 		"--powercap-root", tree.Root(), "--proc-root", proc, "--share-root", p.shares, "--state-file", p.state,
-		"--listen", "127.0.0.1:0", "--interval", interval.String())
+		"--web.listen-address", "127.0.0.1:0", "--interval", interval.String())
 	testbin.WaitFor(t, "the first state save", 15*time.Second, func() bool { _, err := os.Stat(p.state); return err == nil })
 	fifo := filepath.Join(proc, "stat.fifo")
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
@@ -566,7 +566,7 @@ func TestHostStopsWithLibvirtHung(t *testing.T) {
 	addr := testbin.FreePort(t)
 	h := testbin.Start(t, hostBin, "--libvirt-uri", "qemu+unix:///system?socket="+sock, "--meter", "powercap",
 		"--powercap-root", tree.Root(), "--proc-root", proc, "--share-root", filepath.Join(dir, "vms"),
-		"--state-file", filepath.Join(dir, "state.json"), "--listen", addr, "--interval", interval.String())
+		"--state-file", filepath.Join(dir, "state.json"), "--web.listen-address", addr, "--interval", interval.String())
 	testbin.WaitFor(t, "the host endpoint", 10*time.Second, func() bool { return testbin.Up(addr) })
 	time.Sleep(3 * interval) // the first tick's libvirt call is stuck
 	if !h.Running() {

@@ -43,14 +43,14 @@ func TestExpressionsAgainstPrometheus(t *testing.T) {
 	dir := t.TempDir()
 	hostAddr, guestAddr, promAddr := testbin.FreePort(t), testbin.FreePort(t), testbin.FreePort(t)
 	testbin.Start(t, host, "--demo", "--share-root", filepath.Join(dir, "vms"),
-		"--state-file", filepath.Join(dir, "state.json"), "--listen", hostAddr,
+		"--state-file", filepath.Join(dir, "state.json"), "--web.listen-address", hostAddr,
 		"--pue", "1.2", "--carbon-intensity", "56", "--embodied-kgco2e", "1000")
 	share := filepath.Join(dir, "vms", "demo-web")
 	testbin.WaitFor(t, "the demo's share", 20*time.Second, func() bool {
 		_, err := os.Stat(filepath.Join(share, "virtwatt.json"))
 		return err == nil
 	})
-	testbin.Start(t, guest, "--share-dir", share, "--listen", guestAddr, "--poll-interval", "1s",
+	testbin.Start(t, guest, "--share-dir", share, "--web.listen-address", guestAddr, "--poll-interval", "1s",
 		"--csv", filepath.Join(dir, "emissions.csv"))
 
 	cfg := "global: {scrape_interval: 1s, evaluation_interval: 1s}\nrule_files:\n"
