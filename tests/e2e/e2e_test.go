@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,6 +45,12 @@ type env struct {
 	libvirtd  *daemon
 	shareRoot string
 	roRoot    string // read-only views of virtiofs shares (virtwatt-host's ro_root)
+
+	// The fleet (fleet_test.go): the central Prometheus, hypervisor B (a
+	// demo host) and its edge Prometheus; prom is hypervisor A's edge.
+	central, edgeB string // Prometheus base URLs
+	demo           *proc
+	demoURL        string
 }
 
 func TestEndToEnd(t *testing.T) {
@@ -93,12 +100,13 @@ func TestEndToEnd(t *testing.T) {
 	s.logf("libvirtd answers on %s", libvirtURI)
 
 	e.shareRoot = s.mkdir("shares")
-	mk := func(name, fs string, busy bool) *guest {
+	mk := func(name, fs string, busy bool, team string) *guest {
 		return &guest{Name: domPrefix + name, FS: fs, Busy: busy, Port: freePort(t), Kernel: img.Kernel, Initrd: img.Initrd,
 			Console: filepath.Join(s.mkdir("console"), name+".log"), Job: "guest-" + name,
-			ShareDir: filepath.Join(e.shareRoot, domPrefix+name)}
+			ShareDir: filepath.Join(e.shareRoot, domPrefix+name), Team: team, Project: "e2e"}
 	}
-	e.a, e.b = mk("a", "virtiofs", true), mk("b", "9p", false)
+	// Team web also runs on the fleet's second hypervisor (the demo's web VM).
+	e.a, e.b = mk("a", "virtiofs", true, "web"), mk("b", "9p", false, "ops")
 	e.roRoot = s.path("ro")
 	t.Cleanup(func() { unmountUnder(e.roRoot) }) // after the domains are gone
 	for _, g := range []*guest{e.a, e.b} {
@@ -127,12 +135,14 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("virtwatt-host created no share directories %s, %s within 10 s:\n%s", e.a.ShareDir, e.b.ShareDir, tail(e.host.log, 20))
 	}
 
-	e.prom = s.startPrometheus(ctx, []target{
+	central := e.startCentral(ctx)
+	s.logf("fleet: central prometheus (remote-write receiver) at %s", central)
+	e.prom = s.startPrometheusWith(ctx, promConfig{Name: "prometheus", Targets: []target{
 		{"virtwatt-host", fmt.Sprintf("127.0.0.1:%d", hostPort)},
 		{e.a.Job, fmt.Sprintf("127.0.0.1:%d", e.a.Port)},
 		{e.b.Job, fmt.Sprintf("127.0.0.1:%d", e.b.Port)},
-	})
-	s.logf("prometheus ready at %s", e.prom)
+	}, RuleFiles: s.ruleFiles(), External: map[string]string{"site": edgeA}, RemoteWrite: []string{central}})
+	s.logf("prometheus ready at %s (the shipped rules loaded; remote-writes to the central one)", e.prom)
 
 	for _, g := range []*guest{e.a, e.b} {
 		if _, err := virsh(ctx, "start", g.Name); err != nil {
@@ -155,8 +165,10 @@ func TestEndToEnd(t *testing.T) {
 
 	e.history = &hostHistory{url: e.hostURL, h: map[string][]hostValue{}}
 	stopHistory := make(chan struct{})
+	var historyOnce sync.Once
+	endHistory := func() { historyOnce.Do(func() { close(stopHistory) }) }
 	go e.history.poll(stopHistory, 100*time.Millisecond)
-	defer close(stopHistory)
+	defer endHistory()
 
 	if !waitFor(60*time.Second, 250*time.Millisecond, func() bool {
 		r, err := promQuery(e.prom, `sum(up) == 3 and sum(virtwatt_share_up) == 2`, time.Time{})
@@ -171,12 +183,16 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("Doctor", e.doctor)
 	t.Run("ReadOnlyShares", e.readOnlyShares)
 	t.Run("HostWriteReachesGuest", e.hostWriteReachesGuest)
+	endHistory() // its 10 scrapes a second of the host would only load the machine from here on
+	s.logf("CPU s so far (load %s): %s", loadavg(), s.procCPU())
 	// The busy window starts after the latency phase, whose fast polling of
 	// the guests' endpoints costs the idle guest vCPU time under TCG.
 	busyFrom := time.Now()
 	t.Run("Conservation", e.conservation)
 	t.Run("Emissions", e.emissions)
 	t.Run("BusySplit", func(t *testing.T) { e.busySplit(t, busyFrom) })
+	t.Run("Expressions", e.expressions)
+	t.Run("Fleet", e.fleet)
 	t.Run("HostKillRestart", e.hostKillRestart)
 	t.Run("LibvirtdRestart", e.libvirtdRestart)
 	t.Run("AfterRestarts", e.afterRestarts)

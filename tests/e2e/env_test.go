@@ -269,3 +269,68 @@ func (s *suite) buildAgents(ctx context.Context) (host, guest string) {
 	}
 	return host, guest
 }
+
+// loadavg is /proc/loadavg's 1, 5 and 15 minute load averages.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
+}
+
+// cpuSeconds is a process's user+system CPU time from /proc/PID/stat.
+func cpuSeconds(pid int) (float64, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// Fields after the command (which may hold spaces) start after ") ".
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	var ut, st float64
+	fmt.Sscan(f[11], &ut)        // utime: field 14 of stat
+	fmt.Sscan(f[12], &st)        // stime: field 15
+	return (ut + st) / 100, true // USER_HZ is 100 on Linux
+}
+
+// procCPU says how much CPU each process the suite started, and each of
+// its guests' qemu, has used so far: where the machine's time went when a
+// timing phase fails.
+func (s *suite) procCPU() string {
+	var parts []string
+	if c, ok := cpuSeconds(os.Getpid()); ok {
+		parts = append(parts, fmt.Sprintf("the suite itself %.1f", c))
+	}
+	s.mu.Lock()
+	for _, p := range s.procs {
+		if p.running() {
+			if c, ok := cpuSeconds(p.cmd.Process.Pid); ok {
+				parts = append(parts, fmt.Sprintf("%s %.1f", p.name, c))
+			}
+		}
+	}
+	s.mu.Unlock()
+	ents, _ := os.ReadDir("/proc")
+	for _, en := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", en.Name(), "cmdline"))
+		if err != nil || !bytes.Contains(b, []byte("guest="+domPrefix)) {
+			continue
+		}
+		name := "qemu"
+		for _, a := range bytes.Split(b, []byte{0}) {
+			if n, ok := bytes.CutPrefix(a, []byte("guest=")); ok {
+				name, _, _ = strings.Cut(string(n), ",")
+			}
+		}
+		var pid int
+		fmt.Sscan(en.Name(), &pid)
+		if c, ok := cpuSeconds(pid); ok {
+			parts = append(parts, fmt.Sprintf("%s %.1f", name, c))
+		}
+	}
+	return strings.Join(parts, ", ")
+}

@@ -193,13 +193,21 @@ type guest struct {
 	Initrd   string
 	Console  string
 	Job      string // Prometheus job name
+	Team     string // metadata labels team and project (none when Team is empty)
+	Project  string
 }
 
 // Endpoint is the guest agent's metrics URL on the host.
 func (g *guest) Endpoint() string { return fmt.Sprintf("http://127.0.0.1:%d/metrics", g.Port) }
 
 var domainXML = template.Must(template.New("domain").Parse(`<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
-  <name>{{.Name}}</name>
+  <name>{{.Name}}</name>{{if .Team}}
+  <metadata>
+    <vw:labels xmlns:vw='https://virtwatt.dev/xmlns/labels/1'>
+      <vw:label name='team'>{{.Team}}</vw:label>
+      <vw:label name='project'>{{.Project}}</vw:label>
+    </vw:labels>
+  </metadata>{{end}}
   <memory unit='MiB'>256</memory>
   <vcpu>1</vcpu>
   <os>

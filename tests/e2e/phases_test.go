@@ -95,6 +95,17 @@ func (e *env) readOnlyShares(t *testing.T) {
 // (the guest exports the record's timestamp). When it shows, the guest's
 // energy must equal the record's exactly, and the host endpoint must not
 // be more than one tick ahead of it.
+//
+// A scrape of a TCG guest through user-mode networking takes from a few ms
+// to most of a second when the machine is loaded, and the guest answers
+// somewhere inside it. So each latency is bracketed: at least from the
+// write to the start of the last scrape that did not show the record yet
+// (certain), at most to the end of the scrape that did (which includes
+// that scrape's own duration). The bound of 2 poll intervals is asserted
+// on the certain part: it fails only when a scrape that began more than 2
+// poll intervals after the write still got the old record. Likewise the
+// host-endpoint lag counts only host ticks shown before the answering
+// scrape began.
 func (e *env) hostWriteReachesGuest(t *testing.T) {
 	const writes = 6
 	for _, g := range []*guest{e.a, e.b} {
@@ -105,7 +116,7 @@ func (e *env) hostWriteReachesGuest(t *testing.T) {
 			if err != nil {
 				t.Fatalf("host record: %v", err)
 			}
-			var lats []time.Duration
+			var lats, certain, scrapes []time.Duration // write → seen; write → last miss; answering scrape's duration
 			maxLag := 0
 			for i := 0; i < writes; i++ {
 				var rec shareRecord
@@ -123,22 +134,27 @@ func (e *env) hostWriteReachesGuest(t *testing.T) {
 				prev = rec
 				want := float64(rec.Timestamp.UnixNano()) / 1e9
 				var ss []series
-				var seen time.Time
+				var seen, asked time.Time
+				missed := wrote // start of the last scrape that showed an older record
 				if !waitFor(5*time.Second, 20*time.Millisecond, func() bool {
+					start := time.Now()
 					got, err := scrape(g.Endpoint())
 					if err != nil {
 						return false
 					}
 					ts, n := sum(got, "virtwatt_share_last_update_timestamp_seconds", nil)
 					if n == 1 && ts >= want-1e-3 {
-						ss, seen = got, time.Now()
+						ss, seen, asked = got, time.Now(), start
 						return true
 					}
+					missed = start
 					return false
 				}) {
 					t.Fatalf("record %d (timestamp %v) not visible in %s within 5 s", rec.Sequence, rec.Timestamp, g.Endpoint())
 				}
 				lats = append(lats, seen.Sub(wrote))
+				certain = append(certain, max(missed.Sub(wrote), 0))
+				scrapes = append(scrapes, seen.Sub(asked))
 				if ts, _ := sum(ss, "virtwatt_share_last_update_timestamp_seconds", nil); math.Abs(ts-want) > 1e-3 {
 					continue // the guest already shows a newer record: no exact comparison for this one
 				}
@@ -152,7 +168,7 @@ func (e *env) hostWriteReachesGuest(t *testing.T) {
 					// The host may publish its endpoint a moment after the share: give
 					// the 100 ms history poller time to catch up before looking.
 					time.Sleep(time.Until(seen.Add(300 * time.Millisecond)))
-					lag, found, recent := e.history.lag(g.Name, z, got, seen)
+					lag, found, recent := e.history.lag(g.Name, z, got, asked)
 					if !found {
 						t.Errorf("zone %s: guest energy %d µJ never appeared on the host endpoint (recent host values %v)", z, got, recent)
 					} else if lag > 1 {
@@ -161,11 +177,12 @@ func (e *env) hostWriteReachesGuest(t *testing.T) {
 					maxLag = max(maxLag, lag)
 				}
 			}
-			e.s.logf("host write → guest metric over %s (%s, guest polls every %v): %s; guest at most %d tick(s) behind the host endpoint",
-				g.FS, g.Name, guestPoll, stats(lats), maxLag)
-			for _, l := range lats {
+			e.s.logf("host write → guest metric over %s (%s, guest polls every %v): %s; certainly not before: %s; the answering scrape took %s; guest at most %d tick(s) behind the host endpoint",
+				g.FS, g.Name, guestPoll, stats(lats), stats(certain), stats(scrapes), maxLag)
+			for i, l := range certain {
 				if l > 2*guestPoll {
-					t.Errorf("over %s a host write took %v to reach the guest's metrics, want at most 2 poll intervals (%v)", g.FS, l, 2*guestPoll)
+					t.Errorf("over %s a host write was still not in the guest's metrics %v after it (a scrape begun then got the older record; seen after %v), want at most 2 poll intervals (%v)",
+						g.FS, l, lats[i], 2*guestPoll)
 				}
 			}
 		})
@@ -274,15 +291,43 @@ func (e *env) emissions(t *testing.T) {
 }
 
 // busySplit: over the busy period A (busy loop) got more than 5× B's
-// energy, in the guests' own metrics and in the host's attribution; and
-// the host's energy over it matches the fake meter's power across wraps.
+// energy, in the guests' own metrics and in the host's attribution; each
+// view's split follows the domains' CPU time; and the host's energy over
+// it matches the fake meter's power across wraps.
+//
+// The 5× presumes that the busy guest ran: on a machine loaded by other
+// work its vCPU thread may get much less than a core (a TCG guest's idle
+// loop still costs about 13 % of one). So the window is judged only when
+// libvirt's vCPU time says A ran at least busyRunFloor of it; otherwise a
+// second window is measured right after (the assertions are the same),
+// and if A is starved in that one too the phase fails saying so.
 func (e *env) busySplit(t *testing.T, busyFrom time.Time) {
 	const window = 20 * time.Second
+	const busyRunFloor = 0.75
 	t1 := busyFrom.Add(tick)
-	if d := time.Until(t1.Add(window + 2*time.Second)); d > 0 {
-		e.s.logf("busy split: waiting %v more for a %v window", d.Round(100*time.Millisecond), window)
-		time.Sleep(d)
+	for attempt := 1; ; attempt++ {
+		if d := time.Until(t1.Add(window + 2*time.Second)); d > 0 {
+			e.s.logf("busy split: waiting %v more for a %v window", d.Round(100*time.Millisecond), window)
+			time.Sleep(d)
+		}
+		ran, cpuA := e.busySplitWindow(t, t1, window)
+		if ran >= busyRunFloor {
+			return
+		}
+		if attempt == 2 {
+			t.Errorf("busy guest %s ran %.2f vCPU s of the %v window (%.0f %%), twice: the machine is too loaded for the split to be judged (load: %s)",
+				e.a.Name, cpuA, window, 100*ran, loadavg())
+			return
+		}
+		e.s.logf("busy split: %s ran only %.0f %% of the window (load %s); measuring a second window", e.a.Name, 100*ran, loadavg())
+		t1 = time.Now()
 	}
+}
+
+// busySplitWindow measures [t1, t1+window] and, when the busy guest ran
+// at least 75 % of it, asserts the split. It returns the fraction of the
+// window the busy guest's vCPU ran and its vCPU seconds.
+func (e *env) busySplitWindow(t *testing.T, t1 time.Time, window time.Duration) (float64, float64) {
 	t2 := t1.Add(window)
 	delta := func(expr, label string) map[string]float64 {
 		r1, err1 := promQuery(e.prom, expr, t1)
@@ -302,17 +347,11 @@ func (e *env) busySplit(t *testing.T, busyFrom time.Time) {
 	hostE := delta(`sum by (domain) (virtwatt_domain_energy_joules_total)`, "domain")
 	cpu := delta(`virtwatt_domain_cpu_seconds_total`, "domain")
 	hostPkg := delta(`sum by (zone) (virtwatt_host_energy_joules_total)`, "zone")
-	e.s.logf("busy split over %v: guest metrics A %.1f J (%.2f W), B %.1f J (%.2f W), ratio %.1f; host attribution A %.1f J, B %.1f J; vCPU s A %.2f, B %.2f; host package %.1f J (%.1f W), dram %.1f J",
+	e.s.logf("busy split over %v: guest metrics A %.1f J (%.2f W), B %.1f J (%.2f W), ratio %.1f; host attribution A %.1f J, B %.1f J; vCPU s A %.2f, B %.2f (ratio %.1f); host package %.1f J (%.1f W), dram %.1f J; CPU s of the suite's processes: %s",
 		window, guestE[e.a.Job], guestE[e.a.Job]/secs, guestE[e.b.Job], guestE[e.b.Job]/secs, guestE[e.a.Job]/guestE[e.b.Job],
-		hostE[e.a.Name], hostE[e.b.Name], cpu[e.a.Name], cpu[e.b.Name], hostPkg["package"], hostPkg["package"]/secs, hostPkg["dram"])
-	for _, c := range []struct {
-		view string
-		a, b float64
-	}{{"guest metrics", guestE[e.a.Job], guestE[e.b.Job]}, {"host attribution", hostE[e.a.Name], hostE[e.b.Name]}} {
-		if !(c.a > 5*c.b) || c.a <= 0 || c.b < 0 {
-			t.Errorf("%s: busy A got %.3f J, idle B %.3f J over %v; want A > 5 × B", c.view, c.a, c.b, window)
-		}
-	}
+		hostE[e.a.Name], hostE[e.b.Name], cpu[e.a.Name], cpu[e.b.Name], cpu[e.a.Name]/cpu[e.b.Name],
+		hostPkg["package"], hostPkg["package"]/secs, hostPkg["dram"], e.s.procCPU())
+	// The meter does not depend on the guests: always judged.
 	for _, z := range []struct {
 		zone string
 		w    float64
@@ -322,4 +361,22 @@ func (e *env) busySplit(t *testing.T, busyFrom time.Time) {
 			t.Errorf("host %s energy over %v = %.1f J, the fake meter gave about %.0f J (±10 %%); wraps mishandled?", z.zone, window, got, want)
 		}
 	}
+	ran := cpu[e.a.Name] / secs
+	if ran < 0.75 {
+		return ran, cpu[e.a.Name]
+	}
+	for _, c := range []struct {
+		view string
+		a, b float64
+	}{{"guest metrics", guestE[e.a.Job], guestE[e.b.Job]}, {"host attribution", hostE[e.a.Name], hostE[e.b.Name]}} {
+		if !(c.a > 5*c.b) || c.a <= 0 || c.b < 0 {
+			t.Errorf("%s: busy A got %.3f J, idle B %.3f J over %v; want A > 5 × B", c.view, c.a, c.b, window)
+		}
+		// --idle busy, --overhead vm: all of the host's energy goes to the
+		// domains in proportion to their CPU time.
+		if share, cpuShare := c.a/(c.a+c.b), cpu[e.a.Name]/(cpu[e.a.Name]+cpu[e.b.Name]); math.Abs(share-cpuShare) > 0.05 {
+			t.Errorf("%s: A got %.1f %% of the domains' energy, but %.1f %% of their vCPU time", c.view, 100*share, 100*cpuShare)
+		}
+	}
+	return ran, cpu[e.a.Name]
 }

@@ -20,16 +20,57 @@ type target struct {
 	Addr string // host:port
 }
 
+// promConfig is what one Prometheus of the suite does beyond scraping.
+type promConfig struct {
+	Name        string            // process and directory name: "prometheus", "prometheus-central", ...
+	Targets     []target          // scraped every second
+	RuleFiles   []string          // absolute paths, evaluated every second
+	External    map[string]string // external_labels (added to what it remote-writes)
+	RemoteWrite []string          // receivers' base URLs; recorded series are not sent
+	Receiver    bool              // --web.enable-remote-write-receiver
+}
+
 // startPrometheus writes a config scraping targets every second and starts
 // Debian's prometheus on a free loopback port. It returns the API base URL.
 func (s *suite) startPrometheus(ctx context.Context, targets []target) string {
+	return s.startPrometheusWith(ctx, promConfig{Name: "prometheus", Targets: targets})
+}
+
+// startPrometheusWith starts one Prometheus as pc says, checked by
+// promtool first, and returns its API base URL once it is ready.
+func (s *suite) startPrometheusWith(ctx context.Context, pc promConfig) string {
 	s.t.Helper()
 	var cfg strings.Builder
-	cfg.WriteString("global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\nscrape_configs:\n")
-	for _, t := range targets {
+	cfg.WriteString("global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\n")
+	if len(pc.External) > 0 {
+		cfg.WriteString("  external_labels:\n")
+		for k, v := range pc.External {
+			fmt.Fprintf(&cfg, "    %s: %q\n", k, v)
+		}
+	}
+	if len(pc.RuleFiles) > 0 {
+		cfg.WriteString("rule_files:\n")
+		for _, f := range pc.RuleFiles {
+			fmt.Fprintf(&cfg, "  - %q\n", f)
+		}
+	}
+	if len(pc.RemoteWrite) > 0 {
+		cfg.WriteString("remote_write:\n")
+		for _, u := range pc.RemoteWrite {
+			// Raw samples only: the receiver evaluates the rules over the
+			// whole fleet itself (an edge's recorded series would collide).
+			fmt.Fprintf(&cfg, "  - url: %q\n    queue_config: {batch_send_deadline: 500ms, min_backoff: 100ms, max_backoff: 1s}\n"+
+				"    write_relabel_configs:\n      - {source_labels: [__name__], regex: '.*:.*|kepler_.*', action: drop}\n", u+"/api/v1/write")
+		}
+	}
+	cfg.WriteString("scrape_configs:\n")
+	for _, t := range pc.Targets {
 		fmt.Fprintf(&cfg, "  - job_name: %s\n    static_configs:\n      - targets: ['%s']\n", t.Job, t.Addr)
 	}
-	cfgPath := s.path("prometheus.yml")
+	if len(pc.Targets) == 0 {
+		cfg.WriteString("  []\n")
+	}
+	cfgPath := s.path(pc.Name + ".yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o644); err != nil {
 		s.t.Fatal(err)
 	}
@@ -38,8 +79,12 @@ func (s *suite) startPrometheus(ctx context.Context, targets []target) string {
 	}
 	port := freePort(s.t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	p := s.startProc("prometheus", "prometheus", "--config.file="+cfgPath, "--storage.tsdb.path="+s.mkdir("prom"),
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--log.level=warn")
+	args := []string{"prometheus", "--config.file=" + cfgPath, "--storage.tsdb.path=" + s.mkdir(pc.Name),
+		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--log.level=warn"}
+	if pc.Receiver {
+		args = append(args, "--web.enable-remote-write-receiver")
+	}
+	p := s.startProc(pc.Name, args...)
 	ready := waitFor(30*time.Second, 100*time.Millisecond, func() bool {
 		if !p.running() {
 			return true // exited: reported below
@@ -52,7 +97,7 @@ func (s *suite) startPrometheus(ctx context.Context, targets []target) string {
 		return resp.StatusCode == http.StatusOK
 	})
 	if !ready || !p.running() {
-		s.t.Fatalf("prometheus not ready in 30 s:\n%s", tail(p.log, 20))
+		s.t.Fatalf("%s not ready in 30 s:\n%s", pc.Name, tail(p.log, 20))
 	}
 	return base
 }
