@@ -3,6 +3,7 @@ package hostagent
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -146,8 +147,9 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 // ErrHelp is returned by ParseConfig when -h or --help was asked for.
 var ErrHelp = flag.ErrHelp
 
-// Spec is virtwatt-host's command line, for internal/cli; usage prints -h.
-func Spec(usage func(fs *flag.FlagSet)) cli.Spec[Config] {
+// Spec is virtwatt-host's command line, for internal/cli; usage prints -h
+// to out (flag errors go there too).
+func Spec(out io.Writer, usage func(fs *flag.FlagSet)) cli.Spec[Config] {
 	return cli.Spec[Config]{
 		Name:     "virtwatt-host",
 		Example:  "configs/host.toml",
@@ -155,15 +157,20 @@ func Spec(usage func(fs *flag.FlagSet)) cli.Spec[Config] {
 		Common:   (*Config).common,
 		Bind:     bindFlags,
 		Usage:    usage,
-		Output:   os.Stderr,
+		Output:   out,
 	}
 }
 
 // ParseConfig builds the config from defaults, the TOML file named by
 // --config, then the flags that were set, and validates it (every error
-// at once). Usage goes to out.
+// at once). Usage and flag errors go to stderr.
 func ParseConfig(args []string, usage func(fs *flag.FlagSet)) (Config, error) {
-	res, err := Spec(usage).Parse(args)
+	return ParseConfigTo(os.Stderr, args, usage)
+}
+
+// ParseConfigTo is ParseConfig with usage and flag errors going to out.
+func ParseConfigTo(out io.Writer, args []string, usage func(fs *flag.FlagSet)) (Config, error) {
+	res, err := Spec(out, usage).Parse(args)
 	cfg := res.Config
 	if err != nil {
 		return cfg, err

@@ -27,6 +27,9 @@ func TestMain_(t *testing.T) {
 		{args: []string{"--list-cloud-regions"}, code: 0, out: "us-east-1"},
 		{args: []string{"--share-dir", "/x", "--version"}, code: 0, out: "virtwatt-guest, version dev"},
 		{args: []string{"track", "--version"}, code: 0, out: "virtwatt-guest, version dev"},
+		{args: []string{"--poll-interval", "1s", "--top-processes", "3", "--version"}, code: 0, out: "go version:"},
+		{args: []string{"run", "--web.listen-address", "", "--log.format", "xml"}, code: 2, err: "web_listen_address (--web.listen-address)"},
+		{args: []string{"run", "--web.listen-address", "", "--log.format", "xml"}, code: 2, err: "log_format (--log.format)"},
 		{args: []string{"frobnicate"}, code: 2, err: `unknown command "frobnicate"`},
 		{args: []string{"--poll-interval", "fast"}, code: 2, err: "poll-interval"},
 		{args: []string{"--country", "XX"}, code: 2, err: "XX"},
@@ -100,6 +103,8 @@ func TestTrack(t *testing.T) {
 		{"missing share still runs", []string{"track", "--share-dir", filepath.Join(root, "nope"), "--", "true"}, 0, "unknown"},
 		{"not found", []string{"track", "--", "/nonexistent/cmd"}, 127, "not found"},
 		{"--version after CMD is CMD's", []string{"track", "--share-dir", shareDir, "sh", "-c", "exit 3", "--version"}, 3, "VM energy"},
+		{"--version after -- CMD is CMD's", []string{"track", "--share-dir", shareDir, "--", "sh", "-c", "exit 3", "--version"}, 3, "VM energy"},
+		{"--version after -- is CMD's", []string{"track", "--share-dir", shareDir, "--", "--version"}, 127, "not found"},
 		{"--list-countries after CMD is CMD's", []string{"track", "sh", "-c", "exit 4", "--list-countries"}, 4, ""},
 		{"csv that cannot be opened still runs", []string{"track", "--share-dir", shareDir, "--csv", filepath.Join(root, "no", "such", "dir", "e.csv"), "--", "sh", "-c", "exit 5"}, 5, "without the CSV row"},
 		{"csv row", []string{"track", "--share-dir", shareDir, "--csv", csv, "--", "sh", "-c", "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done"}, 0, "host window"},
@@ -113,7 +118,7 @@ func TestTrack(t *testing.T) {
 			if !strings.Contains(errb.String(), tt.err) {
 				t.Errorf("stderr lacks %q:\n%s", tt.err, errb.String())
 			}
-			if strings.Contains(out.String(), "virtwatt-guest dev") || strings.Contains(out.String(), "FRA") {
+			if strings.Contains(out.String(), "virtwatt-guest, version") || strings.Contains(out.String(), "FRA") {
 				t.Errorf("virtwatt's own flag ran instead of the command:\n%s", out.String())
 			}
 		})

@@ -62,7 +62,7 @@ func main() {
 func Main(args []string, stdout, stderr io.Writer) int {
 	cli.SetVersion(version)
 	hostagent.Version = pversion.Version // virtwatt_host_info, OTLP
-	spec := hostagent.Spec(usage)
+	spec := hostagent.Spec(stderr, usage)
 	if len(args) > 0 && isSubcommand(args[0]) {
 		if spec.WantsVersion(args[1:]) {
 			fmt.Fprint(stdout, cli.VersionText("virtwatt-host"))
@@ -75,7 +75,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, cli.VersionText("virtwatt-host"))
 		return 0
 	}
-	cfg, err := hostagent.ParseConfig(args, usage)
+	cfg, err := hostagent.ParseConfigTo(stderr, args, usage)
 	if errors.Is(err, hostagent.ErrHelp) {
 		return 0
 	}

@@ -120,7 +120,8 @@ func (w *Warnings) Add(id, msg string) {
 	}
 }
 
-// List is every recorded warning, sorted.
+// List is every recorded warning, sorted (the file's "config ..." lines
+// before the flags' "flag ..." ones).
 func (w *Warnings) List() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()

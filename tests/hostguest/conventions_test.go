@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/virtwatt/virtwatt/guestagent"
+	"github.com/virtwatt/virtwatt/hostagent"
+	"github.com/virtwatt/virtwatt/internal/cli"
 	"github.com/virtwatt/virtwatt/tests/testbin"
 )
 
@@ -121,5 +124,35 @@ func promtoolCheck(t *testing.T, name, text string) {
 	cmd.Stdin = bytes.NewReader([]byte(text))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("%s: promtool check metrics: %v\n%s", name, err, out)
+	}
+}
+
+// TestSameKeysOnBothAgents: every setting both agents have is spelled the
+// same in both TOML files, and is its flag's name with '.' and '-' as '_'.
+func TestSameKeysOnBothAgents(t *testing.T) {
+	host, guest := map[string]bool{}, map[string]bool{}
+	for _, k := range cli.Keys(&hostagent.Config{}) {
+		host[k] = true
+	}
+	for _, k := range cli.Keys(&guestagent.Config{}) {
+		guest[k] = true
+	}
+	for _, f := range []string{cli.FlagListenAddress, cli.FlagWebConfigFile, cli.FlagMaxConnections, cli.FlagLogLevel, cli.FlagLogFormat,
+		"proc-root", "pue", "wue", "carbon-intensity"} {
+		k := cli.Key(f)
+		if !host[k] || !guest[k] {
+			t.Errorf("--%s: key %s on host %v, on guest %v; want both", f, k, host[k], guest[k])
+		}
+	}
+	// The one exception to the rule: --otlp.* are the keys of an [otlp] table.
+	for _, k := range []string{"otlp.endpoint", "otlp.headers", "otlp.interval"} {
+		if !host[k] || !guest[k] {
+			t.Errorf("key %s on host %v, on guest %v; want both", k, host[k], guest[k])
+		}
+	}
+	for _, old := range []string{"listen"} {
+		if host[old] || guest[old] {
+			t.Errorf("old key %q is still a field's key (it is a deprecated alias)", old)
+		}
 	}
 }
