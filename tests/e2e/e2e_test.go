@@ -40,6 +40,7 @@ type env struct {
 	hostURL   string
 	prom      string
 	tree      *fakerapl.Tree
+	meter     *fakeMeter // steps tree
 	a, b      *guest
 	history   *hostHistory
 	libvirtd  *daemon
@@ -86,7 +87,8 @@ func TestEndToEnd(t *testing.T) {
 	}
 	raplCtx, stopRapl := context.WithCancel(ctx)
 	raplDone := make(chan error, 1)
-	go func() { raplDone <- e.tree.Run(raplCtx, 50*time.Millisecond) }()
+	e.meter = &fakeMeter{tree: e.tree, started: time.Now()}
+	go func() { raplDone <- e.meter.run(raplCtx) }()
 	t.Cleanup(func() {
 		stopRapl()
 		if err := <-raplDone; err != nil {

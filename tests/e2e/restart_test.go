@@ -243,4 +243,12 @@ func (e *env) afterRestarts(t *testing.T) {
 	if wraps["intel-rapl:0"] < 2 || wraps["intel-rapl:1:1"] < 2 {
 		t.Errorf("the fake counters wrapped %v times; the run must cross wraps", wraps)
 	}
+	// Every fake counter wraps once per wrapEvery at its nominal power (±5 %
+	// noise). More wraps mean the fake meter itself ran fast, wrapping
+	// between host ticks: no meter can follow that, and the energy checks
+	// above say nothing about virtwatt then.
+	if most := int(1.1*time.Since(e.meter.started).Seconds()/wrapEvery.Seconds()) + 1; wraps["intel-rapl:0"] > most || wraps["intel-rapl:1:1"] > most {
+		t.Errorf("the fake counters wrapped %v times in %v, at most %d expected at their nominal power: the fake meter ran fast", wraps,
+			time.Since(e.meter.started).Round(time.Second), most)
+	}
 }
