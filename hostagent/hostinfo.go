@@ -8,7 +8,8 @@ import (
 )
 
 // Version is the build's version, shown in virtwatt_host_info; the
-// command sets it from its -ldflags -X main.version.
+// command sets it from prometheus/common/version.Version (the Makefile's
+// -ldflags -X; the old -X main.version still works).
 var Version = "dev"
 
 // machineIDPaths are where systemd and D-Bus keep the machine id.
