@@ -238,6 +238,9 @@ func (c Config) Validate() error {
 	if c.StateFile != "" && c.ShareRoot != "" && within(c.ShareRoot, c.StateFile) {
 		bad("state-file", "%s is inside share_root %s: a guest could read or plant it; put it outside", c.StateFile, c.ShareRoot)
 	}
+	if c.RORoot != "" && c.ShareRoot != "" && (within(c.ShareRoot, c.RORoot) || within(c.RORoot, c.ShareRoot)) {
+		bad("ro-root", "%s and share_root %s overlap: the read-only views would be listed as VM directories or mounted over the shares; put ro_root beside share_root (default /run/virtwatt/ro)", c.RORoot, c.ShareRoot)
+	}
 	if c.PruneAfter < time.Minute {
 		bad("prune-after", "%v is under a minute: a domain briefly missing from a listing would lose its share", c.PruneAfter)
 	}

@@ -65,6 +65,8 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 		{"psys mixed", "zones = [\"psys\", \"dram\"]\n", nil, "psys"},
 		{"pue below 1", "pue = 0.5\n", nil, "pue"},
 		{"state in share", "share_root = \"/srv/vms\"\nstate_file = \"/srv/vms/state.json\"\n", nil, "state_file"},
+		{"ro_root in share_root", "share_root = \"/srv/vms\"\nro_root = \"/srv/vms/ro\"\n", nil, "ro_root"},
+		{"share_root in ro_root", "share_root = \"/run/virtwatt/ro/vms\"\nro_root = \"/run/virtwatt/ro\"\n", nil, "ro_root"},
 		{"interval too small", "", []string{"--interval", "1ms"}, "interval"},
 		{"syntax", "interval = \n", nil, "host.toml"},
 		{"log level", "log_level = \"loud\"\n", nil, "log_level"},
