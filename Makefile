@@ -11,7 +11,7 @@ VERSION_PKG := github.com/prometheus/common/version
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
 	-X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildDate=$(BUILD_DATE)
 
-.PHONY: all deps build test unit fuzz vet e2e demo clean packages units
+.PHONY: all deps build test unit fuzz vet e2e demo clean packages units bench
 
 all: build
 
@@ -53,6 +53,19 @@ deps:
 
 # The whole test suite: static checks, unit tests, fuzzing, the real-VM end-to-end suite.
 test: deps vet build unit fuzz e2e
+
+# The host tick against its syscall floor, tick by tick in ABBA order (hostagent's BenchmarkABBA,
+# internal/benchfloor), at BENCH_VMS VMs on tmpfs and on the checkout's file system. Not part of test.
+#   make bench BENCH_VMS="100 1000 10000"   BENCH_TICKS=40   BENCH_DIRS="/dev/shm $(CURDIR)/.bench"
+BENCH_VMS   ?= 1000
+BENCH_TICKS ?= 40
+BENCH_DIRS  ?= /dev/shm $(CURDIR)/.bench
+bench:
+	@for d in $(BENCH_DIRS); do for n in $(BENCH_VMS); do \
+	  out=$$(VIRTWATT_BENCH_VMS=$$n VIRTWATT_BENCH_DIR=$$d VIRTWATT_BENCH_TICKS=$(BENCH_TICKS) \
+	    $(GO) test -run '^$$' -bench '^BenchmarkABBA$$' -benchtime 1x -count 1 ./hostagent/ 2>&1) || { echo "$$out"; exit 1; }; \
+	  echo "$$out" | grep '^ABBA'; \
+	done; done
 
 demo: build
 	$(BIN)/virtwatt-host --demo
