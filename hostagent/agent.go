@@ -8,13 +8,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
 	"github.com/virtwatt/virtwatt/hostagent/attribution"
 	"github.com/virtwatt/virtwatt/hostagent/domain"
+	"github.com/virtwatt/virtwatt/hostagent/ledger"
 	"github.com/virtwatt/virtwatt/hostagent/meter"
 	"github.com/virtwatt/virtwatt/hostagent/procstat"
 	"github.com/virtwatt/virtwatt/hostagent/state"
@@ -45,6 +45,7 @@ type Agent struct {
 	writer  *share.Writer   // nil in dry-run (--once)
 	writers []*share.Writer // writer and those added by AddWriters
 	st      *state.State
+	ledger  *ledger.Ledger // the only writer of st's energy counters
 	obs     *Observer
 	cond    *condlog.Logger // failures, logged once per condition, not per tick
 
@@ -54,11 +55,10 @@ type Agent struct {
 
 	// Baselines of the last split: energy read since then waits in pending.
 	split struct {
-		ok      bool
-		time    time.Time
-		cpu     procstat.CPU
-		raw     map[string]rawTimes // by UUID
-		pending map[string]uint64   // counted zone → µJ not yet split
+		ok   bool
+		time time.Time
+		cpu  procstat.CPU
+		raw  map[string]rawTimes // by UUID
 	}
 	dirs    dirTracker
 	tickBuf tickBuffers
@@ -88,7 +88,7 @@ func New(cfg Config, src Sources, writer *share.Writer, st *state.State, obs *Ob
 	for _, z := range cfg.Zones {
 		a.splitters[z] = attribution.NewSplitter(cfg.Policy())
 	}
-	a.split.pending = map[string]uint64{}
+	a.ledger = ledger.New(st, cfg.Zones)
 	a.split.raw = map[string]rawTimes{}
 	a.dirs.init()
 	a.restore(src.Now())
@@ -126,11 +126,9 @@ func (a *Agent) SaveFinal() error {
 	if a.writer == nil || a.cfg.StateFile == "" {
 		return nil
 	}
-	for _, e := range a.split.pending {
-		if e != 0 {
-			a.log.Info("energy measured while libvirt was unreachable is not saved; a restart within a minute measures it again")
-			return nil
-		}
+	if a.ledger.HasPending() {
+		a.log.Info("energy measured while libvirt was unreachable is not saved; a restart within a minute measures it again")
+		return nil
 	}
 	return a.st.Save(a.cfg.StateFile, a.src.Now())
 }
@@ -158,13 +156,7 @@ func (a *Agent) Tick(ctx context.Context) bool {
 		elapsed = now.Sub(a.lastMeter)
 	}
 	a.lastMeter = now
-	for _, d := range deltas {
-		a.st.HostEnergyUJ[hostKey(d.Kind, d.Socket)] += d.DeltaUJ
-	}
-	counted := meter.Counted(deltas, a.cfg.Zones)
-	for _, z := range a.cfg.Zones {
-		a.split.pending[z] += counted[z]
-	}
+	a.ledger.Measure(deltas)
 	hostPower := hostPowerW(deltas, elapsed)
 
 	cpu, err := a.src.CPU()
@@ -210,7 +202,7 @@ func (a *Agent) failFor(stage, domain string, err error) {
 	a.cond.Fail(stage, domain, err)
 }
 
-func hostKey(kind string, socket int) string { return fmt.Sprintf("%s/%d", kind, socket) }
+func hostKey(kind string, socket int) string { return ledger.HostKey(kind, socket) }
 
 func hostPowerW(ds []meter.Delta, elapsed time.Duration) map[string]float64 {
 	if elapsed <= 0 {

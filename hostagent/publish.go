@@ -1,7 +1,6 @@
 package hostagent
 
 import (
-	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -20,19 +19,17 @@ func (a *Agent) publishHost(now time.Time, hostPower map[string]float64) {
 }
 
 func (a *Agent) hostSnapshot(now time.Time, hostPower map[string]float64) *Snapshot {
+	t := a.ledger.Totals()
 	s := &Snapshot{
 		Time:           now,
 		HostPowerW:     hostPower,
-		UnattributedUJ: make(map[string]uint64, len(a.st.UnattributedUJ)),
+		UnattributedUJ: t.UnattributedUJ,
+		ForgottenUJ:    t.ForgottenUJ,
+		PendingUJ:      t.PendingUJ,
 		Zones:          a.cfg.Zones,
 	}
-	for k, v := range a.st.UnattributedUJ {
-		s.UnattributedUJ[k] = v
-	}
-	s.ForgottenUJ = maps.Clone(a.st.ForgottenUJ)
-	s.PendingUJ = maps.Clone(a.split.pending)
-	s.HostEnergy = make([]ZoneCounter, 0, len(a.st.HostEnergyUJ))
-	for k, v := range a.st.HostEnergyUJ {
+	s.HostEnergy = make([]ZoneCounter, 0, len(t.HostEnergyUJ))
+	for k, v := range t.HostEnergyUJ {
 		kind, sock, _ := strings.Cut(k, "/")
 		n := 0
 		for _, c := range sock {

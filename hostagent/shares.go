@@ -3,7 +3,6 @@ package hostagent
 import (
 	"hash/fnv"
 	"log/slog"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -152,7 +151,7 @@ func (a *Agent) checkExisting(d *domain.Domain, vm *state.VM) {
 	if ahead {
 		old := vm.Instance
 		vm.Instance = newInstanceID()
-		vm.Base = maps.Clone(vm.Zones) // the new instance counts from zero
+		a.ledger.Rebase(vm) // the new instance counts from zero
 		a.log.Warn("the share is ahead of the state file: starting a new instance so that no counter goes back",
 			"domain", d.Name, "old_instance", old, "instance", vm.Instance, "share_sequence", rec.Sequence, "state_sequence", vm.Sequence)
 	}
@@ -291,12 +290,9 @@ func (a *Agent) prune(now time.Time, doms []domain.Domain) {
 	}
 	for uuid, vm := range a.st.VMs {
 		if _, ok := a.split.raw[uuid]; !ok && now.Sub(vm.LastSeen) >= a.cfg.PruneAfter && !vm.LastSeen.IsZero() {
-			// Its energy moves to the forgotten counter, so that
-			// Σ VMs + host share + forgotten = measured energy still holds.
-			for z, e := range vm.Zones {
-				a.st.ForgottenUJ[z] += e.TotalUJ()
-			}
-			delete(a.st.VMs, uuid)
+			// Its energy moves to the forgotten counter (the ledger's
+			// conservation rule).
+			a.ledger.Forget(uuid)
 			a.log.Info("forgot the counters of a vanished domain", "domain", vm.Name, "uuid", uuid, "last_seen", vm.LastSeen)
 		}
 	}

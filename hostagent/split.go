@@ -65,10 +65,7 @@ func (a *Agent) splitTick(now time.Time, cpu procstat.CPU, doms []domain.Domain)
 	if !a.split.ok {
 		a.split.ok = true
 		a.split.time, a.split.cpu = now, cpu
-		for z, e := range a.split.pending {
-			a.st.UnattributedUJ[z] += e // measured before any baseline: nobody to give it to
-			a.split.pending[z] = 0
-		}
+		a.ledger.Unattribute() // measured before any baseline: nobody to give it to
 		for i := range doms {
 			d := &doms[i]
 			a.vmState(d).LastSeen = now
@@ -124,29 +121,27 @@ func (a *Agent) splitTick(now time.Time, cpu procstat.CPU, doms []domain.Domain)
 	secs := elapsed.Seconds()
 	for _, z := range a.cfg.Zones {
 		res := a.splitters[z].Split(attribution.Tick{
-			EnergyUJ:   a.split.pending[z],
+			EnergyUJ:   a.ledger.Pending(z),
 			CapacityNS: capacity,
 			BusyNS:     busy,
 			HostCPUs:   cpu.CPUs,
 			VMs:        b.vms,
 		}, b.keys)
-		a.split.pending[z] = 0
-		a.st.UnattributedUJ[z] += res.HostUJ
+		if err := a.ledger.Split(z, res, b.states); err != nil {
+			a.log.Error("split refused", "err", err)
+			continue
+		}
+		if secs <= 0 {
+			continue
+		}
 		for i, sh := range res.VMs {
-			d := &doms[i]
-			vm := b.states[i]
-			ze := vm.Zones[z]
-			ze.UsageUJ += sh.UsageUJ
-			ze.IdleUJ += sh.IdleUJ
-			vm.Zones[z] = ze
-			pw := b.power[d.UUID]
+			uuid := doms[i].UUID
+			pw := b.power[uuid]
 			if pw == nil {
 				pw = map[string]float64{}
-				b.power[d.UUID] = pw
+				b.power[uuid] = pw
 			}
-			if secs > 0 {
-				pw[z] = float64(sh.UsageUJ+sh.IdleUJ) / 1e6 / secs
-			}
+			pw[z] = float64(sh.TotalUJ()) / 1e6 / secs
 		}
 	}
 	for i := range doms {

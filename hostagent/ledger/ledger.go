@@ -1,0 +1,170 @@
+// Package ledger is the only writer of virtwatt-host's energy counters: the
+// host's measured energy per zone and socket, every VM's cumulative usage
+// and idle energy, the host's own (unattributed) share, the energy of
+// forgotten VMs and the energy measured but not split yet (pending).
+//
+// Invariant, per counted zone z, exact to the µJ after every method:
+//
+//	Σ_vm VMs[vm].Zones[z].TotalUJ() + Unattributed[z] + Forgotten[z] + Pending[z] = Measured[z]
+//
+// where Measured[z] is the counted energy of zone z given to Measure since
+// the state began (Σ over sockets of HostEnergyUJ["z/socket"] when the
+// counted zones never changed). Measure adds to both sides (host counters
+// and pending); Split moves pending to the VMs and unattributed; Forget
+// moves a VM's energy to forgotten; Unattribute moves pending to
+// unattributed. Nothing else writes these counters.
+//
+// Pending is not in the state file: a state saved while energy is pending
+// would hold host counters that include it without it anywhere else, so
+// callers save only when HasPending is false (SaveFinal) or right after a
+// split. The ledger does no I/O and keeps no clock.
+package ledger
+
+import (
+	"fmt"
+	"maps"
+	"strconv"
+
+	"github.com/virtwatt/virtwatt/hostagent/attribution"
+	"github.com/virtwatt/virtwatt/hostagent/meter"
+	"github.com/virtwatt/virtwatt/hostagent/state"
+	"github.com/virtwatt/virtwatt/share"
+)
+
+// Ledger books energy into a state. It is not safe for concurrent use.
+type Ledger struct {
+	st      *state.State
+	zones   []string          // counted zones
+	pending map[string]uint64 // counted zone → µJ measured, not split yet
+}
+
+// New books into st (its counters are taken as they are) for the counted
+// zones. Nothing is pending.
+func New(st *state.State, zones []string) *Ledger {
+	return &Ledger{st: st, zones: zones, pending: make(map[string]uint64, len(zones))}
+}
+
+// HostKey is the state's key of a host zone: "kind/socket".
+func HostKey(kind string, socket int) string { return kind + "/" + strconv.Itoa(socket) }
+
+// Measure books one tick's meter deltas: each into its zone's host counter
+// and, for counted zones (meter.Counted), into pending.
+func (l *Ledger) Measure(ds []meter.Delta) {
+	for _, d := range ds {
+		l.st.HostEnergyUJ[HostKey(d.Kind, d.Socket)] += d.DeltaUJ
+	}
+	counted := meter.Counted(ds, l.zones)
+	for _, z := range l.zones {
+		l.pending[z] += counted[z]
+	}
+}
+
+// Pending is zone z's energy measured but not split yet.
+func (l *Ledger) Pending(z string) uint64 { return l.pending[z] }
+
+// HasPending reports whether any energy waits for a split.
+func (l *Ledger) HasPending() bool {
+	for _, e := range l.pending {
+		if e != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Unattribute gives every zone's pending energy to the host: energy
+// measured before there was any baseline to split it by.
+func (l *Ledger) Unattribute() {
+	for z, e := range l.pending {
+		l.st.UnattributedUJ[z] += e
+		l.pending[z] = 0
+	}
+}
+
+// Split books res, the split of all of zone z's pending energy
+// (attribution.Tick.EnergyUJ = Pending(z)): res.VMs[i] goes to vms[i] and
+// the rest to the host. A result that does not add up to the pending
+// energy (a splitter bug) is refused: the whole pending energy goes to
+// the host, no VM gets any, and the error says by how much it was off.
+func (l *Ledger) Split(z string, res attribution.Result, vms []*state.VM) error {
+	e := l.pending[z]
+	l.pending[z] = 0
+	var given uint64
+	ok := len(res.VMs) == len(vms)
+	for _, sh := range res.VMs {
+		t := sh.UsageUJ + sh.IdleUJ
+		if t < sh.UsageUJ || given+t < given {
+			ok = false
+			break
+		}
+		given += t
+	}
+	if !ok || given > e || e-given != res.HostUJ {
+		l.st.UnattributedUJ[z] += e
+		return fmt.Errorf("ledger: split of zone %s gives %d µJ to %d VMs (of %d) and %d µJ to the host, not the %d µJ pending; all of it goes to the host",
+			z, given, len(res.VMs), len(vms), res.HostUJ, e)
+	}
+	l.st.UnattributedUJ[z] += e - given
+	for i, sh := range res.VMs {
+		vm := vms[i]
+		if vm.Zones == nil {
+			vm.Zones = map[string]share.ZoneEnergy{}
+		}
+		ze := vm.Zones[z]
+		ze.UsageUJ += sh.UsageUJ
+		ze.IdleUJ += sh.IdleUJ
+		vm.Zones[z] = ze
+	}
+	return nil
+}
+
+// Forget drops the VM uuid from the state; its energy moves to the
+// forgotten counter. It reports whether there was such a VM.
+func (l *Ledger) Forget(uuid string) bool {
+	vm, ok := l.st.VMs[uuid]
+	if !ok {
+		return false
+	}
+	if vm != nil {
+		for z, e := range vm.Zones {
+			l.st.ForgottenUJ[z] += e.TotalUJ()
+		}
+	}
+	delete(l.st.VMs, uuid)
+	return true
+}
+
+// Rebase starts a new instance's count for vm: records publish energy
+// since Base, which becomes the VM's current energy. No counter changes.
+func (l *Ledger) Rebase(vm *state.VM) { vm.Base = maps.Clone(vm.Zones) }
+
+// Totals is a copy of the host-wide counters, safe to keep and read
+// from any goroutine.
+type Totals struct {
+	HostEnergyUJ   map[string]uint64 // by HostKey, cumulative
+	UnattributedUJ map[string]uint64 // by counted zone
+	ForgottenUJ    map[string]uint64 // by counted zone
+	PendingUJ      map[string]uint64 // by counted zone
+}
+
+// Totals returns the host-wide counters by value.
+func (l *Ledger) Totals() Totals {
+	return Totals{
+		HostEnergyUJ:   maps.Clone(l.st.HostEnergyUJ),
+		UnattributedUJ: maps.Clone(l.st.UnattributedUJ),
+		ForgottenUJ:    maps.Clone(l.st.ForgottenUJ),
+		PendingUJ:      maps.Clone(l.pending),
+	}
+}
+
+// Booked is zone z's right-hand side of the invariant as the ledger holds
+// it: Σ VMs + unattributed + forgotten + pending.
+func (l *Ledger) Booked(z string) uint64 {
+	sum := l.st.UnattributedUJ[z] + l.st.ForgottenUJ[z] + l.pending[z]
+	for _, vm := range l.st.VMs {
+		if vm != nil {
+			sum += vm.Zones[z].TotalUJ()
+		}
+	}
+	return sum
+}

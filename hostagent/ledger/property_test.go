@@ -1,0 +1,255 @@
+package ledger
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/virtwatt/virtwatt/hostagent/attribution"
+	"github.com/virtwatt/virtwatt/hostagent/meter"
+	"github.com/virtwatt/virtwatt/hostagent/state"
+	"github.com/virtwatt/virtwatt/share"
+)
+
+var zones = []string{meter.KindPackage, meter.KindDRAM}
+
+// world is one random run: the ledger under test, the real splitters, and
+// what was measured, kept apart from the ledger.
+type world struct {
+	t         *testing.T
+	r         *rand.Rand
+	st        *state.State
+	l         *Ledger
+	splitters map[string]*attribution.Splitter
+	measured  map[string]uint64 // counted zone → Σ deltas given to Measure
+
+	saved         []byte            // the last state saved (never while pending)
+	savedMeasured map[string]uint64 // measured when it was saved
+}
+
+func newWorld(t *testing.T, seed uint64) *world {
+	w := &world{
+		t: t, r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		st: state.New(), measured: map[string]uint64{}, splitters: map[string]*attribution.Splitter{},
+	}
+	w.l = New(w.st, zones)
+	for _, z := range zones {
+		w.splitters[z] = attribution.NewSplitter(attribution.DefaultPolicy())
+	}
+	w.save()
+	return w
+}
+
+func (w *world) uuid() string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", w.r.IntN(8)) }
+
+// energy is small most of the time, sometimes large, sometimes 0.
+func (w *world) energy() uint64 {
+	switch w.r.IntN(6) {
+	case 0:
+		return 0
+	case 1:
+		return w.r.Uint64N(1 << 40)
+	}
+	return w.r.Uint64N(5_000_000)
+}
+
+func (w *world) measure() {
+	var ds []meter.Delta
+	for _, k := range []string{meter.KindPackage, meter.KindCore, meter.KindDRAM, meter.KindUncore} {
+		for s := range 2 {
+			if w.r.IntN(5) == 0 {
+				continue // a zone missing this tick
+			}
+			d := meter.Delta{Kind: k, Socket: s, DeltaUJ: w.energy()}
+			ds = append(ds, d)
+			if k == meter.KindPackage || k == meter.KindDRAM {
+				w.measured[k] += d.DeltaUJ
+			}
+		}
+	}
+	w.l.Measure(ds)
+}
+
+func (w *world) split() {
+	n := w.r.IntN(6)
+	seen := map[string]bool{}
+	var keys []string
+	var vms []*state.VM
+	var avms []attribution.VM
+	for range n {
+		u := w.uuid()
+		if seen[u] {
+			continue
+		}
+		seen[u] = true
+		vm := w.st.VMs[u]
+		if vm == nil {
+			vm = &state.VM{Instance: "0123456789abcdef", Zones: map[string]share.ZoneEnergy{}}
+			w.st.VMs[u] = vm
+		}
+		keys = append(keys, u)
+		vms = append(vms, vm)
+		avms = append(avms, attribution.VM{VCPUTimeNS: w.r.Uint64N(4e9), OverheadNS: w.r.Uint64N(1e8), VCPUs: w.r.IntN(5)})
+	}
+	capacity := uint64(1+w.r.IntN(5)) * 8e9
+	for _, z := range zones {
+		res := w.splitters[z].Split(attribution.Tick{
+			EnergyUJ: w.l.Pending(z), CapacityNS: capacity, BusyNS: w.r.Uint64N(capacity + 1), HostCPUs: 8, VMs: avms,
+		}, keys)
+		if err := w.l.Split(z, res, vms); err != nil {
+			w.t.Fatalf("a real splitter's result was refused: %v", err)
+		}
+	}
+	w.save()
+}
+
+// badSplit hands the ledger a result that does not add up: it must refuse
+// it and give everything pending to the host.
+func (w *world) badSplit() {
+	u := w.uuid()
+	vm := w.st.VMs[u]
+	if vm == nil {
+		return
+	}
+	z := zones[w.r.IntN(len(zones))]
+	p := w.l.Pending(z)
+	before := vm.Zones[z]
+	res := attribution.Result{VMs: []attribution.Share{{UsageUJ: p + 1}}}
+	if w.r.IntN(2) == 0 {
+		res = attribution.Result{VMs: []attribution.Share{{UsageUJ: p / 2}}, HostUJ: p/2 + 7}
+	}
+	if err := w.l.Split(z, res, []*state.VM{vm}); err == nil {
+		w.t.Fatalf("split giving %+v of %d pending accepted", res, p)
+	}
+	if vm.Zones[z] != before {
+		w.t.Fatalf("a refused split changed a VM: %+v → %+v", before, vm.Zones[z])
+	}
+}
+
+func (w *world) forget() {
+	u := w.uuid()
+	had := w.st.VMs[u] != nil
+	if got := w.l.Forget(u); got != had {
+		w.t.Fatalf("Forget(%s) = %v, the state had it: %v", u, got, had)
+	}
+	for _, s := range w.splitters {
+		s.Forget(u)
+	}
+}
+
+// save is what the agent does after a split; the file format is the state's.
+func (w *world) save() {
+	if w.l.HasPending() {
+		return
+	}
+	b, err := json.Marshal(w.st)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.saved, w.savedMeasured = b, maps.Clone(w.measured)
+}
+
+// restart loads the last saved state, as after a crash: what was measured
+// since (pending included) is lost on both sides of the invariant.
+func (w *world) restart() {
+	st, err := state.Parse(w.saved)
+	if err != nil {
+		w.t.Fatalf("saved state does not load: %v", err)
+	}
+	w.st, w.measured = st, maps.Clone(w.savedMeasured)
+	w.l = New(st, zones)
+	for _, z := range zones {
+		w.splitters[z] = attribution.NewSplitter(attribution.DefaultPolicy())
+	}
+}
+
+func (w *world) check(op string, i int) {
+	t := w.l.Totals()
+	for _, z := range zones {
+		if got, want := w.l.Booked(z), w.measured[z]; got != want {
+			w.t.Fatalf("op %d (%s), zone %s: Σ VMs + unattributed + forgotten + pending = %d µJ, measured %d (off by %d)",
+				i, op, z, got, want, int64(got-want))
+		}
+		var host uint64
+		for s := range 2 {
+			host += t.HostEnergyUJ[HostKey(z, s)]
+		}
+		if host != w.measured[z] {
+			w.t.Fatalf("op %d (%s), zone %s: host counters %d µJ, measured %d", i, op, z, host, w.measured[z])
+		}
+		// by value: changing the copy changes nothing booked
+		t.PendingUJ[z]++
+		t.UnattributedUJ[z]++
+		if w.l.Booked(z) != w.measured[z] {
+			w.t.Fatalf("op %d (%s): Totals shares its maps with the ledger", i, op)
+		}
+	}
+}
+
+// TestConservation runs random sequences of measure, split, forget,
+// outage (measures with no split), unattribute, refused splits and
+// restarts, and checks the invariant of the package doc after every op.
+func TestConservation(t *testing.T) {
+	for seed := range uint64(50) {
+		w := newWorld(t, seed)
+		for i := range 200 {
+			var op string
+			switch k := w.r.IntN(20); {
+			case k < 7:
+				op = "measure"
+				w.measure()
+			case k < 13:
+				op = "split"
+				w.split()
+			case k < 15:
+				op = "forget"
+				w.forget()
+			case k < 16:
+				op = "outage"
+				for range 1 + w.r.IntN(5) {
+					w.measure()
+				}
+			case k < 17:
+				op = "unattribute"
+				w.l.Unattribute()
+				if w.l.HasPending() {
+					t.Fatalf("op %d: pending after Unattribute: %v", i, w.l.Totals().PendingUJ)
+				}
+				w.save()
+			case k < 18:
+				op = "bad split"
+				w.badSplit()
+			default:
+				op = "restart"
+				w.restart()
+			}
+			w.check(op, i)
+		}
+	}
+}
+
+// TestSplitMovesAllPending: after a split nothing is pending and the VMs
+// got exactly what the result says.
+func TestSplitMovesAllPending(t *testing.T) {
+	st := state.New()
+	l := New(st, zones)
+	l.Measure([]meter.Delta{{Kind: meter.KindPackage, DeltaUJ: 1000}, {Kind: meter.KindDRAM, Socket: 1, DeltaUJ: 300}})
+	a, b := &state.VM{}, &state.VM{Zones: map[string]share.ZoneEnergy{}}
+	if err := l.Split(meter.KindPackage, attribution.Result{VMs: []attribution.Share{{UsageUJ: 400, IdleUJ: 100}, {UsageUJ: 200}}, HostUJ: 300}, []*state.VM{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	if a.Zones[meter.KindPackage] != (share.ZoneEnergy{UsageUJ: 400, IdleUJ: 100}) || b.Zones[meter.KindPackage].UsageUJ != 200 {
+		t.Fatalf("VMs got %+v and %+v", a.Zones, b.Zones)
+	}
+	if got := st.UnattributedUJ[meter.KindPackage]; got != 300 {
+		t.Fatalf("unattributed %d, want 300", got)
+	}
+	if l.Pending(meter.KindPackage) != 0 || l.Pending(meter.KindDRAM) != 300 || !l.HasPending() {
+		t.Fatalf("pending %v", l.Totals().PendingUJ)
+	}
+	if l.Forget("nobody") {
+		t.Fatal("Forget of an unknown VM reported one")
+	}
+}
