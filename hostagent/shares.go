@@ -7,14 +7,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/virtwatt/virtwatt/estimate"
 	"github.com/virtwatt/virtwatt/hostagent/domain"
 	"github.com/virtwatt/virtwatt/hostagent/state"
 	"github.com/virtwatt/virtwatt/internal/condlog"
 	"github.com/virtwatt/virtwatt/share"
 )
-
-// hoursPerYear is the Julian year, as used for amortizing embodied emissions.
-const hoursPerYear = 8766
 
 // dirTracker remembers which share directories exist and when each
 // domain was last listed, for creating and pruning them.
@@ -71,10 +69,7 @@ func (a *Agent) planShares(now time.Time, doms []domain.Domain) {
 	if a.writer == nil {
 		return
 	}
-	embodiedTotal := 0.0
-	if a.cfg.EmbodiedKgCO2e > 0 && a.cfg.LifetimeYears > 0 {
-		embodiedTotal = a.cfg.EmbodiedKgCO2e * 1000 / (a.cfg.LifetimeYears * hoursPerYear)
-	}
+	embodied := a.cfg.EmbodiedKgCO2e > 0 && a.cfg.LifetimeYears > 0
 	var allocated int
 	for i := range doms {
 		if doms[i].State == domain.StateRunning {
@@ -122,8 +117,8 @@ func (a *Agent) planShares(now time.Time, doms []domain.Domain) {
 		for _, z := range a.cfg.Zones {
 			rec.Zones[zoneInShare(z)] = vm.SinceInstance(z)
 		}
-		if embodiedTotal > 0 && d.State == domain.StateRunning {
-			rec.EmbodiedGramsPerHour = embodiedTotal * float64(d.VCPUs) / float64(denom)
+		if embodied && d.State == domain.StateRunning {
+			rec.EmbodiedGramsPerHour = estimate.EmbodiedGramsPerHour(a.cfg.EmbodiedKgCO2e, a.cfg.LifetimeYears, float64(d.VCPUs)/float64(denom))
 			rec.EmbodiedSource = "host: embodied_kgco2e over lifetime_years, by allocated vCPUs"
 		}
 		b.writes = append(b.writes, pendingWrite{name: d.Name, uuid: d.UUID, state: d.State, rec: rec})

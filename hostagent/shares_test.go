@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/virtwatt/virtwatt/hostagent/domain"
 	"github.com/virtwatt/virtwatt/hostagent/meter"
 	"github.com/virtwatt/virtwatt/hostagent/state"
 	"github.com/virtwatt/virtwatt/internal/logcapture"
@@ -299,4 +301,31 @@ func mountTmpfs(t *testing.T, dir, opts string) {
 			t.Errorf("unmount %s: %v", dir, err) // EINVAL, ENOENT: the test unmounted it
 		}
 	})
+}
+
+// TestEmbodiedInRecords: the host's embodied emissions over its lifetime
+// are spread by allocated vCPUs over max(allocated, host CPUs); a VM that
+// is not running gets none.
+func TestEmbodiedInRecords(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.EmbodiedKgCO2e, cfg.LifetimeYears = 8766, 2 // 500 g/h for the host
+	h := newFakeHost(7, 4)                          // 16 CPUs; vCPUs 1, 2, 3, 4
+	h.doms[3].State = domain.StatePaused
+	a := newTestAgent(t, cfg, h, state.New())
+	for range 2 {
+		h.advance(time.Second)
+		a.Tick(context.Background())
+	}
+	for i, want := range []float64{500.0 / 16, 1000.0 / 16, 1500.0 / 16, 0} {
+		rec, err := a.writer.ReadRecord(nameFor(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(rec.EmbodiedGramsPerHour-want) > 1e-9 {
+			t.Errorf("%s (%d vCPUs, %s): %v g/h, want %v", nameFor(i), h.doms[i].VCPUs, h.doms[i].State, rec.EmbodiedGramsPerHour, want)
+		}
+		if (want > 0) != (rec.EmbodiedSource != "") {
+			t.Errorf("%s: embodied source %q with %v g/h", nameFor(i), rec.EmbodiedSource, rec.EmbodiedGramsPerHour)
+		}
+	}
 }
