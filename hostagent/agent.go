@@ -16,9 +16,9 @@ import (
 	"github.com/virtwatt/virtwatt/hostagent/domain"
 	"github.com/virtwatt/virtwatt/hostagent/ledger"
 	"github.com/virtwatt/virtwatt/hostagent/meter"
-	"github.com/virtwatt/virtwatt/hostagent/procstat"
 	"github.com/virtwatt/virtwatt/hostagent/state"
 	"github.com/virtwatt/virtwatt/internal/condlog"
+	"github.com/virtwatt/virtwatt/internal/procstat"
 	"github.com/virtwatt/virtwatt/share"
 )
 

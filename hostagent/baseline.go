@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/virtwatt/virtwatt/hostagent/meter"
-	"github.com/virtwatt/virtwatt/hostagent/procstat"
 	"github.com/virtwatt/virtwatt/hostagent/state"
+	"github.com/virtwatt/virtwatt/internal/procstat"
 	"github.com/virtwatt/virtwatt/internal/regfile"
 )
 

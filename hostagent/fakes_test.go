@@ -11,7 +11,7 @@ import (
 
 	"github.com/virtwatt/virtwatt/hostagent/domain"
 	"github.com/virtwatt/virtwatt/hostagent/meter"
-	"github.com/virtwatt/virtwatt/hostagent/procstat"
+	"github.com/virtwatt/virtwatt/internal/procstat"
 )
 
 // fakeHost is a scripted hypervisor: a tick advances every counter by

@@ -134,3 +134,46 @@ func BenchmarkRead(b *testing.B) {
 		}
 	}
 }
+
+// TestReadTicks: the guest's reading, in clock ticks; a stat file without
+// cpuN lines (as some test trees and containers have) is not an error
+// there, and the same malformed lines are refused as by Read.
+func TestReadTicks(t *testing.T) {
+	for _, tc := range []struct {
+		name, content string
+		want          Ticks
+		wantErr       string
+	}{
+		{name: "with cpuN lines", content: "cpu  10 1 5 100 4 2 3 7 50 0\ncpu0 10 1 5 100 4 2 3 7 50 0\nintr 1\n", want: Ticks{Busy: 28, Idle: 104, CPUs: 1}},
+		{name: "aggregate only", content: "cpu 1 2 3 4 5\n", want: Ticks{Busy: 6, Idle: 9}},
+		{name: "not a number", content: "cpu 1 x 3 4 5\n", wantErr: `field 2 "x"`},
+		{name: "too few fields", content: "cpu 1 2 3\n", wantErr: "at least 4"},
+		{name: "no cpu line", content: "intr 1 2\n", wantErr: `no aggregate "cpu" line`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(writeStat(t, tc.content), "stat")
+			got, err := ReadTicks(path)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), path) {
+					t.Fatalf("ReadTicks = %+v, %v; want an error naming %s and %q", got, err, path, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want || got.Total() != tc.want.Busy+tc.want.Idle {
+				t.Fatalf("ReadTicks = %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestReadTicksAllocations: a reading costs a constant, small number of
+// allocations (the open file), however long the rest of the file is.
+func TestReadTicksAllocations(t *testing.T) {
+	path := filepath.Join(writeStat(t, "cpu 1 2 3 4 5\ncpu0 1 2 3 4 5\nintr "+strings.Repeat("7 ", 20000)+"\n"), "stat")
+	if _, err := ReadTicks(path); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(50, func() { _, _ = ReadTicks(path) }); n > 4 {
+		t.Fatalf("%v allocations per ReadTicks, want at most 4", n)
+	}
+}
