@@ -235,6 +235,9 @@ func (r *abbaRig) openFloor() (*benchfloor.Floor, error) {
 	for _, d := range r.host.doms {
 		l.VMs = append(l.VMs, d.Name)
 	}
+	if len(l.VMs) < parallelWritesFrom { // as the agent does
+		l.Writers = 1
+	}
 	return benchfloor.Open(l)
 }
 

@@ -52,8 +52,9 @@ type Config struct {
 	LifetimeYears         float64 `toml:"lifetime_years"`
 
 	// Modes (flags only).
-	Once bool `toml:"-"`
-	Demo bool `toml:"-"`
+	Once    bool `toml:"-"`
+	Demo    bool `toml:"-"`
+	DemoVMs int  `toml:"-"` // VMs of the --demo world
 
 	// Warnings are the deprecated flags and keys the command line used,
 	// one line each, for the caller to log.
@@ -142,6 +143,7 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.Float64Var(&c.LifetimeYears, "lifetime-years", c.LifetimeYears, "years over which embodied emissions are amortized")
 	fs.BoolVar(&c.Once, "once", false, "take two readings one interval apart, print the per-VM split as a table and exit")
 	fs.BoolVar(&c.Demo, "demo", false, "run the real pipeline on a simulated meter and three simulated VMs")
+	fs.IntVar(&c.DemoVMs, "demo.vms", 3, "with --demo, how many simulated VMs (the first three are named, the rest demo-vm-NNNN)")
 }
 
 // ErrHelp is returned by ParseConfig when -h or --help was asked for.
@@ -231,6 +233,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Policy().Validate(); err != nil {
 		bad("idle/overhead", "%v", err)
+	}
+	if c.Demo && c.DemoVMs < 1 {
+		bad("demo.vms", "must be >= 1, got %d", c.DemoVMs)
 	}
 	if c.ShareRoot == "" {
 		bad("share-root", "must not be empty")

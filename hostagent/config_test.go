@@ -75,6 +75,7 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 		{"prune too soon", "prune_after = \"10s\"\n", nil, "prune_after"},
 		{"no state file", "state_file = \"\"\n", nil, "state_file"},
 		{"stray arg", "", []string{"extra"}, "extra"},
+		{"demo without VMs", "", []string{"--demo", "--demo.vms", "0"}, "demo.vms"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

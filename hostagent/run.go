@@ -27,7 +27,7 @@ const shareWriters = 4
 // openSources builds the real sources (or the simulated ones for --demo).
 func openSources(cfg Config, log *slog.Logger) (Sources, error) {
 	if cfg.Demo {
-		w := demo.NewWorld(time.Now, uint64(time.Now().UnixNano()))
+		w := demo.NewWorldSize(time.Now, uint64(time.Now().UnixNano()), cfg.DemoVMs)
 		return Sources{Meter: w.Meter(), CPU: w.CPU, Domains: w.Domains(), Now: time.Now}, nil
 	}
 	m, err := meter.Open(cfg.Meter, cfg.PowercapRoot, cfg.MSRRoot)

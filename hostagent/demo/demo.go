@@ -1,10 +1,12 @@
 // Package demo simulates a small hypervisor — an energy meter, the host's
-// CPU time and three VMs of different loads — so that virtwatt-host --demo
-// runs its real pipeline (split, shares, state, metrics) on any machine.
+// CPU time and three VMs of different loads (or, with NewWorldSize, as
+// many as asked) — so that virtwatt-host --demo runs its real pipeline
+// (split, shares, state, metrics) on any machine.
 package demo
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -15,9 +17,13 @@ import (
 )
 
 // Host CPUs and power model of the simulated machine: an idle floor plus a
-// slope per busy CPU, for the package; DRAM a tenth of it.
+// slope per busy CPU, for the package; DRAM a tenth of it. A world of more
+// than DemoVMs VMs has a CPU per vmsPerCPU VMs (at least hostCPUs), and
+// the slope shrinks by as much, so that its package stays within one
+// socket's power.
 const (
 	hostCPUs       = 8
+	vmsPerCPU      = 4
 	pkgIdleW       = 35.0
 	pkgPerBusyCPUW = 12.0
 	dramIdleW      = 4.0
@@ -36,23 +42,38 @@ type vm struct {
 // World is the simulated machine. Every source reads it; it advances to the
 // current time on each read, so all sources agree.
 type World struct {
-	mu   sync.Mutex
-	now  func() time.Time
-	rng  *rand.Rand
-	last time.Time
-	busy float64 // ns
-	idle float64 // ns
-	pkg  float64 // µJ, unwrapped
-	dram float64 // µJ, unwrapped
-	vms  []vm
+	mu       sync.Mutex
+	now      func() time.Time
+	rng      *rand.Rand
+	last     time.Time
+	busy     float64 // ns
+	idle     float64 // ns
+	cpus     float64 // host CPUs
+	perBusyW float64 // package W per busy CPU
+	pkg      float64 // µJ, unwrapped
+	dram     float64 // µJ, unwrapped
+	vms      []vm
 }
 
 // NewWorld returns the simulated machine at now().
 func NewWorld(now func() time.Time, seed uint64) *World {
+	return NewWorldSize(now, seed, DemoVMs)
+}
+
+// DemoVMs is the number of VMs of NewWorld: demo-web, demo-db, demo-idle.
+const DemoVMs = 3
+
+// NewWorldSize returns the simulated machine at now() with n VMs (at least
+// 1): the first DemoVMs are NewWorld's, the others demo-vm-0004 and on,
+// each with 1 to 4 vCPUs and an average load of 0.02 to 0.32 busy vCPUs.
+func NewWorldSize(now func() time.Time, seed uint64, n int) *World {
 	if now == nil {
 		now = time.Now
 	}
-	w := &World{now: now, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), last: now()}
+	n = max(n, 1)
+	w := &World{now: now, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), last: now(),
+		cpus: float64(max(hostCPUs, n/vmsPerCPU))}
+	w.perBusyW = pkgPerBusyCPUW * hostCPUs / w.cpus
 	w.vms = []vm{
 		{d: domain.Domain{UUID: "0d3c0a52-6a4e-4c1e-9a31-000000000001", Name: "demo-web", State: domain.StateRunning, VCPUs: 4,
 			Labels: map[string]string{"team": "web", "project": "shop"}}, load: 2.5},
@@ -60,6 +81,17 @@ func NewWorld(now func() time.Time, seed uint64) *World {
 			Labels: map[string]string{"team": "data", "project": "shop"}}, load: 0.8},
 		{d: domain.Domain{UUID: "0d3c0a52-6a4e-4c1e-9a31-000000000003", Name: "demo-idle", State: domain.StateRunning, VCPUs: 1,
 			Labels: map[string]string{"team": "ops"}}, load: 0.05},
+	}
+	if n <= len(w.vms) {
+		w.vms = w.vms[:n]
+		return w
+	}
+	for i := len(w.vms) + 1; i <= n; i++ {
+		w.vms = append(w.vms, vm{d: domain.Domain{
+			UUID:  fmt.Sprintf("0d3c0a52-6a4e-4c1e-9a31-%012d", i),
+			Name:  fmt.Sprintf("demo-vm-%04d", i),
+			State: domain.StateRunning, VCPUs: 1 + i%4,
+		}, load: 0.02 + 0.3*w.rng.Float64()})
 	}
 	return w
 }
@@ -83,11 +115,11 @@ func (w *World) advance() {
 		v.d.CPUTimeNS += uint64(vcpu * 1.03) // 3 % emulator overhead
 		busyCPUs += load * 1.03
 	}
-	busyCPUs = min(busyCPUs, hostCPUs)
+	busyCPUs = min(busyCPUs, w.cpus)
 	w.busy += busyCPUs * dt * 1e9
-	w.idle += (hostCPUs - busyCPUs) * dt * 1e9
-	w.pkg += (pkgIdleW + pkgPerBusyCPUW*busyCPUs) * dt * 1e6
-	w.dram += (dramIdleW + dramPerBusyW*busyCPUs) * dt * 1e6
+	w.idle += (w.cpus - busyCPUs) * dt * 1e9
+	w.pkg += (pkgIdleW + w.perBusyW*busyCPUs) * dt * 1e6
+	w.dram += (dramIdleW + dramPerBusyW*busyCPUs*hostCPUs/w.cpus) * dt * 1e6
 }
 
 // Meter is the simulated RAPL meter of the world (one socket).
@@ -113,7 +145,7 @@ func (w *World) CPU() (procstat.CPU, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.advance()
-	return procstat.CPU{BusyNS: uint64(w.busy), IdleNS: uint64(w.idle), CPUs: hostCPUs}, nil
+	return procstat.CPU{BusyNS: uint64(w.busy), IdleNS: uint64(w.idle), CPUs: int(w.cpus)}, nil
 }
 
 // Domains is the world's domain source.
