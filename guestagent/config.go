@@ -31,6 +31,10 @@ const (
 	DefaultLogFormat    = cli.DefaultLogFormat
 )
 
+// DefaultProcScanInterval: the processes are scanned for the split at most
+// this often (see procsplit's package doc for the trade-off).
+const DefaultProcScanInterval = 5 * time.Second
+
 // Config is the guest agent's configuration: the TOML file given with
 // --config, overridden by flags. Pointers are unset when nil.
 type Config struct {
@@ -50,6 +54,9 @@ type Config struct {
 
 	TopProcesses int    `toml:"top_processes"`
 	ProcRoot     string `toml:"proc_root"`
+	// ProcScanInterval is the least time between two scans of the guest's
+	// processes; 0 scans at every share update.
+	ProcScanInterval Duration `toml:"proc_scan_interval"`
 
 	CSV         string   `toml:"csv"`
 	CSVInterval Duration `toml:"csv_interval"`
@@ -87,15 +94,16 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 // Defaults returns the configuration used when nothing is set.
 func Defaults() Config {
 	return Config{
-		ShareDir:     DefaultShareDir,
-		PollInterval: Duration{DefaultPollInterval},
-		Listen:       DefaultListen,
-		MaxConns:     webserver.DefaultMaxConnections,
-		TopProcesses: DefaultTopProcesses,
-		ProcRoot:     DefaultProcRoot,
-		CSVInterval:  Duration{DefaultCSVInterval},
-		LogLevel:     DefaultLogLevel,
-		LogFormat:    DefaultLogFormat,
+		ShareDir:         DefaultShareDir,
+		PollInterval:     Duration{DefaultPollInterval},
+		Listen:           DefaultListen,
+		MaxConns:         webserver.DefaultMaxConnections,
+		TopProcesses:     DefaultTopProcesses,
+		ProcRoot:         DefaultProcRoot,
+		ProcScanInterval: Duration{DefaultProcScanInterval},
+		CSVInterval:      Duration{DefaultCSVInterval},
+		LogLevel:         DefaultLogLevel,
+		LogFormat:        DefaultLogFormat,
 	}
 }
 
@@ -147,6 +155,9 @@ func (c Config) Validate() error {
 	}
 	if c.TopProcesses < 0 {
 		p.Add("top-processes", "must be >= 0, got %d", c.TopProcesses)
+	}
+	if c.ProcScanInterval.Duration < 0 {
+		p.Add("proc-scan-interval", "must be >= 0 (0: scan at every share update), got %v", c.ProcScanInterval)
 	}
 	if c.CSVInterval.Duration <= 0 {
 		p.Add("csv-interval", "must be > 0, got %v", c.CSVInterval)
@@ -206,6 +217,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(optFloat{&c.WUE}, "wue", "water usage effectiveness in `L/kWh`; wins over the host's value; default 0")
 	fs.IntVar(&c.TopProcesses, "top-processes", c.TopProcesses, "how many processes get virtwatt_process_power_watts (0: none)")
 	fs.StringVar(&c.ProcRoot, "proc-root", c.ProcRoot, "where the guest's procfs is mounted")
+	fs.DurationVar(&c.ProcScanInterval.Duration, "proc-scan-interval", c.ProcScanInterval.Duration, "scan the guest's processes for the per-process split at most this often (0: at every share update)")
 	fs.StringVar(&c.CSV, "csv", c.CSV, "append CodeCarbon-style emissions rows to this `file`")
 	fs.DurationVar(&c.CSVInterval.Duration, "csv-interval", c.CSVInterval.Duration, "one CSV row per this interval")
 	fs.StringVar(&c.JSONL, "jsonl", c.JSONL, "append one JSON line per sample to this `file`")

@@ -57,7 +57,9 @@ func BuildOutputs(cfg Config, logger *slog.Logger) (Outputs, error) {
 	if topN == 0 {
 		topN = -1 // procsplit: negative is none; 0 would be its default
 	}
-	split := procsplit.New(procsplit.Options{ProcRoot: cfg.ProcRoot, TopN: topN, Logger: logger})
+	split := procsplit.New(procsplit.Options{
+		ProcRoot: cfg.ProcRoot, TopN: topN, Logger: logger, ScanInterval: cfg.ProcScanInterval.Duration,
+	})
 	o.Sinks = append(o.Sinks, &splitSink{s: split})
 	o.Collectors = append(o.Collectors, split)
 

@@ -29,6 +29,7 @@ func TestAgentWithOutputs(t *testing.T) {
 	cfg.CSV = filepath.Join(t.TempDir(), "emissions.csv")
 	cfg.CSVInterval = Duration{time.Millisecond}
 	cfg.Country = "FR"
+	cfg.ProcScanInterval = Duration{} // split at each of the two updates below, not every 5 s
 	outs, err := BuildOutputs(cfg, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -24,3 +24,19 @@ func BenchmarkTick500(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkScanRealProc measures one scan of this machine's /proc (what a
+// split tick costs on top of the arithmetic).
+func BenchmarkScanRealProc(b *testing.B) {
+	s := NewScanner("/proc")
+	var procs []Proc
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		procs, _, err = s.Scan(procs[:0])
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(procs)), "procs")
+}

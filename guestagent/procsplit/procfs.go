@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -79,84 +78,29 @@ func parseCPULine(line []byte) (CPUTimes, error) {
 	}, nil
 }
 
-// Scanner reads every <proc-root>/[pid]/stat, reusing one buffer, so a scan
-// of hundreds of processes costs one directory read and one small read per
-// process.
-type Scanner struct {
-	root string
-	buf  []byte
-}
-
-// NewScanner returns a Scanner of procRoot (usually /proc).
-func NewScanner(procRoot string) *Scanner {
-	return &Scanner{root: procRoot, buf: make([]byte, 1024)}
-}
-
-// Scan appends every process found to dst and returns it. Processes that
-// vanish while being read are skipped; unparsable stat files are skipped and
-// counted in skipped.
-func (s *Scanner) Scan(dst []Proc) (procs []Proc, skipped int, err error) {
-	d, err := os.Open(s.root)
-	if err != nil {
-		return dst, 0, fmt.Errorf("list processes: %w (is --proc-root a mounted procfs?)", err)
-	}
-	names, err := d.Readdirnames(-1)
-	d.Close()
-	if err != nil {
-		return dst, 0, fmt.Errorf("list processes in %s: %w", s.root, err)
-	}
-	for _, name := range names {
-		if len(name) == 0 || name[0] < '0' || name[0] > '9' {
-			continue
-		}
-		pid, err := strconv.Atoi(name)
-		if err != nil {
-			continue
-		}
-		p, err := s.read(pid)
-		if err != nil {
-			if !errors.Is(err, fs.ErrNotExist) && !isESRCH(err) {
-				skipped++
-			}
-			continue
-		}
-		dst = append(dst, p)
-	}
-	return dst, skipped, nil
-}
-
-// ReadProc reads one process's stat file.
-func (s *Scanner) ReadProc(pid int) (Proc, error) { return s.read(pid) }
-
-func (s *Scanner) read(pid int) (Proc, error) {
-	path := filepath.Join(s.root, strconv.Itoa(pid), "stat")
-	f, err := os.Open(path)
-	if err != nil {
-		return Proc{}, err
-	}
-	n, err := io.ReadFull(f, s.buf)
-	f.Close()
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return Proc{}, fmt.Errorf("read %s: %w", path, err)
-	}
-	p, err := parseProcStat(s.buf[:n])
-	if err != nil {
-		return Proc{}, fmt.Errorf("parse %s: %w", path, err)
-	}
-	return p, nil
-}
-
 // parseProcStat parses "pid (comm) state ppid ... utime stime ... starttime ...".
 // comm may hold spaces and parentheses: it ends at the last ')'.
 func parseProcStat(b []byte) (Proc, error) {
+	p, comm, err := parseProcStatFields(b)
+	if err != nil {
+		return Proc{}, err
+	}
+	p.Comm = validComm(comm)
+	return p, nil
+}
+
+// parseProcStatFields is parseProcStat leaving Comm empty and returning
+// comm's bytes (within b), so that a scan can reuse the string it made
+// for the same process last time instead of allocating one.
+func parseProcStatFields(b []byte) (Proc, []byte, error) {
 	open := bytes.IndexByte(b, '(')
 	closing := bytes.LastIndexByte(b, ')')
 	if open <= 0 || closing < open {
-		return Proc{}, fmt.Errorf("no (comm) in %q", truncate(b))
+		return Proc{}, nil, fmt.Errorf("no (comm) in %q", truncate(b))
 	}
 	pid, ok := parseUint(bytes.TrimSpace(b[:open]))
 	if !ok || pid > 1<<31 {
-		return Proc{}, fmt.Errorf("pid %q is not a number", truncate(b[:open]))
+		return Proc{}, nil, fmt.Errorf("pid %q is not a number", truncate(b[:open]))
 	}
 	// Fields after comm: field 3 (state) is index 0; field k is index k−3.
 	const (
@@ -193,7 +137,7 @@ func parseProcStat(b []byte) (Proc, error) {
 		if slot >= 0 {
 			x, ok := parseUint(field)
 			if !ok {
-				return Proc{}, fmt.Errorf("field %d %q is not a number", idx+3, truncate(field))
+				return Proc{}, nil, fmt.Errorf("field %d %q is not a number", idx+3, truncate(field))
 			}
 			v[slot] = x
 			got++
@@ -201,15 +145,14 @@ func parseProcStat(b []byte) (Proc, error) {
 		idx++
 	}
 	if got < 4 {
-		return Proc{}, fmt.Errorf("%d fields after comm, want at least %d", idx, fStart+1)
+		return Proc{}, nil, fmt.Errorf("%d fields after comm, want at least %d", idx, fStart+1)
 	}
 	return Proc{
 		PID:       int(pid),
 		PPID:      int(v[0]),
-		Comm:      validComm(b[open+1 : closing]),
 		CPUTicks:  v[1] + v[2],
 		StartTime: v[3],
-	}, nil
+	}, b[open+1 : closing], nil
 }
 
 func truncate(b []byte) []byte {

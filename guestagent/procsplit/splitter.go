@@ -13,6 +13,20 @@
 // Shares are integer µJ split by largest remainder, so that
 // Σ processes + [system] + idle = E to the µJ, every tick. Counters are read
 // at slightly different instants: when Σp exceeds busy, busy is taken as Σp.
+//
+// Scanning every process is the split's whole cost (an open, a read and a
+// close per process), so with Options.ScanInterval a Tick that comes sooner
+// than that after the last scan only adds its energy to the pending energy,
+// and the next scan splits all of it by the CPU time of the whole window:
+// Σ per-command energy + idle + pending = the VM's energy since the first
+// Tick, exactly, at every Tick, and pending is zero after each scan. The
+// trade-off, with an interval of 5 s at a 1 s share: process power is the
+// average over the last window (up to 5 s, published up to 5 s late); a
+// process that lived and died inside one window falls in [system] (it
+// would with a 1 s scan too, only less often); and energy is split by CPU
+// share over the whole window, so a process busy only while the VM's power
+// was high within a window gets the window's average power instead. Per
+// command energy over minutes is unchanged.
 package procsplit
 
 import (
@@ -22,6 +36,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/virtwatt/virtwatt/internal/saturate"
 )
 
 // Defaults for Options.
@@ -48,8 +64,12 @@ type Options struct {
 	ProcRoot string // --proc-root; default /proc
 	TopN     int    // --top-processes; 0 → 10, negative → no per-process power
 	MaxComms int    // distinct command names kept; the rest fold into "other"; default 256
-	Logger   *slog.Logger
-	Now      func() time.Time // the clock KeepTopUntil is judged by; default time.Now
+	// ScanInterval is the least time (by the times given to Tick) between
+	// two scans of the processes; a Tick sooner than that only keeps its
+	// energy for the next scan. 0: scan at every Tick.
+	ScanInterval time.Duration
+	Logger       *slog.Logger
+	Now          func() time.Time // the clock KeepTopUntil is judged by; default time.Now
 }
 
 // ProcessPower is one process's share of the last tick.
@@ -87,7 +107,7 @@ type Splitter struct {
 	prevCPU    CPUTimes
 	prevTime   time.Time
 	haveBase   bool
-	pendingUJ  uint64 // energy of ticks in which no CPU time passed
+	pendingUJ  uint64 // energy not split yet: of ticks before the scan interval passed, or in which no CPU time passed
 	haveTotal  bool
 	lastTotal  uint64
 	commUJ     map[string]uint64
@@ -96,6 +116,7 @@ type Splitter struct {
 	topUntil   time.Time // top is not exported after this; zero: no limit
 	skipped    uint64
 	splits     uint64
+	deferred   uint64 // ticks whose energy waited for the next scan
 
 	weights, shares, rems []uint64
 	order                 []int
@@ -165,6 +186,12 @@ func (s *Splitter) Tick(now time.Time, deltaUJ uint64) (TickResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
+	if s.haveBase && s.opts.ScanInterval > 0 && !now.Before(s.prevTime) && now.Sub(s.prevTime) < s.opts.ScanInterval {
+		// Not due: the next scan splits this energy with its own.
+		s.pendingUJ, _ = saturate.Add(s.pendingUJ, deltaUJ)
+		s.deferred++
+		return TickResult{}, nil
+	}
 	cpu, err := ReadCPU(s.opts.ProcRoot)
 	if err != nil {
 		return TickResult{}, err
@@ -320,6 +347,8 @@ type Snapshot struct {
 	Top          []ProcessPower // the last tick's top processes by power; none once cleared or expired
 	Skipped      uint64         // unparsable stat files skipped so far
 	Splits       uint64         // ticks whose energy was split
+	Deferred     uint64         // ticks that came before the scan interval passed; their energy is in PendingUJ or split since
+	PendingUJ    uint64         // energy not split yet: of deferred ticks, or of ticks with no CPU time
 }
 
 // Snapshot returns a copy of the cumulative state.
@@ -340,5 +369,7 @@ func (s *Splitter) Snapshot() Snapshot {
 		Top:          top,
 		Skipped:      s.skipped,
 		Splits:       s.splits,
+		Deferred:     s.deferred,
+		PendingUJ:    s.pendingUJ,
 	}
 }

@@ -1,0 +1,204 @@
+package procsplit
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// Scanner reads every <proc-root>/[pid]/stat with as few system calls and
+// allocations as a scan allows, since it runs for every process of the
+// guest: the process directory is listed with getdents64 into a reused
+// buffer (no name strings), each stat file costs exactly openat (relative
+// to the open proc root, so no path is built from the root), one read and
+// close (no os.File, so no epoll registration), and a process's command
+// name string is reused from the previous scan while the process (pid and
+// start time) and its name are unchanged. A Scanner is not safe for
+// concurrent use.
+type Scanner struct {
+	root   string
+	dirbuf []byte // getdents64 records
+	buf    []byte // one stat file
+	path   []byte // "<pid>/stat"
+
+	// comm strings of the previous scan and of this one, by pid.
+	comms, nextComms map[int]commEntry
+}
+
+type commEntry struct {
+	start uint64
+	comm  string
+}
+
+// statBufSize holds any stat line: 52 fields of at most 20 digits and a
+// comm of at most 64 bytes is well under it. A longer one is read again
+// with a larger buffer.
+const statBufSize = 2048
+
+// NewScanner returns a Scanner of procRoot (usually /proc).
+func NewScanner(procRoot string) *Scanner {
+	return &Scanner{
+		root:      procRoot,
+		dirbuf:    make([]byte, 16<<10),
+		buf:       make([]byte, statBufSize),
+		path:      make([]byte, 0, 32),
+		comms:     map[int]commEntry{},
+		nextComms: map[int]commEntry{},
+	}
+}
+
+// Scan appends every process found to dst and returns it. Processes that
+// vanish while being read are skipped; unparsable stat files are skipped and
+// counted in skipped.
+func (s *Scanner) Scan(dst []Proc) (procs []Proc, skipped int, err error) {
+	dirfd, err := openDir(s.root)
+	if err != nil {
+		return dst, 0, fmt.Errorf("list processes: open %s: %w (is --proc-root a mounted procfs?)", s.root, err)
+	}
+	defer unix.Close(dirfd)
+	clear(s.nextComms)
+	for {
+		n, err := unix.Getdents(dirfd, s.dirbuf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return dst, skipped, fmt.Errorf("list processes in %s: %w", s.root, err)
+		}
+		if n <= 0 {
+			break
+		}
+		for b := s.dirbuf[:n]; len(b) >= 19; {
+			// struct linux_dirent64 { u64 ino; s64 off; u16 reclen; u8 type; char name[]; }
+			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+			if reclen < 19 || reclen > len(b) {
+				return dst, skipped, fmt.Errorf("list processes in %s: malformed directory entry", s.root)
+			}
+			name := b[19:reclen]
+			b = b[reclen:]
+			pid, ok := pidName(name)
+			if !ok {
+				continue
+			}
+			p, err := s.readAt(dirfd, pid)
+			if err != nil {
+				if !errors.Is(err, fs.ErrNotExist) && !isESRCH(err) {
+					skipped++
+				}
+				continue
+			}
+			dst = append(dst, p)
+		}
+	}
+	s.comms, s.nextComms = s.nextComms, s.comms
+	return dst, skipped, nil
+}
+
+// ReadProc reads one process's stat file.
+func (s *Scanner) ReadProc(pid int) (Proc, error) {
+	dirfd, err := openDir(s.root)
+	if err != nil {
+		return Proc{}, fmt.Errorf("open %s: %w", s.root, err)
+	}
+	defer unix.Close(dirfd)
+	return s.read(dirfd, pid, nil)
+}
+
+// readAt reads pid's stat file during a Scan, reusing last scan's comm.
+func (s *Scanner) readAt(dirfd, pid int) (Proc, error) { return s.read(dirfd, pid, s.nextComms) }
+
+func (s *Scanner) read(dirfd, pid int, next map[int]commEntry) (Proc, error) {
+	s.path = append(strconv.AppendInt(s.path[:0], int64(pid), 10), "/stat"...)
+	b, err := s.readFile(dirfd)
+	if err != nil {
+		return Proc{}, fmt.Errorf("read %s: %w", filepath.Join(s.root, string(s.path)), err)
+	}
+	p, comm, err := parseProcStatFields(b)
+	if err != nil {
+		return Proc{}, fmt.Errorf("parse %s: %w", filepath.Join(s.root, string(s.path)), err)
+	}
+	if e, ok := s.comms[p.PID]; ok && e.start == p.StartTime && e.comm == string(comm) {
+		p.Comm = e.comm
+	} else {
+		p.Comm = validComm(comm)
+	}
+	if next != nil && p.Comm == string(comm) {
+		next[p.PID] = commEntry{start: p.StartTime, comm: p.Comm}
+	}
+	return p, nil
+}
+
+// readFile reads the file at s.path beneath dirfd whole, growing s.buf
+// when it fills (a read of a procfs file returns all of it at once when the
+// buffer is large enough).
+func (s *Scanner) readFile(dirfd int) ([]byte, error) {
+	fd, err := openat(dirfd, string(s.path))
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	for {
+		n, err := unix.Pread(fd, s.buf, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n < len(s.buf) {
+			return s.buf[:n], nil
+		}
+		if len(s.buf) >= 1<<20 {
+			return nil, fmt.Errorf("larger than %d bytes", len(s.buf))
+		}
+		s.buf = make([]byte, 2*len(s.buf))
+	}
+}
+
+func openDir(path string) (int, error) {
+	for {
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != unix.EINTR {
+			return fd, err
+		}
+	}
+}
+
+func openat(dirfd int, path string) (int, error) {
+	for {
+		fd, err := unix.Openat(dirfd, path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+		if err != unix.EINTR {
+			return fd, err
+		}
+	}
+}
+
+// pidName parses a directory entry name that is a process id; anything else
+// (self, sys, net, a name with a NUL-padded tail) is not.
+func pidName(name []byte) (int, bool) {
+	if i := indexNUL(name); i >= 0 {
+		name = name[:i]
+	}
+	if len(name) == 0 || name[0] < '1' || name[0] > '9' {
+		return 0, false
+	}
+	x, ok := parseUint(name)
+	if !ok || x > 1<<31 {
+		return 0, false
+	}
+	return int(x), true
+}
+
+func indexNUL(b []byte) int {
+	for i, c := range b {
+		if c == 0 {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,78 @@
+package procsplit
+
+import (
+	"strings"
+	"testing"
+)
+
+// A scan finds every process of a tree larger than one directory read,
+// reads a stat line longer than its buffer, and names a process by what
+// its stat says now: a renamed process (same pid and start time) and a
+// reused pid get their new names, not the ones kept from the last scan.
+func TestScanManyLongAndRenamed(t *testing.T) {
+	f := newFakeProc(t)
+	const n = 1000 // 24 bytes of directory entry each: several getdents64 calls
+	for pid := 1; pid <= n; pid++ {
+		f.setProc(pid, 1, "w", uint64(pid), 0, uint64(pid))
+	}
+	long := strings.Repeat("x", 3*statBufSize)
+	f.setProc(n+1, 1, long, 7, 0, 99)
+	mustWrite(t, f.root+"/"+"0000", "") // not a pid: leading zero
+	mustMkdir(t, f.root+"/sys")
+	s := NewScanner(f.root)
+	procs, skipped, err := s.Scan(nil)
+	if err != nil || skipped != 0 {
+		t.Fatalf("scan: %v, %d skipped", err, skipped)
+	}
+	seen := map[int]Proc{}
+	for _, p := range procs {
+		seen[p.PID] = p
+	}
+	if len(seen) != n+1 || len(procs) != n+1 {
+		t.Fatalf("%d processes (%d distinct), want %d", len(procs), len(seen), n+1)
+	}
+	if p := seen[n+1]; p.Comm != long || p.CPUTicks != 7 || p.StartTime != 99 {
+		t.Fatalf("long stat line: comm of %d bytes, ticks %d, start %d", len(p.Comm), p.CPUTicks, p.StartTime)
+	}
+	if p := seen[42]; p.CPUTicks != 42 || p.Comm != "w" {
+		t.Fatalf("pid 42: %+v", p)
+	}
+
+	f.setProc(42, 1, "renamed", 42, 0, 42) // prctl(PR_SET_NAME): same process
+	f.setProc(43, 1, "reused", 1, 0, 5000) // pid 43 exited, reused
+	f.setProc(44, 1, "bad\xff", 1, 0, 44)
+	procs, _, err = s.Scan(procs[:0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range procs {
+		seen[p.PID] = p
+	}
+	for pid, want := range map[int]string{42: "renamed", 43: "reused", 44: "bad?", 45: "w"} {
+		if got := seen[pid].Comm; got != want {
+			t.Errorf("pid %d: comm %q, want %q", pid, got, want)
+		}
+	}
+}
+
+// A scan in steady state allocates almost nothing per process: the names
+// of unchanged processes are reused.
+func TestScanAllocations(t *testing.T) {
+	f := newFakeProc(t)
+	for pid := 1; pid <= 200; pid++ {
+		f.setProc(pid, 1, "worker", uint64(pid), 0, uint64(pid))
+	}
+	s := NewScanner(f.root)
+	procs, _, err := s.Scan(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(5, func() {
+		procs, _, _ = s.Scan(procs[:0])
+	})
+	// One path string per openat, and a few per scan; the old scanner made
+	// a name per entry, a path, an os.File and a comm per process (~7).
+	if per := allocs / 200; per > 2 {
+		t.Fatalf("%.1f allocations per process per scan, want at most 2", per)
+	}
+}
