@@ -33,13 +33,15 @@ const (
 	CloudSource = "CodeCarbon cloud_regions_impact"
 )
 
-// tables is every embedded table, parsed once.
+// tables is every embedded carbon-intensity table, parsed once, on first
+// use. The CPU TDP table (the largest by far; the guest never reads it) is
+// parsed apart, by loadCPUTable, so that resolving an intensity does not
+// keep it in memory.
 type tables struct {
 	countries countryTable
 	usStates  map[string]regionEntry // by lower-case code and by lower-case name
 	nordic    map[string]regionEntry // by upper-case zone
 	cloud     cloudTable
-	cpus      cpuTable
 }
 
 var loadTables = sync.OnceValues(func() (*tables, error) {
@@ -57,10 +59,11 @@ var loadTables = sync.OnceValues(func() (*tables, error) {
 	if t.cloud, err = parseCloud(readEmbedded("data/gcp_impact.csv"), readEmbedded("data/cloud_regions_impact.csv")); err != nil {
 		return nil, err
 	}
-	if t.cpus, err = parseCPUs(readEmbedded("data/cpu_power.csv")); err != nil {
-		return nil, err
-	}
 	return &t, nil
+})
+
+var loadCPUTable = sync.OnceValues(func() (cpuTable, error) {
+	return parseCPUs(readEmbedded("data/cpu_power.csv"))
 })
 
 // readEmbedded returns an embedded file; a missing one yields empty content,

@@ -78,11 +78,11 @@ func tokenSet(toks []string) map[string]bool {
 // entry sharing the most words wins, then the one with the fewest extra
 // words, then the first by name. ok is false when nothing matches.
 func CPUTDP(model string) (watts float64, ok bool) {
-	t, err := loadTables()
+	cpus, err := loadCPUTable()
 	if err != nil {
 		return 0, false
 	}
-	e, ok := t.cpus.match(model)
+	e, ok := cpus.match(model)
 	if !ok {
 		return 0, false
 	}
