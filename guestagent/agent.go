@@ -113,12 +113,6 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Agent, error) {
 	return a, nil
 }
 
-// AddSink adds a sink; call it before Run.
-func (a *Agent) AddSink(s Sink) {
-	a.sinks = append(a.sinks, s)
-	a.outErrors.WithLabelValues(sinkName(s))
-}
-
 // Registry is the registry served on /metrics, for extra collectors.
 func (a *Agent) Registry() *prometheus.Registry { return a.reg }
 

@@ -20,12 +20,6 @@ type Sink interface {
 	Emit(ctx context.Context, s measure.Sample) error
 }
 
-// SinkFunc adapts a function to a Sink.
-type SinkFunc func(ctx context.Context, s measure.Sample) error
-
-// Emit calls f.
-func (f SinkFunc) Emit(ctx context.Context, s measure.Sample) error { return f(ctx, s) }
-
 // sinkName names a sink for logs and metrics.
 func sinkName(s Sink) string {
 	if n, ok := s.(interface{ Name() string }); ok {

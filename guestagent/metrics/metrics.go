@@ -90,9 +90,6 @@ func (c *Collector) Update(s measure.Sample) {
 	c.mu.Unlock()
 }
 
-// Emit is Update in the shape of the agent's sinks; it never fails.
-func (c *Collector) Emit(s measure.Sample) error { c.Update(s); return nil }
-
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{

@@ -156,15 +156,3 @@ func (l *Ledger) Totals() Totals {
 		PendingUJ:      maps.Clone(l.pending),
 	}
 }
-
-// Booked is zone z's right-hand side of the invariant as the ledger holds
-// it: Σ VMs + unattributed + forgotten + pending.
-func (l *Ledger) Booked(z string) uint64 {
-	sum := l.st.UnattributedUJ[z] + l.st.ForgottenUJ[z] + l.pending[z]
-	for _, vm := range l.st.VMs {
-		if vm != nil {
-			sum += vm.Zones[z].TotalUJ()
-		}
-	}
-	return sum
-}

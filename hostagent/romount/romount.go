@@ -33,9 +33,6 @@ import (
 	"github.com/virtwatt/virtwatt/share"
 )
 
-// DefaultRoot is the default ro_root.
-const DefaultRoot = "/run/virtwatt/ro"
-
 // Mount is one mount point as the mount table shows it.
 type Mount struct {
 	Point    string
