@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"unicode/utf8"
+
+	"github.com/virtwatt/virtwatt/internal/procstat"
 )
 
 // Proc is what the split needs from one <proc-root>/[pid]/stat line.
@@ -23,59 +22,18 @@ type Proc struct {
 	StartTime uint64 // ticks after boot; with PID it identifies a process across pid reuse
 }
 
-// CPUTimes is the first ("cpu") line of <proc-root>/stat, in clock ticks,
-// summed over every CPU of the guest.
-type CPUTimes struct {
-	Busy uint64 // user + nice + system + irq + softirq + steal (guest time is already inside user and nice)
-	Idle uint64 // idle + iowait
-}
-
-// Total is Busy + Idle.
-func (c CPUTimes) Total() uint64 { return c.Busy + c.Idle }
+// CPUTimes is the aggregate "cpu" line of <proc-root>/stat, in clock
+// ticks, summed over every CPU of the guest (internal/procstat, the one
+// parser of that file for both agents).
+type CPUTimes = procstat.Ticks
 
 // ReadCPU reads the aggregate cpu line of <procRoot>/stat.
 func ReadCPU(procRoot string) (CPUTimes, error) {
-	path := filepath.Join(procRoot, "stat")
-	f, err := os.Open(path)
+	c, err := procstat.ReadTicks(filepath.Join(procRoot, "stat"))
 	if err != nil {
 		return CPUTimes{}, fmt.Errorf("read guest CPU time: %w (is --proc-root a mounted procfs?)", err)
 	}
-	defer f.Close()
-	var buf [512]byte
-	n, err := io.ReadFull(f, buf[:])
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return CPUTimes{}, fmt.Errorf("read %s: %w", path, err)
-	}
-	line := buf[:n]
-	if i := bytes.IndexByte(line, '\n'); i >= 0 {
-		line = line[:i]
-	}
-	c, err := parseCPULine(line)
-	if err != nil {
-		return CPUTimes{}, fmt.Errorf("parse %s: %w", path, err)
-	}
 	return c, nil
-}
-
-// parseCPULine parses "cpu  user nice system idle iowait irq softirq steal [guest guest_nice]".
-func parseCPULine(line []byte) (CPUTimes, error) {
-	fields := bytes.Fields(line)
-	if len(fields) < 5 || string(fields[0]) != "cpu" {
-		return CPUTimes{}, fmt.Errorf("first line %q is not an aggregate cpu line", truncate(line))
-	}
-	var v [8]uint64
-	for i := 1; i < len(fields) && i <= 8; i++ {
-		x, err := strconv.ParseUint(string(fields[i]), 10, 64)
-		if err != nil {
-			return CPUTimes{}, fmt.Errorf("cpu field %d %q: %w", i, fields[i], err)
-		}
-		v[i-1] = x
-	}
-	// v: user nice system idle iowait irq softirq steal
-	return CPUTimes{
-		Busy: v[0] + v[1] + v[2] + v[5] + v[6] + v[7],
-		Idle: v[3] + v[4],
-	}, nil
 }
 
 // parseProcStat parses "pid (comm) state ppid ... utime stime ... starttime ...".

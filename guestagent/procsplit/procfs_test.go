@@ -51,22 +51,6 @@ func TestParseProcStat(t *testing.T) {
 	}
 }
 
-func TestParseCPULine(t *testing.T) {
-	got, err := parseCPULine([]byte("cpu  10 1 5 100 4 2 3 7 50 0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// busy = user+nice+system+irq+softirq+steal; guest (50) is inside user already.
-	if got.Busy != 10+1+5+2+3+7 || got.Idle != 104 {
-		t.Fatalf("got %+v", got)
-	}
-	for _, bad := range []string{"", "cpu0 1 2 3 4", "cpu 1 x 3 4", "intr 1 2 3 4 5"} {
-		if _, err := parseCPULine([]byte(bad)); err == nil {
-			t.Errorf("%q: no error", bad)
-		}
-	}
-}
-
 func TestScanSkipsNonPidsAndBadFiles(t *testing.T) {
 	f := newFakeProc(t)
 	f.setProc(1, 0, "init", 1, 1, 1)
