@@ -13,7 +13,7 @@ var (
 		[]string{"pid", "comm"}, nil)
 	descProcessEnergy = prometheus.NewDesc(
 		"virtwatt_process_energy_joules_total",
-		"Cumulative share of the VM's energy per guest command name (\"[system]\": interrupts, steal and short-lived processes; \"other\": names beyond the limit).",
+		"Cumulative share of the VM's energy per guest command name (\"[system]\": interrupts, steal, kernel threads and short-lived processes; \"other\": names beyond the limit).",
 		[]string{"comm"}, nil)
 	descIdleEnergy = prometheus.NewDesc(
 		"virtwatt_guest_idle_energy_joules_total",

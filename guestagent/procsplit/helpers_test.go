@@ -43,6 +43,20 @@ func (f *fakeProc) setProc(pid, ppid int, comm string, utime, stime, start uint6
 	}
 }
 
+// setKthread writes <root>/<pid>/stat of a kernel thread (PF_KTHREAD set).
+func (f *fakeProc) setKthread(pid int, comm string, stime, start uint64) {
+	f.t.Helper()
+	dir := filepath.Join(f.root, strconv.Itoa(pid))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		f.t.Fatal(err)
+	}
+	line := fmt.Sprintf("%d (%s) I 2 0 0 0 -1 69238880 0 0 0 0 0 %d 0 0 20 0 1 0 %d 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 0 0 0 17 0 0 0 0 0 0\n",
+		pid, comm, stime, start)
+	if err := os.WriteFile(filepath.Join(dir, "stat"), []byte(line), 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
 func (f *fakeProc) kill(pid int) {
 	f.t.Helper()
 	if err := os.RemoveAll(filepath.Join(f.root, strconv.Itoa(pid))); err != nil {

@@ -20,7 +20,11 @@ type Proc struct {
 	Comm      string
 	CPUTicks  uint64 // utime + stime
 	StartTime uint64 // ticks after boot; with PID it identifies a process across pid reuse
+	Kernel    bool   // a kernel thread (PF_KTHREAD in the flags field)
 }
+
+// pfKthread is PF_KTHREAD, the flags bit (field 9) of a kernel thread.
+const pfKthread = 0x00200000
 
 // CPUTimes is the aggregate "cpu" line of <proc-root>/stat, in clock
 // ticks, summed over every CPU of the guest (internal/procstat, the one
@@ -63,14 +67,15 @@ func parseProcStatFields(b []byte) (Proc, []byte, error) {
 	// Fields after comm: field 3 (state) is index 0; field k is index k−3.
 	const (
 		fPPID  = 4 - 3
+		fFlags = 9 - 3
 		fUtime = 14 - 3
 		fStime = 15 - 3
 		fStart = 22 - 3
 	)
-	var v [4]uint64
+	var v [5]uint64
 	idx, got := 0, 0
 	rest := b[closing+1:]
-	for len(rest) > 0 && got < 4 {
+	for len(rest) > 0 && got < len(v) {
 		rest = bytes.TrimLeft(rest, " \n")
 		if len(rest) == 0 {
 			break
@@ -91,6 +96,8 @@ func parseProcStatFields(b []byte) (Proc, []byte, error) {
 			slot = 2
 		case fStart:
 			slot = 3
+		case fFlags:
+			slot = 4
 		}
 		if slot >= 0 {
 			x, ok := parseUint(field)
@@ -102,7 +109,7 @@ func parseProcStatFields(b []byte) (Proc, []byte, error) {
 		}
 		idx++
 	}
-	if got < 4 {
+	if got < len(v) {
 		return Proc{}, nil, fmt.Errorf("%d fields after comm, want at least %d", idx, fStart+1)
 	}
 	return Proc{
@@ -110,6 +117,7 @@ func parseProcStatFields(b []byte) (Proc, []byte, error) {
 		PPID:      int(v[0]),
 		CPUTicks:  v[1] + v[2],
 		StartTime: v[3],
+		Kernel:    v[4]&pfKthread != 0,
 	}, b[open+1 : closing], nil
 }
 

@@ -1,6 +1,8 @@
 package procsplit
 
 import (
+	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -74,5 +76,51 @@ func TestScanAllocations(t *testing.T) {
 	// a name per entry, a path, an os.File and a comm per process (~7).
 	if per := allocs / 200; per > 2 {
 		t.Fatalf("%.1f allocations per process per scan, want at most 2", per)
+	}
+}
+
+// Kernel threads (PF_KTHREAD) are left out of a scan (their CPU time falls
+// in [system]); a known one is not read again while its /proc entry is the
+// same, and a pid reused by a user process (a new entry) is read and
+// returned. pid 2 is not special: in a pid namespace it is a user process.
+func TestScanSkipsKernelThreads(t *testing.T) {
+	f := newFakeProc(t)
+	f.setProc(1, 0, "init", 1, 1, 1)
+	f.setProc(2, 1, "user-pid-2", 5, 0, 2)
+	f.setKthread(3, "kworker/0:1", 50, 3)
+	f.setKthread(4, "ksoftirqd/0", 60, 4)
+	s := NewScanner(f.root)
+	pids := func() []int {
+		t.Helper()
+		procs, skipped, err := s.Scan(nil)
+		if err != nil || skipped != 0 {
+			t.Fatalf("scan: %v, %d skipped", err, skipped)
+		}
+		var out []int
+		for _, p := range procs {
+			out = append(out, p.PID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got := pids(); !slices.Equal(got, []int{1, 2}) {
+		t.Fatalf("pids %v, want [1 2]: kernel threads left out, pid 2 kept", got)
+	}
+	// Same entry: not read again (a garbled stat would count as skipped).
+	mustWrite(t, f.root+"/3/stat", "garbage")
+	if got := pids(); !slices.Equal(got, []int{1, 2}) {
+		t.Fatalf("pids %v after the kthread's stat changed, want [1 2]", got)
+	}
+	// pid 4 exits and is reused by a user process: a new entry, read again.
+	// (The new entry is made before the old one goes, so that a file
+	// system that reuses inode numbers cannot give it the old one.)
+	f.setProc(99, 1, "reused", 7, 0, 900)
+	f.kill(4)
+	if err := os.Rename(f.root+"/99", f.root+"/4"); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, f.root+"/4/stat", "4 (reused) S 1 4 4 0 -1 4194560 0 0 0 0 7 0 0 0 20 0 1 0 900 0 0 0\n")
+	if got := pids(); !slices.Equal(got, []int{1, 2, 4}) {
+		t.Fatalf("pids %v after pid 4 was reused, want [1 2 4]", got)
 	}
 }

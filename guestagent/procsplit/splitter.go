@@ -7,8 +7,9 @@
 //
 //	process i:  E × p_i / T
 //	idle:       E × idle / T           (virtwatt_guest_idle_energy_joules_total)
-//	[system]:   E × (busy − Σp) / T    (interrupts, steal, and processes that
-//	                                    lived and died between two scans)
+//	[system]:   E × (busy − Σp) / T    (interrupts, steal, kernel threads, and
+//	                                    processes that lived and died between
+//	                                    two scans)
 //
 // Shares are integer µJ split by largest remainder, so that
 // Σ processes + [system] + idle = E to the µJ, every tick. Counters are read
@@ -50,7 +51,8 @@ const (
 // Pseudo command names that carry energy no single process can be charged.
 const (
 	// SystemComm carries busy CPU time not seen in any process: interrupts,
-	// softirqs, steal, and processes born and gone between two scans.
+	// softirqs, steal, kernel threads (not read: see Scanner), and processes
+	// born and gone between two scans.
 	SystemComm = "[system]"
 	// OtherComm carries the energy of command names beyond Options.MaxComms.
 	OtherComm = "other"
