@@ -17,6 +17,7 @@ import (
 	"github.com/virtwatt/virtwatt/hostagent/ledger"
 	"github.com/virtwatt/virtwatt/hostagent/meter"
 	"github.com/virtwatt/virtwatt/hostagent/state"
+	"github.com/virtwatt/virtwatt/hostagent/view"
 	"github.com/virtwatt/virtwatt/internal/condlog"
 	"github.com/virtwatt/virtwatt/internal/procstat"
 	"github.com/virtwatt/virtwatt/share"
@@ -62,7 +63,7 @@ type Agent struct {
 	}
 	dirs    dirTracker
 	tickBuf tickBuffers
-	snap    atomic.Pointer[Snapshot]
+	snap    atomic.Pointer[view.Host]
 }
 
 type rawTimes struct{ vcpu, cpu uint64 }
@@ -134,7 +135,7 @@ func (a *Agent) SaveFinal() error {
 }
 
 // Snapshot returns the result of the last tick (nil before the first).
-func (a *Agent) Snapshot() *Snapshot { return a.snap.Load() }
+func (a *Agent) Snapshot() *view.Host { return a.snap.Load() }
 
 // Tick takes one reading of every source, splits what can be split and
 // writes shares and state. It reports whether a split happened.

@@ -12,6 +12,7 @@ import (
 	"github.com/virtwatt/virtwatt/hostagent/domain"
 	"github.com/virtwatt/virtwatt/hostagent/meter"
 	"github.com/virtwatt/virtwatt/hostagent/state"
+	"github.com/virtwatt/virtwatt/hostagent/view"
 	"github.com/virtwatt/virtwatt/share"
 )
 
@@ -72,7 +73,7 @@ func checkConservation(t *testing.T, st *state.State, zones []string) {
 
 // checkSnapshotConservation asserts the same identity on what the metrics
 // endpoint renders: vanished domains included.
-func checkSnapshotConservation(t *testing.T, s *Snapshot) {
+func checkSnapshotConservation(t *testing.T, s *view.Host) {
 	t.Helper()
 	for _, z := range s.Zones {
 		var host uint64

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/virtwatt/virtwatt/hostagent/collector"
 	"github.com/virtwatt/virtwatt/hostagent/state"
 )
 
@@ -78,7 +79,7 @@ func TestCollectorRendersConservedFigures(t *testing.T) {
 			t.Fatalf("zone %s: host %v µJ, Σ %v µJ", z, host, sum)
 		}
 	}
-	if n := testutil.CollectAndCount(NewCollector(a.Snapshot)); n < 3*2*2 {
+	if n := testutil.CollectAndCount(collector.New(a.Snapshot)); n < 3*2*2 {
 		t.Fatalf("only %d series", n)
 	}
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/virtwatt/virtwatt/hostagent/domain"
+	"github.com/virtwatt/virtwatt/hostagent/view"
 )
 
 // publishHost publishes host figures only (a tick that could not split).
@@ -18,9 +19,9 @@ func (a *Agent) publishHost(now time.Time, hostPower map[string]float64) {
 	a.snap.Store(s)
 }
 
-func (a *Agent) hostSnapshot(now time.Time, hostPower map[string]float64) *Snapshot {
+func (a *Agent) hostSnapshot(now time.Time, hostPower map[string]float64) *view.Host {
 	t := a.ledger.Totals()
-	s := &Snapshot{
+	s := &view.Host{
 		Time:           now,
 		HostPowerW:     hostPower,
 		UnattributedUJ: t.UnattributedUJ,
@@ -28,14 +29,14 @@ func (a *Agent) hostSnapshot(now time.Time, hostPower map[string]float64) *Snaps
 		PendingUJ:      t.PendingUJ,
 		Zones:          a.cfg.Zones,
 	}
-	s.HostEnergy = make([]ZoneCounter, 0, len(t.HostEnergyUJ))
+	s.HostEnergy = make([]view.ZoneCounter, 0, len(t.HostEnergyUJ))
 	for k, v := range t.HostEnergyUJ {
 		kind, sock, _ := strings.Cut(k, "/")
 		n := 0
 		for _, c := range sock {
 			n = n*10 + int(c-'0')
 		}
-		s.HostEnergy = append(s.HostEnergy, ZoneCounter{Kind: kind, Socket: n, EnergyUJ: v})
+		s.HostEnergy = append(s.HostEnergy, view.ZoneCounter{Kind: kind, Socket: n, EnergyUJ: v})
 	}
 	sort.Slice(s.HostEnergy, func(i, j int) bool {
 		if s.HostEnergy[i].Kind != s.HostEnergy[j].Kind {
@@ -49,14 +50,14 @@ func (a *Agent) hostSnapshot(now time.Time, hostPower map[string]float64) *Snaps
 // publish stores a full snapshot after a split.
 func (a *Agent) publish(now time.Time, hostPower map[string]float64, doms []domain.Domain) {
 	s := a.hostSnapshot(now, hostPower)
-	s.Domains = make([]DomainSnapshot, 0, len(doms))
+	s.Domains = make([]view.Domain, 0, len(doms))
 	for i := range doms {
 		d := &doms[i]
 		vm := a.st.VMs[d.UUID]
 		if vm == nil {
 			continue
 		}
-		ds := DomainSnapshot{
+		ds := view.Domain{
 			UUID: d.UUID, Name: d.Name, State: string(d.State), VCPUs: d.VCPUs, Labels: d.Labels,
 			UsageUJ:   make(map[string]uint64, len(a.cfg.Zones)),
 			IdleUJ:    make(map[string]uint64, len(a.cfg.Zones)),
@@ -79,7 +80,7 @@ func (a *Agent) publish(now time.Time, hostPower map[string]float64, doms []doma
 		if _, listed := a.split.raw[uuid]; listed {
 			continue
 		}
-		ds := DomainSnapshot{
+		ds := view.Domain{
 			UUID: uuid, Name: vm.Name, State: "gone", Labels: vm.Labels,
 			UsageUJ:   make(map[string]uint64, len(a.cfg.Zones)),
 			IdleUJ:    make(map[string]uint64, len(a.cfg.Zones)),

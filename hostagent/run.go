@@ -15,6 +15,7 @@ import (
 	"github.com/virtwatt/virtwatt/hostagent/meter"
 	"github.com/virtwatt/virtwatt/hostagent/procstat"
 	"github.com/virtwatt/virtwatt/hostagent/state"
+	"github.com/virtwatt/virtwatt/hostagent/view"
 	"github.com/virtwatt/virtwatt/internal/flock"
 	"github.com/virtwatt/virtwatt/internal/otlp"
 	"github.com/virtwatt/virtwatt/share"
@@ -229,7 +230,7 @@ func once(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) erro
 	if !a.Tick(ctx) {
 		return errors.New("second reading failed (see the log above)")
 	}
-	return PrintTable(out, a.Snapshot())
+	return view.WriteTable(out, a.Snapshot())
 }
 
 // claim takes the lock at path for what (a state file, a share root); the

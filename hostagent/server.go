@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/virtwatt/virtwatt/hostagent/collector"
 	"github.com/virtwatt/virtwatt/internal/webserver"
 )
 
@@ -54,7 +55,7 @@ func newRegistry(a *Agent, obs *Observer) (*prometheus.Registry, error) {
 		return nil, err
 	}
 	for _, c := range []prometheus.Collector{
-		NewCollector(a.Snapshot),
+		collector.New(a.Snapshot),
 		newHostInfo(a.cfg.HostName),
 		webserver.BuildInfo(),
 		collectors.NewGoCollector(),

@@ -1,10 +1,14 @@
-package hostagent
+// Package view is what virtwatt-host knew after a tick, by value: the
+// ledger's totals, the last tick's power and every VM's counters. The
+// agent builds a Host after each tick and never changes it afterwards, so
+// the metrics collector and --once's table read it from any goroutine.
+package view
 
 import "time"
 
-// Snapshot is what the agent knew after its last tick; the metrics
-// collector and --once only render it.
-type Snapshot struct {
+// Host is what the agent knew after its last tick; the metrics collector
+// and --once only render it.
+type Host struct {
 	Time time.Time
 
 	// HostEnergyUJ per "kind/socket" key, wrap-corrected and cumulative.
@@ -19,7 +23,7 @@ type Snapshot struct {
 	// unreachable). Host energy = Σ domains + unattributed + forgotten + pending.
 	PendingUJ map[string]uint64
 
-	Domains []DomainSnapshot
+	Domains []Domain
 	Zones   []string // counted zones, in order
 }
 
@@ -30,8 +34,8 @@ type ZoneCounter struct {
 	EnergyUJ uint64
 }
 
-// DomainSnapshot is one VM's cumulative and last-tick figures.
-type DomainSnapshot struct {
+// Domain is one VM's cumulative and last-tick figures.
+type Domain struct {
 	UUID, Name, State string
 	VCPUs             int
 	Labels            map[string]string

@@ -1,24 +1,27 @@
-package hostagent
+// Package collector renders virtwatt-host's view of the last tick as
+// Prometheus metrics. It reads nothing itself and changes nothing.
+package collector
 
 import (
 	"sort"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/virtwatt/virtwatt/hostagent/view"
 )
 
-// Collector renders the agent's latest Snapshot as Prometheus metrics. It
-// reads nothing itself.
+// Collector renders the agent's latest view.Host as Prometheus metrics.
 type Collector struct {
-	snap func() *Snapshot
+	snap func() *view.Host
 
 	hostEnergy, hostPower, unattributed *prometheus.Desc
 	forgotten, pending                  *prometheus.Desc
 	domPower, domCPU                    *prometheus.Desc
 }
 
-// NewCollector renders what snap returns at each scrape.
-func NewCollector(snap func() *Snapshot) *Collector {
+// New renders what snap returns at each scrape (nil: nothing yet).
+func New(snap func() *view.Host) *Collector {
 	return &Collector{
 		snap: snap,
 		hostEnergy: prometheus.NewDesc("virtwatt_host_energy_joules_total",

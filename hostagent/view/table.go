@@ -1,4 +1,4 @@
-package hostagent
+package view
 
 import (
 	"fmt"
@@ -7,8 +7,8 @@ import (
 	"text/tabwriter"
 )
 
-// PrintTable writes the per-VM split of the last tick as a table (--once).
-func PrintTable(w io.Writer, s *Snapshot) error {
+// WriteTable writes the per-VM split of the last tick as a table (--once).
+func WriteTable(w io.Writer, s *Host) error {
 	if s == nil {
 		return fmt.Errorf("no reading taken")
 	}
@@ -18,7 +18,7 @@ func PrintTable(w io.Writer, s *Snapshot) error {
 		header += z + "_W\t"
 	}
 	fmt.Fprintln(tw, header)
-	doms := append([]DomainSnapshot(nil), s.Domains...)
+	doms := append([]Domain(nil), s.Domains...)
 	sort.Slice(doms, func(i, j int) bool { return doms[i].Name < doms[j].Name })
 	total := map[string]float64{}
 	for _, d := range doms {
