@@ -152,6 +152,7 @@ func TestWriteRestoresModes(t *testing.T) {
 	for _, mode := range []os.FileMode{0, 0o700, 0o777} {
 		t.Run(mode.String(), func(t *testing.T) {
 			w, root := newTestWriter(t)
+			w.CheckEvery = 1 // the full check; the held path is TestHeld*
 			vmDir := filepath.Join(root, "vm")
 			if err := w.Write("vm", testRecord(1, 1, 1), true); err != nil {
 				t.Fatal(err)

@@ -46,6 +46,7 @@ func TestWriteRefusesPlantedLinks(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w, root := newTestWriter(t)
+			w.CheckEvery = 1 // the full check; the held path is TestHeld*
 			outside := t.TempDir()
 			outDir := filepath.Join(outside, "dir")
 			outFile := filepath.Join(outside, "secret")

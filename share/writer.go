@@ -10,31 +10,69 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+
+	"golang.org/x/sys/unix"
 )
 
 // Writer writes VMs' share directories under one share root. It is used by
-// the host agent and is safe for use by one goroutine at a time.
+// the host agent and is safe for use by one goroutine at a time; several
+// Writers on one root (the host agent runs four, each VM always through
+// the same one) draw distinct temporary names.
 //
-// Safety: the share root is opened with os.OpenRoot, so nothing the
-// writer does can reach outside it (the root's own path is the operator's,
-// resolved once at start). Inside it, the writer treats every VM directory
-// as written by a stranger: it never follows a symbolic link, not even to
-// read (ReadRecord), and it refuses (ErrUnsafe, naming the path) to write
-// through a symlink or a non-directory found where it expects a directory,
-// or to replace a symlink or non-regular file found where it writes a
-// file. It neither follows nor deletes such a thing; Remove deletes a VM
-// directory, unlinking any symlink in it without following it and never
-// crossing into another file system mounted inside.
+// Safety: the share root is opened once, by its path (the operator's,
+// resolved at start), and everything beneath it is reached relative to
+// that descriptor, one component at a time with O_NOFOLLOW, so nothing the
+// writer does can reach outside it. Inside it, the writer treats every VM
+// directory as written by a stranger: it never follows a symbolic link,
+// not even to read (ReadRecord), and it refuses (ErrUnsafe, naming the
+// path) to write through a symlink or a non-directory found where it
+// expects a directory, or to replace a symlink or non-regular file found
+// where it writes a file. It neither follows nor deletes such a thing;
+// Remove deletes a VM directory, unlinking any symlink in it without
+// following it and never crossing into another file system mounted
+// inside.
+//
+// Held directories and the full check: a Writer keeps each VM's directory
+// and its written zone directories open across writes (3 descriptors per
+// VM with dram, 2 without; Close and Remove release them), so that a
+// steady-state write is, per file, the floor: openat(dir, tmp,
+// O_CREAT|O_EXCL|O_NOFOLLOW) + write + close + renameat(dir, tmp, dir,
+// name), 12 system calls per VM with dram, and no allocation. Every
+// CheckEvery-th write of a VM (and its first one, and any write whose hot
+// path meets a changed tree) is a full check instead: each directory is
+// looked at by name from its parent (lstat), reopened when it is no longer
+// the one held, refused when it is a link or not a directory, given 0755
+// back; each file's target is looked at and refused unless a regular file;
+// the static files (name, max_energy_range_uj) are rewritten when missing,
+// replaced, rewritten or chmod'ed. The trade-off, between two full checks
+// (at most CheckEvery-1 writes):
+//   - what a stranger does is noticed late, never obeyed: a write goes
+//     into the directory held, never through a name, so a symlink or file
+//     planted where a directory was (after a rename of the directory: a
+//     removed directory makes the next write fail with ENOENT, which
+//     triggers the full check at once) is neither followed nor written
+//     into; the write lands in the renamed directory, beneath the root,
+//     and the full check then refuses the planted thing or takes the new
+//     directory;
+//   - a symlink, FIFO or device planted at energy_uj or the record's name
+//     is replaced by the new file (rename never follows nor opens it)
+//     instead of refused, and a directory planted there fails the rename
+//     and is refused at once;
+//   - a static file removed or tampered with, or a directory chmod'ed, is
+//     restored at the next full check, not the next write.
 //
 // Modes: every file written gets mode 0644 and every directory it writes
-// into mode 0755, set explicitly (whatever the umask, and whatever a guest
-// did to the previous file or directory), so the share stays readable by
-// whoever serves it to the guest.
+// into mode 0755, set explicitly (whatever the umask or a default ACL, and
+// whatever a guest did to the previous file or directory), so the share
+// stays readable by whoever serves it to the guest. A full check looks at
+// the mode a new file gets in each directory and, where it is not 0644,
+// every file created there until the next full check gets an fchmod.
 //
-// Atomicity: every file is written to a temporary file (O_EXCL, random
-// name, same directory) and renamed over its target, so a reader sees the
-// old content or the new, never a torn or empty file. On error the
-// temporary file is removed and the old file stays intact.
+// Atomicity: every file is written to a temporary file (O_EXCL, a name
+// drawn at random per Writer, same directory) and renamed over its target,
+// so a reader sees the old content or the new, never a torn or empty
+// file. On error the temporary file is removed and the old file stays
+// intact.
 //
 // Durability: files are not fsynced. The share is a live view the host
 // rewrites every tick from its own state (which lives outside the share
@@ -47,25 +85,25 @@ import (
 // (under /run, say) suits the share root best: on ext4 each rename over an
 // existing file also starts writeback of the new one (auto_da_alloc).
 type Writer struct {
-	root  *os.Root
-	dir   string // the root's path, for messages
-	write writeFunc
+	rootfd int    // the share root; -1 once closed
+	dir    string // the root's path, for messages
+	write  writeFunc
+	tmp    []byte // this Writer's temporary name, NUL-terminated
 
-	// static caches the name and max_energy_range_uj files written, so
-	// that they are rewritten only when missing, replaced or different.
-	static map[staticKey]staticFile
+	// CheckEvery is how often a VM's write is a full check (see Writer):
+	// 1 checks every write. NewWriter sets DefaultCheckEvery.
+	CheckEvery int
+
+	vms map[string]*vmDirs
 
 	rec bytes.Buffer
 	enc *json.Encoder
 	num []byte
 }
 
-type staticKey struct{ vm, zone, file string }
-
-type staticFile struct {
-	content string
-	fi      fs.FileInfo // of the file as written
-}
+// DefaultCheckEvery is Writer.CheckEvery as NewWriter sets it: at a 1 s
+// tick, a stranger's change to a share is noticed within 10 s.
+const DefaultCheckEvery = 10
 
 // NewWriter opens the share root, creating it (mode 0755) when missing.
 // An existing root keeps its mode.
@@ -75,30 +113,46 @@ func NewWriter(root string) (*Writer, error) {
 	if err := os.MkdirAll(root, dirPerm); err != nil {
 		return nil, fmt.Errorf("creating share root: %w", err)
 	}
-	r, err := os.OpenRoot(root)
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("opening share root: %w", err)
+		return nil, fmt.Errorf("opening share root: %w", &fs.PathError{Op: "open", Path: root, Err: err})
 	}
 	if created { // MkdirAll's mode went through the umask
-		if err := r.Chmod(".", dirPerm); err != nil {
-			r.Close()
+		if err := unix.Fchmod(fd, dirPerm); err != nil {
+			closeFD(fd)
 			return nil, fmt.Errorf("chmod share root %s: %w", root, err)
 		}
 	}
-	if err := probeWrite(r); err != nil {
-		r.Close()
+	if err := probeWrite(fd, root); err != nil {
+		closeFD(fd)
 		return nil, err
 	}
 	w := &Writer{
-		root:   r,
-		dir:    root,
-		write:  plainWrite,
-		static: make(map[staticKey]staticFile),
-		num:    make([]byte, 0, 24),
+		rootfd:     fd,
+		dir:        root,
+		write:      plainWrite,
+		tmp:        newTempName(),
+		CheckEvery: DefaultCheckEvery,
+		vms:        make(map[string]*vmDirs),
+		num:        make([]byte, 0, 24),
 	}
 	w.enc = json.NewEncoder(&w.rec)
 	w.enc.SetEscapeHTML(false)
 	return w, nil
+}
+
+func plainWrite(fd int, b []byte) error { return writeAll(fd, b) }
+
+var errClosed = errors.New("share: writer is closed")
+
+// vm returns what is held for the VM directory name.
+func (w *Writer) vm(name string) *vmDirs {
+	d := w.vms[name]
+	if d == nil {
+		d = newVMDirs()
+		w.vms[name] = d
+	}
+	return d
 }
 
 // EnsureDir creates <root>/<name>/ (mode 0755) and the tree's zone
@@ -109,17 +163,22 @@ func (w *Writer) EnsureDir(name string) error {
 	if err := ValidName(name); err != nil {
 		return err
 	}
-	vm, err := openDir(w.root, name, filepath.Join(w.dir, name), true)
+	if w.rootfd < 0 {
+		return errClosed
+	}
+	d := w.vm(name)
+	vmPath := filepath.Join(w.dir, name)
+	err := w.holdDir(w.rootfd, &d.vm, name, vmPath)
+	if err == nil {
+		err = w.holdDir(d.vm, &d.zone[zonePackage], PackageZoneDir, filepath.Join(vmPath, PackageZoneDir))
+	}
+	if err == nil {
+		err = w.ensureDir(d.vm, CoreZoneDir, filepath.Join(vmPath, CoreZoneDir))
+	}
 	if err != nil {
-		return err
+		d.close()
 	}
-	defer vm.Close()
-	for _, z := range []string{PackageZoneDir, CoreZoneDir} {
-		if err := ensureDir(vm, z, filepath.Join(w.dir, name, z)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return err
 }
 
 // Write publishes rec into the VM directory name (created when missing):
@@ -134,7 +193,8 @@ func (w *Writer) EnsureDir(name string) error {
 // sequence N finds a tree at least as new. rec must pass Validate, and
 // must have a ZoneDRAM entry when hasDRAM is set. A DRAMZoneDir left from
 // earlier writes is not removed when hasDRAM turns false (its counter
-// simply stops). See Writer for safety, atomicity and durability.
+// simply stops). See Writer for safety, the full check, atomicity and
+// durability.
 func (w *Writer) Write(name string, rec *Record, hasDRAM bool) error {
 	if err := ValidName(name); err != nil {
 		return err
@@ -142,126 +202,267 @@ func (w *Writer) Write(name string, rec *Record, hasDRAM bool) error {
 	if err := rec.Validate(); err != nil {
 		return fmt.Errorf("share: not writing record for %q: %w", name, err)
 	}
-	dram, ok := rec.Zones[ZoneDRAM]
-	if hasDRAM && !ok {
+	if _, ok := rec.Zones[ZoneDRAM]; hasDRAM && !ok {
 		return fmt.Errorf("share: not writing record for %q: dram is measured but the record has no %q zone", name, ZoneDRAM)
+	}
+	if w.rootfd < 0 {
+		return errClosed
 	}
 	w.rec.Reset()
 	if err := w.enc.Encode(rec); err != nil {
 		return fmt.Errorf("share: encoding record for %q: %w", name, err)
 	}
+	d := w.vm(name)
+	if d.untilCheck > 0 && d.vm >= 0 && d.zone[zonePackage] >= 0 && (!hasDRAM || d.zone[zoneDRAM] >= 0) {
+		file, err := w.writeHeld(d, rec, hasDRAM)
+		if err == nil {
+			d.untilCheck--
+			return nil
+		}
+		if !treeChanged(err) {
+			d.untilCheck = 0
+			return fmt.Errorf("writing %s: %w", w.heldPath(name, file), err)
+		}
+		// A directory went, or a name changed type: look again.
+	}
+	if err := w.writeChecked(d, name, rec, hasDRAM); err != nil {
+		d.close()
+		return err
+	}
+	d.untilCheck = w.CheckEvery - 1
+	return nil
+}
 
+// Files written on the hot path, for messages.
+const (
+	heldPackageEnergy = iota
+	heldDRAMEnergy
+	heldRecord
+)
+
+func (w *Writer) heldPath(name string, file int) string {
+	switch file {
+	case heldPackageEnergy:
+		return filepath.Join(w.dir, name, PackageZoneDir, EnergyFile)
+	case heldDRAMEnergy:
+		return filepath.Join(w.dir, name, DRAMZoneDir, EnergyFile)
+	}
+	return filepath.Join(w.dir, name, RecordFile)
+}
+
+// writeHeld is the hot path: the three files replaced inside the held
+// directories, nothing looked at. It returns which file failed.
+func (w *Writer) writeHeld(d *vmDirs, rec *Record, hasDRAM bool) (int, error) {
+	w.num = appendEnergy(w.num[:0], rec.Zones[ZonePackage])
+	if err := w.replaceFile(d.zone[zonePackage], cEnergyFile, w.num, &d.chmod[1+zonePackage], false); err != nil {
+		return heldPackageEnergy, err
+	}
+	if hasDRAM {
+		w.num = appendEnergy(w.num[:0], rec.Zones[ZoneDRAM])
+		if err := w.replaceFile(d.zone[zoneDRAM], cEnergyFile, w.num, &d.chmod[1+zoneDRAM], false); err != nil {
+			return heldDRAMEnergy, err
+		}
+	}
+	if err := w.replaceFile(d.vm, cRecordFile, w.rec.Bytes(), &d.chmod[0], false); err != nil {
+		return heldRecord, err
+	}
+	return 0, nil
+}
+
+// appendEnergy appends a zone's energy_uj line.
+func appendEnergy(b []byte, e ZoneEnergy) []byte {
+	b = strconv.AppendUint(b, e.TotalUJ()%TreeMaxRangeUJ, 10)
+	return append(b, '\n')
+}
+
+// writeChecked is the full check and write (see Writer).
+func (w *Writer) writeChecked(d *vmDirs, name string, rec *Record, hasDRAM bool) error {
 	vmPath := filepath.Join(w.dir, name)
-	vm, err := openDir(w.root, name, vmPath, true)
-	if err != nil {
+	if err := w.holdDir(w.rootfd, &d.vm, name, vmPath); err != nil {
 		return err
 	}
-	defer vm.Close()
-
-	if err := w.writeZone(vm, name, vmPath, PackageZoneDir, PackageZoneName, rec.Zones[ZonePackage]); err != nil {
+	if err := w.writeZone(d, zonePackage, vmPath, PackageZoneDir, PackageZoneName, rec.Zones[ZonePackage]); err != nil {
 		return err
 	}
-	if err := ensureDir(vm, CoreZoneDir, filepath.Join(vmPath, CoreZoneDir)); err != nil {
+	if err := w.ensureDir(d.vm, CoreZoneDir, filepath.Join(vmPath, CoreZoneDir)); err != nil {
 		return err
 	}
 	if hasDRAM {
-		if err := w.writeZone(vm, name, vmPath, DRAMZoneDir, DRAMZoneName, dram); err != nil {
+		if err := w.writeZone(d, zoneDRAM, vmPath, DRAMZoneDir, DRAMZoneName, rec.Zones[ZoneDRAM]); err != nil {
 			return err
 		}
 	}
-	return writeAtomic(vm, RecordFile, filepath.Join(vmPath, RecordFile), w.rec.Bytes(), w.write)
+	return w.replaceChecked(d.vm, RecordFile, cRecordFile, filepath.Join(vmPath, RecordFile), w.rec.Bytes(), &d.chmod[0])
 }
 
-// writeZone writes one zone directory of the tree.
-func (w *Writer) writeZone(vm *os.Root, name, vmPath, zone, zoneName string, e ZoneEnergy) error {
+// writeZone writes one zone directory of the tree, checked.
+func (w *Writer) writeZone(d *vmDirs, zi int, vmPath, zone, zoneName string, e ZoneEnergy) error {
 	zonePath := filepath.Join(vmPath, zone)
-	z, err := openDir(vm, zone, zonePath, true)
-	if err != nil {
+	if err := w.holdDir(d.vm, &d.zone[zi], zone, zonePath); err != nil {
 		return err
 	}
-	defer z.Close()
-	if err := w.writeStatic(z, staticKey{name, zone, NameFile}, zonePath, zoneName+"\n"); err != nil {
+	z := d.zone[zi]
+	if err := w.writeStatic(d, zi, staticName, z, zonePath, zoneName+"\n"); err != nil {
 		return err
 	}
-	if err := w.writeStatic(z, staticKey{name, zone, MaxRangeFile}, zonePath, maxRangeText); err != nil {
+	if err := w.writeStatic(d, zi, staticMaxRange, z, zonePath, maxRangeText); err != nil {
 		return err
 	}
-	w.num = strconv.AppendUint(w.num[:0], e.TotalUJ()%TreeMaxRangeUJ, 10)
-	w.num = append(w.num, '\n')
-	return writeAtomic(z, EnergyFile, filepath.Join(zonePath, EnergyFile), w.num, w.write)
+	w.num = appendEnergy(w.num[:0], e)
+	return w.replaceChecked(z, EnergyFile, cEnergyFile, filepath.Join(zonePath, EnergyFile), w.num, &d.chmod[1+zi])
 }
 
 var maxRangeText = strconv.FormatUint(TreeMaxRangeUJ, 10) + "\n"
 
+// staticFiles names the static files by their index in vmDirs.static.
+var staticFiles = [nStatic]struct {
+	name  string
+	cname []byte
+}{
+	staticName:     {NameFile, cNameFile},
+	staticMaxRange: {MaxRangeFile, cMaxRangeFile},
+}
+
 // writeStatic writes a file whose content rarely changes, only when it is
 // missing, different from what was last written, or no longer the file
-// that was written (replaced, rewritten or recreated by someone else).
-func (w *Writer) writeStatic(dir *os.Root, key staticKey, dirPath, content string) error {
-	display := filepath.Join(dirPath, key.file)
-	fi, err := checkTarget(dir, key.file, display)
+// that was written (replaced, rewritten or recreated by someone else: a
+// file rewritten in place keeps its inode but not its mtime; one chmod'ed
+// keeps its mtime but not its mode).
+func (w *Writer) writeStatic(d *vmDirs, zi, si, dirfd int, dirPath, content string) error {
+	f := staticFiles[si]
+	display := filepath.Join(dirPath, f.name)
+	c := &d.static[zi][si]
+	var st unix.Stat_t
+	found, err := checkTargetAt(dirfd, f.name, display, &st)
 	if err != nil {
 		return err
 	}
-	if c, ok := w.static[key]; ok && fi != nil && c.content == content && unchanged(c.fi, fi) {
+	if found && c.st.ino != 0 && c.content == content && c.st == statOf(&st) {
 		return nil
 	}
-	delete(w.static, key)
-	if err := writeAtomic(dir, key.file, display, []byte(content), w.write); err != nil {
-		return err
+	c.st = fileStat{}
+	if err := w.replaceFile(dirfd, f.cname, []byte(content), &d.chmod[1+zi], true); err != nil {
+		return fmt.Errorf("writing %s: %w", display, err)
 	}
-	if fi, err = dir.Lstat(key.file); err == nil {
-		w.static[key] = staticFile{content: content, fi: fi}
+	if lstatAt(dirfd, f.name, &st) == nil {
+		c.st, c.content = statOf(&st), content
 	}
 	return nil
 }
 
-// unchanged reports whether now is still the file that was written: the
-// same inode, size, mode and modification time (a file rewritten in place
-// keeps its inode but not its mtime; one chmod'ed keeps its mtime but not
-// its mode).
-func unchanged(was, now fs.FileInfo) bool {
-	return os.SameFile(was, now) && was.Size() == now.Size() && was.Mode() == now.Mode() &&
-		was.ModTime().Equal(now.ModTime())
+// replaceChecked replaces name in dirfd after checking that what is there
+// is a regular file.
+func (w *Writer) replaceChecked(dirfd int, name string, cname []byte, display string, data []byte, chmod *bool) error {
+	var st unix.Stat_t
+	if _, err := checkTargetAt(dirfd, name, display, &st); err != nil {
+		return err
+	}
+	if err := w.replaceFile(dirfd, cname, data, chmod, true); err != nil {
+		return fmt.Errorf("writing %s: %w", display, err)
+	}
+	return nil
+}
+
+// holdDir makes *held a descriptor of the directory name inside parent,
+// creating it (mode 0755) when missing: the one held is kept when name
+// still is it, otherwise name is opened, never following a link. It
+// refuses, with ErrUnsafe, a name that is a symlink or not a directory,
+// and a directory swapped between the look and the open. A directory
+// whose mode is not 0755 (created through the umask, or chmod'ed by a
+// guest) gets 0755 back, through the descriptor itself, so a swapped name
+// cannot redirect the chmod. display is the path used in errors.
+func (w *Writer) holdDir(parent int, held *int, name, display string) error {
+	var st unix.Stat_t
+	err := lstatAt(parent, name, &st)
+	created := false
+	if errors.Is(err, unix.ENOENT) {
+		if err = unix.Mkdirat(parent, name, dirPerm); err != nil && err != unix.EEXIST {
+			return fmt.Errorf("creating %s: %w", display, err)
+		}
+		created = err == nil
+		err = lstatAt(parent, name, &st)
+	}
+	if err != nil {
+		return &fs.PathError{Op: "lstat", Path: display, Err: err}
+	}
+	if err := checkDirStat(&st, display); err != nil {
+		return err
+	}
+	if *held >= 0 {
+		var h unix.Stat_t
+		if fstatFD(*held, &h) != nil || h.Dev != st.Dev || h.Ino != st.Ino {
+			closeFD(*held)
+			*held = -1
+		}
+	}
+	if *held < 0 {
+		fd, err := openDirAt(parent, name)
+		if err != nil {
+			return openError(display, err, true)
+		}
+		var h unix.Stat_t
+		if err := fstatFD(fd, &h); err != nil {
+			closeFD(fd)
+			return &fs.PathError{Op: "fstat", Path: display, Err: err}
+		}
+		if h.Dev != st.Dev || h.Ino != st.Ino {
+			closeFD(fd)
+			return fmt.Errorf("%s: %w: replaced while being opened", display, ErrUnsafe)
+		}
+		*held = fd
+	}
+	if created || st.Mode&0o777 != dirPerm {
+		if err := unix.Fchmod(*held, dirPerm); err != nil {
+			return fmt.Errorf("chmod %s: %w", display, err)
+		}
+	}
+	return nil
+}
+
+// ensureDir makes sure name inside parent is a real directory of mode
+// 0755, creating it when missing. An existing one costs a single lstat.
+func (w *Writer) ensureDir(parent int, name, display string) error {
+	var st unix.Stat_t
+	err := lstatAt(parent, name, &st)
+	if err == nil {
+		if err := checkDirStat(&st, display); err != nil || st.Mode&0o777 == dirPerm {
+			return err
+		}
+	} else if !errors.Is(err, unix.ENOENT) {
+		return &fs.PathError{Op: "lstat", Path: display, Err: err}
+	}
+	fd := -1
+	err = w.holdDir(parent, &fd, name, display)
+	if fd >= 0 {
+		closeFD(fd)
+	}
+	return err
 }
 
 // Remove deletes the VM directory name and everything in it (used to
-// prune VMs that no longer exist). Symbolic links inside are unlinked,
-// never followed, and nothing on another file system is touched: a
-// directory with another file system mounted in it (a tmpfs, a bind mount)
-// is left with everything in it, and the error (ErrUnsafe) names the
-// mount point; the rest of the VM directory is removed. A missing
-// directory is not an error.
+// prune VMs that no longer exist), and releases what the Writer held for
+// it. Symbolic links inside are unlinked, never followed, and nothing on
+// another file system is touched: a directory with another file system
+// mounted in it (a tmpfs, a bind mount) is left with everything in it, and
+// the error (ErrUnsafe) names the mount point; the rest of the VM
+// directory is removed. A missing directory is not an error.
 func (w *Writer) Remove(name string) error {
 	if err := ValidName(name); err != nil {
 		return err
 	}
-	for k := range w.static {
-		if k.vm == name {
-			delete(w.static, k)
-		}
+	if d := w.vms[name]; d != nil {
+		d.close()
+		delete(w.vms, name)
 	}
-	d, err := w.root.Open(".")
+	display := filepath.Join(w.dir, name)
+	if w.rootfd < 0 {
+		return fmt.Errorf("removing %s: %w", display, errClosed)
+	}
+	root, err := statID(w.rootfd, "")
 	if err != nil {
-		return fmt.Errorf("removing %s: %w", filepath.Join(w.dir, name), err)
+		return fmt.Errorf("removing %s: statx share root: %w", display, err)
 	}
-	defer d.Close()
-	rc, err := d.SyscallConn()
-	if err != nil {
-		return fmt.Errorf("removing %s: %w", filepath.Join(w.dir, name), err)
-	}
-	var rerr error
-	err = rc.Control(func(fd uintptr) {
-		root, err := statID(int(fd), "")
-		if err != nil {
-			rerr = fmt.Errorf("removing %s: statx share root: %w", filepath.Join(w.dir, name), err)
-			return
-		}
-		rerr = removeTree(int(fd), name, filepath.Join(w.dir, name), root, 0)
-	})
-	if err != nil {
-		return fmt.Errorf("removing %s: %w", filepath.Join(w.dir, name), err)
-	}
-	return rerr
+	return removeTree(w.rootfd, name, display, root, 0)
 }
 
 // ReadRecord reads the record in the VM directory name (the host reads an
@@ -286,10 +487,14 @@ func (w *Writer) ReadRecord(name string) (*Record, error) {
 // List returns the names of the VM directories under the root, sorted.
 // Anything else found there (files, symbolic links) is not listed.
 func (w *Writer) List() ([]string, error) {
-	d, err := w.root.Open(".")
+	if w.rootfd < 0 {
+		return nil, fmt.Errorf("listing share root %s: %w", w.dir, errClosed)
+	}
+	fd, err := openDirAt(w.rootfd, ".")
 	if err != nil {
 		return nil, fmt.Errorf("listing share root %s: %w", w.dir, err)
 	}
+	d := os.NewFile(uintptr(fd), w.dir)
 	defer d.Close()
 	entries, err := d.ReadDir(-1)
 	if err != nil {
@@ -305,10 +510,17 @@ func (w *Writer) List() ([]string, error) {
 	return names, nil
 }
 
-// Close releases the share root. The Writer cannot be used afterwards.
+// Close releases the share root and every directory held. The Writer
+// cannot be used afterwards; a second Close does nothing.
 func (w *Writer) Close() error {
-	if err := w.root.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
-		return err
+	for name, d := range w.vms {
+		d.close()
+		delete(w.vms, name)
 	}
-	return nil
+	if w.rootfd < 0 {
+		return nil
+	}
+	err := closeFD(w.rootfd)
+	w.rootfd = -1
+	return err
 }

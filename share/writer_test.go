@@ -115,6 +115,7 @@ func TestWriteWrapsEnergy(t *testing.T) {
 
 func TestWriteStaticFilesCached(t *testing.T) {
 	w, root := newTestWriter(t)
+	w.CheckEvery = 1 // the full check; the held path is TestHeld*
 	nameFile := filepath.Join(root, "vm", PackageZoneDir, NameFile)
 	if err := w.Write("vm", testRecord(1, 1, 1), true); err != nil {
 		t.Fatal(err)
@@ -244,13 +245,13 @@ func TestWriteFailureKeepsOldFile(t *testing.T) {
 
 	for failAt := 1; failAt <= 3; failAt++ { // package energy, dram energy, record
 		n := 0
-		w.write = func(f *os.File, b []byte) error {
+		w.write = func(fd int, b []byte) error {
 			n++
 			if n == failAt {
-				_, _ = f.Write(b[:len(b)/2]) // a partial write, then the disk is full
+				_ = plainWrite(fd, b[:len(b)/2]) // a partial write, then the disk is full
 				return syscall.ENOSPC
 			}
-			return plainWrite(f, b)
+			return plainWrite(fd, b)
 		}
 		err := w.Write("vm", testRecord(2, 200, 20), true)
 		if !errors.Is(err, syscall.ENOSPC) {
