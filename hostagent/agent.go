@@ -16,6 +16,7 @@ import (
 	"github.com/virtwatt/virtwatt/hostagent/domain"
 	"github.com/virtwatt/virtwatt/hostagent/ledger"
 	"github.com/virtwatt/virtwatt/hostagent/meter"
+	"github.com/virtwatt/virtwatt/hostagent/publish"
 	"github.com/virtwatt/virtwatt/hostagent/state"
 	"github.com/virtwatt/virtwatt/hostagent/view"
 	"github.com/virtwatt/virtwatt/internal/condlog"
@@ -47,6 +48,7 @@ type Agent struct {
 	writers []*share.Writer // writer and those added by AddWriters
 	st      *state.State
 	ledger  *ledger.Ledger // the only writer of st's energy counters
+	site    publish.Site   // what every share record carries
 	obs     *Observer
 	cond    *condlog.Logger // failures, logged once per condition, not per tick
 
@@ -86,6 +88,11 @@ func New(cfg Config, src Sources, writer *share.Writer, st *state.State, obs *Ob
 		splitters: map[string]*attribution.Splitter{},
 	}
 	a.cond = newCondLog(log, cfg.Interval, src.Now)
+	a.site = publish.Site{
+		HostName: cfg.HostName, Interval: cfg.Interval, Zones: cfg.Zones,
+		PUE: cfg.PUE, WUE: cfg.WUE, CarbonIntensity: cfg.CarbonIntensity, CarbonIntensitySource: cfg.CarbonIntensitySource,
+		EmbodiedKgCO2e: cfg.EmbodiedKgCO2e, LifetimeYears: cfg.LifetimeYears,
+	}
 	for _, z := range cfg.Zones {
 		a.splitters[z] = attribution.NewSplitter(cfg.Policy())
 	}
@@ -163,7 +170,7 @@ func (a *Agent) Tick(ctx context.Context) bool {
 	cpu, err := a.src.CPU()
 	if err != nil {
 		a.fail("procstat", err)
-		a.publishHost(now, hostPower)
+		a.storeHostView(now, hostPower)
 		return false
 	}
 	a.cond.OK("procstat")
@@ -172,7 +179,7 @@ func (a *Agent) Tick(ctx context.Context) bool {
 	cancel()
 	if err != nil {
 		a.fail("domains", err)
-		a.publishHost(now, hostPower)
+		a.storeHostView(now, hostPower)
 		return false
 	}
 	a.cond.OK("domains")
@@ -187,7 +194,7 @@ func (a *Agent) Tick(ctx context.Context) bool {
 	}
 	a.writeShares()
 	a.prune(now, doms)
-	a.publish(now, hostPower, doms)
+	a.storeView(now, hostPower, doms)
 	return true
 }
 

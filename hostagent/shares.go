@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/virtwatt/virtwatt/estimate"
 	"github.com/virtwatt/virtwatt/hostagent/domain"
+	"github.com/virtwatt/virtwatt/hostagent/publish"
 	"github.com/virtwatt/virtwatt/hostagent/state"
 	"github.com/virtwatt/virtwatt/internal/condlog"
 	"github.com/virtwatt/virtwatt/share"
@@ -69,14 +69,7 @@ func (a *Agent) planShares(now time.Time, doms []domain.Domain) {
 	if a.writer == nil {
 		return
 	}
-	embodied := a.cfg.EmbodiedKgCO2e > 0 && a.cfg.LifetimeYears > 0
-	var allocated int
-	for i := range doms {
-		if doms[i].State == domain.StateRunning {
-			allocated += doms[i].VCPUs
-		}
-	}
-	denom := max(allocated, a.split.cpu.CPUs, 1)
+	shares := publish.VCPUShares(doms, a.split.cpu.CPUs)
 	for i := range doms {
 		d := &doms[i]
 		// A paused guest cannot read and its counters stand still.
@@ -92,35 +85,7 @@ func (a *Agent) planShares(now time.Time, doms []domain.Domain) {
 			a.checkExisting(d, vm)
 		}
 		vm.Sequence++
-		rec := share.Record{
-			Schema:                share.SchemaVersion,
-			Host:                  a.cfg.HostName,
-			Domain:                d.Name,
-			UUID:                  d.UUID,
-			Instance:              vm.Instance,
-			Sequence:              vm.Sequence,
-			Timestamp:             now,
-			IntervalSeconds:       a.cfg.Interval.Seconds(),
-			Zones:                 make(map[string]share.ZoneEnergy, len(a.cfg.Zones)),
-			VCPUs:                 d.VCPUs,
-			VCPUTimeNS:            vm.VCPUTimeNS,
-			CPUTimeNS:             vm.CPUTimeNS,
-			PUE:                   a.cfg.PUE,
-			WUE:                   a.cfg.WUE,
-			CarbonIntensity:       a.cfg.CarbonIntensity,
-			CarbonIntensitySource: a.cfg.CarbonIntensitySource,
-			Labels:                d.Labels,
-		}
-		if a.cfg.CarbonIntensity > 0 && rec.CarbonIntensitySource == "" {
-			rec.CarbonIntensitySource = "host"
-		}
-		for _, z := range a.cfg.Zones {
-			rec.Zones[zoneInShare(z)] = vm.SinceInstance(z)
-		}
-		if embodied && d.State == domain.StateRunning {
-			rec.EmbodiedGramsPerHour = estimate.EmbodiedGramsPerHour(a.cfg.EmbodiedKgCO2e, a.cfg.LifetimeYears, float64(d.VCPUs)/float64(denom))
-			rec.EmbodiedSource = "host: embodied_kgco2e over lifetime_years, by allocated vCPUs"
-		}
+		rec := a.site.Record(d, *vm, now, shares)
 		b.writes = append(b.writes, pendingWrite{name: d.Name, uuid: d.UUID, state: d.State, rec: rec})
 	}
 }
@@ -223,15 +188,6 @@ func writerFor(name string, n int) int {
 	h := fnv.New32a()
 	h.Write([]byte(name))
 	return int(h.Sum32() % uint32(n))
-}
-
-// zoneInShare maps a counted zone to the record's zone: psys, the whole
-// platform, is published as the package zone so guests see one total.
-func zoneInShare(z string) string {
-	if z == "psys" {
-		return share.ZonePackage
-	}
-	return z
 }
 
 // prune removes the share directories of domains not listed for longer than

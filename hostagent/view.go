@@ -9,17 +9,17 @@ import (
 	"github.com/virtwatt/virtwatt/hostagent/view"
 )
 
-// publishHost publishes host figures only (a tick that could not split).
-func (a *Agent) publishHost(now time.Time, hostPower map[string]float64) {
+// storeHostView stores a view of host figures only (a tick that could not split).
+func (a *Agent) storeHostView(now time.Time, hostPower map[string]float64) {
 	prev := a.snap.Load()
-	s := a.hostSnapshot(now, hostPower)
+	s := a.hostView(now, hostPower)
 	if prev != nil {
 		s.Domains = prev.Domains
 	}
 	a.snap.Store(s)
 }
 
-func (a *Agent) hostSnapshot(now time.Time, hostPower map[string]float64) *view.Host {
+func (a *Agent) hostView(now time.Time, hostPower map[string]float64) *view.Host {
 	t := a.ledger.Totals()
 	s := &view.Host{
 		Time:           now,
@@ -47,9 +47,9 @@ func (a *Agent) hostSnapshot(now time.Time, hostPower map[string]float64) *view.
 	return s
 }
 
-// publish stores a full snapshot after a split.
-func (a *Agent) publish(now time.Time, hostPower map[string]float64, doms []domain.Domain) {
-	s := a.hostSnapshot(now, hostPower)
+// storeView stores a full view after a split.
+func (a *Agent) storeView(now time.Time, hostPower map[string]float64, doms []domain.Domain) {
+	s := a.hostView(now, hostPower)
 	s.Domains = make([]view.Domain, 0, len(doms))
 	for i := range doms {
 		d := &doms[i]

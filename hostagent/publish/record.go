@@ -1,0 +1,88 @@
+// Package publish builds the share records virtwatt-host writes for each
+// VM's guest from the VM's counters, taken by value: it reads no file,
+// keeps no state and changes nothing. The agent advances sequence numbers
+// (and saves them) before it asks for a record, and writes what it gets
+// through share.Writer.
+package publish
+
+import (
+	"time"
+
+	"github.com/virtwatt/virtwatt/estimate"
+	"github.com/virtwatt/virtwatt/hostagent/domain"
+	"github.com/virtwatt/virtwatt/hostagent/state"
+	"github.com/virtwatt/virtwatt/share"
+)
+
+// Site is what every record of a host carries: who wrote it, how often,
+// and the host's environmental figures.
+type Site struct {
+	HostName              string
+	Interval              time.Duration
+	Zones                 []string // counted zones
+	PUE, WUE              float64
+	CarbonIntensity       float64
+	CarbonIntensitySource string // "" with a CarbonIntensity: "host"
+	EmbodiedKgCO2e        float64
+	LifetimeYears         float64
+}
+
+// embodiedSource names how a record's embodied emissions were reckoned.
+const embodiedSource = "host: embodied_kgco2e over lifetime_years, by allocated vCPUs"
+
+// VCPUShares is the divisor of each running VM's share of the host's
+// embodied emissions: the vCPUs allocated to running domains, or the
+// host's CPUs when fewer are allocated (the rest stays with the host).
+func VCPUShares(doms []domain.Domain, hostCPUs int) int {
+	var allocated int
+	for i := range doms {
+		if doms[i].State == domain.StateRunning {
+			allocated += doms[i].VCPUs
+		}
+	}
+	return max(allocated, hostCPUs, 1)
+}
+
+// Record is d's share record at now from vm, its counters (energy since
+// vm's instance began, in every counted zone). shares is VCPUShares.
+func (s Site) Record(d *domain.Domain, vm state.VM, now time.Time, shares int) share.Record {
+	rec := share.Record{
+		Schema:                share.SchemaVersion,
+		Host:                  s.HostName,
+		Domain:                d.Name,
+		UUID:                  d.UUID,
+		Instance:              vm.Instance,
+		Sequence:              vm.Sequence,
+		Timestamp:             now,
+		IntervalSeconds:       s.Interval.Seconds(),
+		Zones:                 make(map[string]share.ZoneEnergy, len(s.Zones)),
+		VCPUs:                 d.VCPUs,
+		VCPUTimeNS:            vm.VCPUTimeNS,
+		CPUTimeNS:             vm.CPUTimeNS,
+		PUE:                   s.PUE,
+		WUE:                   s.WUE,
+		CarbonIntensity:       s.CarbonIntensity,
+		CarbonIntensitySource: s.CarbonIntensitySource,
+		Labels:                d.Labels,
+	}
+	if s.CarbonIntensity > 0 && rec.CarbonIntensitySource == "" {
+		rec.CarbonIntensitySource = "host"
+	}
+	for _, z := range s.Zones {
+		rec.Zones[ZoneInShare(z)] = vm.SinceInstance(z)
+	}
+	if s.EmbodiedKgCO2e > 0 && s.LifetimeYears > 0 && d.State == domain.StateRunning {
+		rec.EmbodiedGramsPerHour = estimate.EmbodiedGramsPerHour(s.EmbodiedKgCO2e, s.LifetimeYears, float64(d.VCPUs)/float64(max(shares, 1)))
+		rec.EmbodiedSource = embodiedSource
+	}
+	return rec
+}
+
+// ZoneInShare maps a counted zone to the record's zone: psys, the whole
+// platform, is published as the package zone so guests see one total.
+func ZoneInShare(z string) string {
+	if z == "psys" {
+		return share.ZonePackage
+	}
+	return z
+}
