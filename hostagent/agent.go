@@ -52,7 +52,7 @@ type Agent struct {
 	obs     *Observer
 	cond    *condlog.Logger // failures, logged once per condition, not per tick
 
-	splitters map[string]*attribution.Splitter
+	splitters map[string]*attribution.ZoneSplitter
 
 	lastMeter time.Time // time of the previous meter reading
 
@@ -85,7 +85,7 @@ func New(cfg Config, src Sources, writer *share.Writer, st *state.State, obs *Ob
 	a := &Agent{
 		cfg: cfg, log: log, src: src, writer: writer, st: st, obs: obs,
 		tracker:   meter.NewTracker(),
-		splitters: map[string]*attribution.Splitter{},
+		splitters: map[string]*attribution.ZoneSplitter{},
 	}
 	a.cond = newCondLog(log, cfg.Interval, src.Now)
 	a.site = publish.Site{
@@ -94,7 +94,7 @@ func New(cfg Config, src Sources, writer *share.Writer, st *state.State, obs *Ob
 		EmbodiedKgCO2e: cfg.EmbodiedKgCO2e, LifetimeYears: cfg.LifetimeYears,
 	}
 	for _, z := range cfg.Zones {
-		a.splitters[z] = attribution.NewSplitter(cfg.Policy())
+		a.splitters[z] = attribution.NewZoneSplitter(cfg.Policy())
 	}
 	a.ledger = ledger.New(st, cfg.Zones)
 	a.split.raw = map[string]rawTimes{}

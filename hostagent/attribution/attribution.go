@@ -9,9 +9,9 @@
 //   - idle part E × (C − B) / C, shared by IdlePolicy;
 //   - whatever no VM gets is the host's own share.
 //
-// A Splitter rounds these exact rational shares to integer microjoules and
+// A ZoneSplitter rounds these exact rational shares to integer microjoules and
 // carries each VM's rounding remainder to the next tick, so that cumulative
-// integer counters track the exact cumulative shares (see Splitter).
+// integer counters track the exact cumulative shares (see ZoneSplitter).
 package attribution
 
 import "fmt"

@@ -15,7 +15,7 @@ func BenchmarkSplit(b *testing.B) {
 				keys[i] = "vm-" + strconv.Itoa(i)
 				tick.VMs = append(tick.VMs, VM{VCPUTimeNS: uint64(i%97+1) * 800_000, OverheadNS: uint64(i%13) * 1000, VCPUs: 1 + i%8})
 			}
-			s := NewSplitter(Policy{Idle: idle, Overhead: OverheadVM})
+			s := NewZoneSplitter(Policy{Idle: idle, Overhead: OverheadVM})
 			s.Split(tick, keys) // first tick creates the carries
 			b.ReportAllocs()
 			b.ResetTimer()

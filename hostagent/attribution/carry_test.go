@@ -34,7 +34,7 @@ func TestPolicyValidate(t *testing.T) {
 // Three equal VMs share 1 µJ per tick with nothing for the host: the unit
 // rotates, and after every third tick each VM has exactly its third.
 func TestSplitCarriesRemainders(t *testing.T) {
-	s := NewSplitter(Policy{IdleBusy, OverheadVM})
+	s := NewZoneSplitter(Policy{IdleBusy, OverheadVM})
 	tick := Tick{EnergyUJ: 1, CapacityNS: 3, BusyNS: 3, HostCPUs: 3,
 		VMs: []VM{{VCPUTimeNS: 1, VCPUs: 1}, {VCPUTimeNS: 1, VCPUs: 1}, {VCPUTimeNS: 1, VCPUs: 1}}}
 	keys := []string{"a", "b", "c"}
@@ -70,7 +70,7 @@ func TestSplitCarriesRemainders(t *testing.T) {
 // Forget passes a VM's carry to the host: with one VM owed 2/3 µJ
 // forgotten, the host (exactly owed 2/3 more) gets the next unit.
 func TestSplitForget(t *testing.T) {
-	s := NewSplitter(Policy{IdleHost, OverheadVM})
+	s := NewZoneSplitter(Policy{IdleHost, OverheadVM})
 	// VM a's exact share is 1/3 µJ per tick, the host's 2/3.
 	tick := Tick{EnergyUJ: 1, CapacityNS: 3, BusyNS: 1, HostCPUs: 1,
 		VMs: []VM{{VCPUTimeNS: 1, VCPUs: 1}}}
@@ -97,7 +97,7 @@ func TestSplitForget(t *testing.T) {
 
 // A VM absent from a tick keeps its carry until it comes back.
 func TestSplitAbsentVMKeepsCarry(t *testing.T) {
-	s := NewSplitter(Policy{IdleBusy, OverheadVM})
+	s := NewZoneSplitter(Policy{IdleBusy, OverheadVM})
 	half := Tick{EnergyUJ: 1, CapacityNS: 2, BusyNS: 2, HostCPUs: 2,
 		VMs: []VM{{VCPUTimeNS: 1, VCPUs: 1}, {VCPUTimeNS: 1, VCPUs: 1}}}
 	r := s.Split(half, []string{"a", "b"}) // tie: a gets the unit, b is owed 1/2

@@ -11,7 +11,7 @@ const maxEnergyUJ = 1 << 62
 // the clamps of the design: Σu > B takes B = Σu; Σu > C scales u down to C.
 // It returns false when nothing can go to VMs (E == 0, C == 0, no VMs, or an
 // absurd E), leaving the caller to give the host everything.
-func (s *Splitter) exactShares(t Tick) bool {
+func (s *ZoneSplitter) exactShares(t Tick) bool {
 	n := len(t.VMs)
 	s.use = resize(s.use, n)
 	s.tot = resize(s.tot, n)

@@ -185,7 +185,7 @@ func TestSplitProperty(t *testing.T) {
 	for seq := 0; seq < seqs || ticks < minTicks; seq++ {
 		p := policies[rng.IntN(len(policies))]
 		tiny := seq%4 == 3
-		s := NewSplitter(p)
+		s := NewZoneSplitter(p)
 		tr := make([]vmTrack, pool)
 		for k := range tr {
 			tr[k].refUsage, tr[k].refIdl = new(big.Int), new(big.Int)
@@ -261,7 +261,7 @@ func TestSplitProperty(t *testing.T) {
 	toF := func(x *big.Int) float64 { f, _ := new(big.Rat).SetFrac(x, one).Float64(); return f }
 	t.Logf("%d ticks; worst cumulative VM total: overpaid %.6f µJ, underpaid %.6f µJ; worst usage or idle part %.6f µJ",
 		ticks, toF(overTotal), -toF(underTotal), toF(worstPart))
-	// The bounds the Splitter keeps (see the Splitter doc): a VM is never
+	// The bounds the ZoneSplitter keeps (see the ZoneSplitter doc): a VM is never
 	// given more than 1 µJ beyond its exact cumulative share (reference
 	// error ticks×2^-128 allowed for), and never left owed 2 µJ or more;
 	// each part stays within 2 µJ either way.

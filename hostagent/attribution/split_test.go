@@ -94,7 +94,7 @@ func TestSplitTable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewSplitter(tt.policy)
+			s := NewZoneSplitter(tt.policy)
 			got := s.Split(tt.tick, tt.keys)
 			if len(got.VMs) != len(tt.want) {
 				t.Fatalf("got %d shares, want %d", len(got.VMs), len(tt.want))

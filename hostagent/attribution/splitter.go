@@ -38,7 +38,7 @@ type carry struct {
 	usage fx
 }
 
-// Splitter carries rounding remainders between ticks for one zone, so that
+// ZoneSplitter carries rounding remainders between ticks for one zone, so that
 // each VM's cumulative integer share tracks its exact rational share: every
 // tick each VM's claim is its exact share plus what it is still owed, and the
 // energy is apportioned over the VMs and the host by largest remainder (see
@@ -56,8 +56,8 @@ type carry struct {
 //
 // Keys identify VMs across ticks; their order may change and VMs may come
 // and go. A VM absent from a tick keeps its remainder until Forget. Use one
-// Splitter per zone. A Splitter is not safe for concurrent use.
-type Splitter struct {
+// ZoneSplitter per zone. A ZoneSplitter is not safe for concurrent use.
+type ZoneSplitter struct {
 	policy Policy
 	owed   map[string]carry
 	host   fx // what the host is still owed
@@ -70,19 +70,19 @@ type Splitter struct {
 	out         []Share
 }
 
-// NewSplitter returns a Splitter for one zone. An invalid policy (see
+// NewZoneSplitter returns a ZoneSplitter for one zone. An invalid policy (see
 // Policy.Validate) behaves as idle "host" and overhead "vm".
-func NewSplitter(p Policy) *Splitter {
-	return &Splitter{policy: p, owed: make(map[string]carry)}
+func NewZoneSplitter(p Policy) *ZoneSplitter {
+	return &ZoneSplitter{policy: p, owed: make(map[string]carry)}
 }
 
-// Policy returns the policy the Splitter was made with.
-func (s *Splitter) Policy() Policy { return s.policy }
+// Policy returns the policy the ZoneSplitter was made with.
+func (s *ZoneSplitter) Policy() Policy { return s.policy }
 
 // Split splits one tick's energy. keys[i] identifies t.VMs[i]; a VM without
 // a key (keys shorter than t.VMs, or "") gets its share rounded without a
 // carry. Result.VMs is reused by the next call: copy it to keep it.
-func (s *Splitter) Split(t Tick, keys []string) Result {
+func (s *ZoneSplitter) Split(t Tick, keys []string) Result {
 	m := len(t.VMs)
 	s.out = resize(s.out, m)
 	clear(s.out)
@@ -129,7 +129,7 @@ func (s *Splitter) Split(t Tick, keys []string) Result {
 	return Result{VMs: s.out, HostUJ: s.n[m]}
 }
 
-func (s *Splitter) carryOf(keys []string, i int) carry {
+func (s *ZoneSplitter) carryOf(keys []string, i int) carry {
 	if i < len(keys) && keys[i] != "" {
 		return s.owed[keys[i]]
 	}
@@ -139,7 +139,7 @@ func (s *Splitter) carryOf(keys []string, i int) carry {
 // Forget drops the carry of a VM that vanished. What it was still owed (or
 // owed back) passes to the host, so that cumulative host + VM counters keep
 // tracking cumulative energy.
-func (s *Splitter) Forget(key string) {
+func (s *ZoneSplitter) Forget(key string) {
 	if c, ok := s.owed[key]; ok {
 		s.host = s.host.add(c.total)
 		delete(s.owed, key)

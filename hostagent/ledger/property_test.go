@@ -22,7 +22,7 @@ type world struct {
 	r         *rand.Rand
 	st        *state.State
 	l         *Ledger
-	splitters map[string]*attribution.Splitter
+	splitters map[string]*attribution.ZoneSplitter
 	measured  map[string]uint64 // counted zone → Σ deltas given to Measure
 
 	saved         []byte            // the last state saved (never while pending)
@@ -32,11 +32,11 @@ type world struct {
 func newWorld(t *testing.T, seed uint64) *world {
 	w := &world{
 		t: t, r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		st: state.New(), measured: map[string]uint64{}, splitters: map[string]*attribution.Splitter{},
+		st: state.New(), measured: map[string]uint64{}, splitters: map[string]*attribution.ZoneSplitter{},
 	}
 	w.l = New(w.st, zones)
 	for _, z := range zones {
-		w.splitters[z] = attribution.NewSplitter(attribution.DefaultPolicy())
+		w.splitters[z] = attribution.NewZoneSplitter(attribution.DefaultPolicy())
 	}
 	w.save()
 	return w
@@ -161,7 +161,7 @@ func (w *world) restart() {
 	w.st, w.measured = st, maps.Clone(w.savedMeasured)
 	w.l = New(st, zones)
 	for _, z := range zones {
-		w.splitters[z] = attribution.NewSplitter(attribution.DefaultPolicy())
+		w.splitters[z] = attribution.NewZoneSplitter(attribution.DefaultPolicy())
 	}
 }
 
