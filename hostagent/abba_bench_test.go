@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/virtwatt/virtwatt/hostagent/meter"
-	"github.com/virtwatt/virtwatt/hostagent/procstat"
 	"github.com/virtwatt/virtwatt/hostagent/state"
 	"github.com/virtwatt/virtwatt/internal/benchfloor"
+	"github.com/virtwatt/virtwatt/internal/procstat"
 	"github.com/virtwatt/virtwatt/share"
 	"github.com/virtwatt/virtwatt/tests/fakerapl"
 )

@@ -13,11 +13,11 @@ import (
 	"github.com/virtwatt/virtwatt/hostagent/demo"
 	"github.com/virtwatt/virtwatt/hostagent/libvirtsrc"
 	"github.com/virtwatt/virtwatt/hostagent/meter"
-	"github.com/virtwatt/virtwatt/hostagent/procstat"
 	"github.com/virtwatt/virtwatt/hostagent/state"
 	"github.com/virtwatt/virtwatt/hostagent/view"
 	"github.com/virtwatt/virtwatt/internal/flock"
 	"github.com/virtwatt/virtwatt/internal/otlp"
+	"github.com/virtwatt/virtwatt/internal/procstat"
 	"github.com/virtwatt/virtwatt/share"
 )
 

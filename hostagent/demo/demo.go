@@ -13,7 +13,7 @@ import (
 
 	"github.com/virtwatt/virtwatt/hostagent/domain"
 	"github.com/virtwatt/virtwatt/hostagent/meter"
-	"github.com/virtwatt/virtwatt/hostagent/procstat"
+	"github.com/virtwatt/virtwatt/internal/procstat"
 )
 
 // Host CPUs and power model of the simulated machine: an idle floor plus a
