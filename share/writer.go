@@ -96,9 +96,11 @@ type Writer struct {
 
 	vms map[string]*vmDirs
 
-	rec bytes.Buffer
-	enc *json.Encoder
-	num []byte
+	recJSON []byte   // the record being written
+	keys    []string // scratch for appendRecordJSON
+	rec     bytes.Buffer
+	enc     *json.Encoder
+	num     []byte
 }
 
 // DefaultCheckEvery is Writer.CheckEvery as NewWriter sets it: at a 1 s
@@ -208,9 +210,14 @@ func (w *Writer) Write(name string, rec *Record, hasDRAM bool) error {
 	if w.rootfd < 0 {
 		return errClosed
 	}
-	w.rec.Reset()
-	if err := w.enc.Encode(rec); err != nil {
-		return fmt.Errorf("share: encoding record for %q: %w", name, err)
+	var ok bool
+	w.recJSON, w.keys, ok = appendRecordJSON(w.recJSON[:0], rec, w.keys)
+	if !ok { // encoding/json has the last word (and the error)
+		w.rec.Reset()
+		if err := w.enc.Encode(rec); err != nil {
+			return fmt.Errorf("share: encoding record for %q: %w", name, err)
+		}
+		w.recJSON = append(w.recJSON[:0], w.rec.Bytes()...)
 	}
 	d := w.vm(name)
 	if d.untilCheck > 0 && d.vm >= 0 && d.zone[zonePackage] >= 0 && (!hasDRAM || d.zone[zoneDRAM] >= 0) {
@@ -263,7 +270,7 @@ func (w *Writer) writeHeld(d *vmDirs, rec *Record, hasDRAM bool) (int, error) {
 			return heldDRAMEnergy, err
 		}
 	}
-	if err := w.replaceFile(d.vm, cRecordFile, w.rec.Bytes(), &d.chmod[0], false); err != nil {
+	if err := w.replaceFile(d.vm, cRecordFile, w.recJSON, &d.chmod[0], false); err != nil {
 		return heldRecord, err
 	}
 	return 0, nil
@@ -292,7 +299,7 @@ func (w *Writer) writeChecked(d *vmDirs, name string, rec *Record, hasDRAM bool)
 			return err
 		}
 	}
-	return w.replaceChecked(d.vm, RecordFile, cRecordFile, filepath.Join(vmPath, RecordFile), w.rec.Bytes(), &d.chmod[0])
+	return w.replaceChecked(d.vm, RecordFile, cRecordFile, filepath.Join(vmPath, RecordFile), w.recJSON, &d.chmod[0])
 }
 
 // writeZone writes one zone directory of the tree, checked.
