@@ -107,21 +107,21 @@ func NewCSV(cfg Config, logger *slog.Logger) (*output.CSV, error) {
 	return c, nil
 }
 
-// Meter reads the share and accounts for it, one Sample per call, for
-// `virtwatt-guest track`: the energy never goes backwards between calls.
+// ShareSampler reads the share and accounts for it, one Sample per call,
+// for `virtwatt-guest track` and `status`: the energy never goes backwards between calls.
 // A call whose read failed returns the Sample with the read's error.
-type Meter struct {
+type ShareSampler struct {
 	reader follow.Reader
 	acct   *account.Accountant
 	now    func() time.Time
 }
 
-// NewMeter is a Meter over cfg's share, priced as cfg says.
-func NewMeter(cfg Config, logger *slog.Logger) *Meter {
+// NewShareSampler is a ShareSampler over cfg's share, priced as cfg says.
+func NewShareSampler(cfg Config, logger *slog.Logger) *ShareSampler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Meter{
+	return &ShareSampler{
 		reader: follow.Reader{Dir: cfg.ShareDir},
 		acct: account.New(account.Options{
 			Pricing: cfg.Pricing(), PollInterval: cfg.PollInterval.Duration, Logger: logger,
@@ -130,8 +130,8 @@ func NewMeter(cfg Config, logger *slog.Logger) *Meter {
 	}
 }
 
-// Sample implements track.Meter.
-func (m *Meter) Sample(context.Context) (measure.Sample, error) {
+// Sample implements measure.Sampler.
+func (m *ShareSampler) Sample(context.Context) (measure.Sample, error) {
 	obs := m.reader.Read()
 	s := m.acct.Observe(m.now(), obs)
 	if obs.Err != nil {

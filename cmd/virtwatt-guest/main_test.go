@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/virtwatt/virtwatt/guestagent"
-	"github.com/virtwatt/virtwatt/guestagent/track"
+	"github.com/virtwatt/virtwatt/guestagent/measure"
 	"github.com/virtwatt/virtwatt/share"
 )
 
@@ -129,4 +129,4 @@ func TestTrack(t *testing.T) {
 	}
 }
 
-var _ track.Meter = (*guestagent.Meter)(nil)
+var _ measure.Sampler = (*guestagent.ShareSampler)(nil)

@@ -47,7 +47,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	rep := status.Run(ctx, status.Options{ShareDir: cfg.ShareDir, Meter: guestagent.NewMeter(cfg, nil)})
+	rep := status.Run(ctx, status.Options{ShareDir: cfg.ShareDir, Sampler: guestagent.NewShareSampler(cfg, nil)})
 	if err := rep.Write(stdout); err != nil {
 		fmt.Fprintf(stderr, "virtwatt-guest status: %v\n", err)
 		return 1

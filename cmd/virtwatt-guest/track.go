@@ -70,7 +70,7 @@ func runTrack(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	code, err := track.Run(context.Background(), track.Options{
-		Meter:    guestagent.NewMeter(cfg, logger),
+		Sampler:  guestagent.NewShareSampler(cfg, logger),
 		ProcRoot: cfg.ProcRoot,
 		Interval: cfg.PollInterval.Duration,
 		Out:      stderr,

@@ -4,7 +4,7 @@
 // something is wrong.
 //
 // It reads the share through the agent's own reader and accountant (a
-// Meter), twice, one share interval apart, so that freshness and power are
+// measure.Sampler), twice, one share interval apart, so that freshness and power are
 // judged exactly as the running agent judges them; it never mounts or
 // writes anything.
 package status
@@ -27,18 +27,12 @@ import (
 // MaxWait bounds the wait between the two reads of the share.
 const MaxWait = 10 * time.Second
 
-// Meter reads the share and accounts for it, one Sample per call
-// (guestagent.Meter).
-type Meter interface {
-	Sample(ctx context.Context) (measure.Sample, error)
-}
-
 // Options say what to check.
 type Options struct {
 	ShareDir string
 	SysRoot  string // default "/sys"
 	ProcRoot string // default "/proc"
-	Meter    Meter
+	Sampler  measure.Sampler
 	// Sleep waits d or until ctx ends; time-based by default.
 	Sleep func(ctx context.Context, d time.Duration) error
 }
@@ -93,13 +87,13 @@ func Run(ctx context.Context, o Options) Report {
 	var r Report
 	found, mounted := r.checkPlace(o)
 
-	s, err := o.Meter.Sample(ctx)
+	s, err := o.Sampler.Sample(ctx)
 	if err == nil {
 		// One share interval (the staleness limit is 3 of them), a little
 		// more, so that a live host writes at least once in between.
 		wait := min(s.StaleAfter/account.StaleIntervals+s.StaleAfter/10, MaxWait)
 		if err = o.Sleep(ctx, wait); err == nil {
-			s, err = o.Meter.Sample(ctx)
+			s, err = o.Sampler.Sample(ctx)
 		}
 	}
 	r.Sample = s

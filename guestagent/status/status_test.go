@@ -150,7 +150,7 @@ func TestRun(t *testing.T) {
 				h.write()
 			}
 			slept := time.Duration(0)
-			rep := Run(context.Background(), Options{ShareDir: dir, SysRoot: sys, ProcRoot: proc, Meter: guestagent.NewMeter(cfg, nil),
+			rep := Run(context.Background(), Options{ShareDir: dir, SysRoot: sys, ProcRoot: proc, Sampler: guestagent.NewShareSampler(cfg, nil),
 				Sleep: func(_ context.Context, d time.Duration) error {
 					slept = d
 					if tc.s.hostWrites {

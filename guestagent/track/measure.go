@@ -30,7 +30,7 @@ type measurement struct {
 	log  *slog.Logger
 
 	// meterBusy holds a token while a meter read runs: reads never
-	// overlap (a Meter is not safe for concurrent use), and one that hangs
+	// overlap (a Sampler is not safe for concurrent use), and one that hangs
 	// is never waited for on the command's path.
 	meterBusy chan struct{}
 	meterErrs atomic.Int64
@@ -69,7 +69,7 @@ func (m *measurement) sample(ctx context.Context) (measure.Sample, error) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		s, err := m.opts.Meter.Sample(ctx)
+		s, err := m.opts.Sampler.Sample(ctx)
 		<-m.meterBusy
 		done <- result{s, err}
 	}()
@@ -104,7 +104,7 @@ func (m *measurement) tick(ctx context.Context) {
 	case m.meterBusy <- struct{}{}:
 		go func() {
 			defer func() { <-m.meterBusy }()
-			if _, err := m.opts.Meter.Sample(ctx); err != nil {
+			if _, err := m.opts.Sampler.Sample(ctx); err != nil {
 				m.meterErrs.Add(1)
 				m.log.Debug("track: meter sample failed", "err", err)
 			}

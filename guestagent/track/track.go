@@ -43,22 +43,9 @@ const (
 // sampled while the command runs.
 const DefaultInterval = time.Second
 
-// Meter gives the VM's current cumulative energy. The guest agent's
-// follower and accounting implement it: each call reads the share and
-// returns a Sample whose energy never goes backwards.
-type Meter interface {
-	Sample(ctx context.Context) (measure.Sample, error)
-}
-
-// MeterFunc adapts a function to a Meter.
-type MeterFunc func(ctx context.Context) (measure.Sample, error)
-
-// Sample calls f.
-func (f MeterFunc) Sample(ctx context.Context) (measure.Sample, error) { return f(ctx) }
-
 // Options configures Run.
 type Options struct {
-	Meter    Meter
+	Sampler  measure.Sampler
 	ProcRoot string        // --proc-root; default /proc
 	Interval time.Duration // sampling period during the run; default 1s
 	// SampleTimeout bounds a meter read at the start and at the end: past
@@ -85,7 +72,7 @@ func Run(ctx context.Context, opts Options, argv []string) (int, error) {
 	if len(argv) == 0 {
 		return ExitUsage, errors.New("track: no command given (virtwatt-guest track [flags] -- CMD ARGS...)")
 	}
-	if opts.Meter == nil {
+	if opts.Sampler == nil {
 		return ExitUsage, errors.New("track: no meter (internal: the agent must wire one)")
 	}
 	if opts.ProcRoot == "" {

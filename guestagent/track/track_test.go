@@ -51,8 +51,8 @@ func (f *fakeMeter) Sample(context.Context) (measure.Sample, error) {
 
 var fakeHostT0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
-func opts(out io.Writer, m Meter) Options {
-	return Options{Meter: m, Out: out, Interval: 20 * time.Millisecond, Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard}
+func opts(out io.Writer, m measure.Sampler) Options {
+	return Options{Sampler: m, Out: out, Interval: 20 * time.Millisecond, Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard}
 }
 
 func TestExitCodePassedThrough(t *testing.T) {
@@ -119,7 +119,7 @@ func TestBusyCommandShareAndSummary(t *testing.T) {
 
 func TestResultShareBounds(t *testing.T) {
 	// The same run through the measurement directly, to check the numbers.
-	m := newMeasurement(Options{Meter: &fakeMeter{step: 1e6}, ProcRoot: "/proc"}, nil)
+	m := newMeasurement(Options{Sampler: &fakeMeter{step: 1e6}, ProcRoot: "/proc"}, nil)
 	m.log = discardLogger()
 	m.begin(context.Background())
 	// Burn some CPU in this process as if it were the command's tree.
@@ -215,7 +215,7 @@ func TestEnergyNeedsAHostUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := opts(&out, MeterFunc(func(context.Context) (measure.Sample, error) { return old, nil }))
+	o := opts(&out, measure.SamplerFunc(func(context.Context) (measure.Sample, error) { return old, nil }))
 	o.CSV = sink
 	if code, err := Run(context.Background(), o, []string{"true"}); code != 0 || err != nil {
 		t.Fatalf("code %d err %v", code, err)
@@ -248,7 +248,7 @@ func TestHungMeterDoesNotBlockTrack(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	var calls atomic.Int64
-	meter := MeterFunc(func(ctx context.Context) (measure.Sample, error) {
+	meter := measure.SamplerFunc(func(ctx context.Context) (measure.Sample, error) {
 		if calls.Add(1) == 1 {
 			return (&fakeMeter{step: 1e6}).Sample(ctx)
 		}
