@@ -182,7 +182,8 @@ type vmDirs struct {
 		st      fileStat
 		content string
 	}
-	untilCheck int // writes on the hot path left before the next full check
+	untilCheck int    // writes on the hot path left before the next full check
+	lastWrite  uint64 // Writer.writes at its last write
 }
 
 func newVMDirs() *vmDirs {

@@ -291,3 +291,40 @@ func TestHeldWriteAllocatesNothing(t *testing.T) {
 		t.Errorf("held write: %v allocations, want 0", allocs)
 	}
 }
+
+// TestWriterSweepsIdleDirs: a VM pruned through another Writer (the host
+// agent prunes with one of its four) stops holding descriptors in the
+// Writer that wrote it once the others have been written a few rounds.
+func TestWriterSweepsIdleDirs(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "share")
+	a, err := NewWriter(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := NewWriter(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := a.Write("gone", testRecord(1, 1, 1), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Remove("gone"); err != nil {
+		t.Fatal(err)
+	}
+	before := openFDs(t)
+	for n := uint64(1); n <= 100; n++ {
+		for i := range 10 {
+			if err := a.Write(fmt.Sprintf("vm%d", i), testRecord(n, n, n), true); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, ok := a.vms["gone"]; ok {
+		t.Error("the pruned VM is still held after 100 rounds of the others")
+	}
+	if got, want := openFDs(t), before+10*3-3; got != want {
+		t.Errorf("%d descriptors open, want %d (the 10 VMs written, not the pruned one)", got, want)
+	}
+}

@@ -91,10 +91,13 @@ type Writer struct {
 	tmp    []byte // this Writer's temporary name, NUL-terminated
 
 	// CheckEvery is how often a VM's write is a full check (see Writer):
-	// 1 checks every write. NewWriter sets DefaultCheckEvery.
+	// 1 (or less) checks every write. NewWriter sets DefaultCheckEvery.
 	CheckEvery int
 
 	vms map[string]*vmDirs
+	// writes counts Write and EnsureDir calls; lastSweep is writes at the
+	// last sweep (see sweep).
+	writes, lastSweep uint64
 
 	recJSON []byte   // the record being written
 	keys    []string // scratch for appendRecordJSON
@@ -149,12 +152,33 @@ var errClosed = errors.New("share: writer is closed")
 
 // vm returns what is held for the VM directory name.
 func (w *Writer) vm(name string) *vmDirs {
+	w.writes++
+	w.sweep()
 	d := w.vms[name]
 	if d == nil {
 		d = newVMDirs()
 		w.vms[name] = d
 	}
+	d.lastWrite = w.writes
 	return d
+}
+
+// sweep releases what is held for VMs not written since the last sweep,
+// once there were at least two writes per VM held since then (two ticks,
+// in the host agent): a VM pruned through another Writer, or no longer
+// written, does not keep its descriptors. Its next write, if any, is a
+// full check.
+func (w *Writer) sweep() {
+	if w.writes-w.lastSweep < uint64(2*len(w.vms))+64 {
+		return
+	}
+	for name, d := range w.vms {
+		if d.lastWrite <= w.lastSweep {
+			d.close()
+			delete(w.vms, name)
+		}
+	}
+	w.lastSweep = w.writes
 }
 
 // EnsureDir creates <root>/<name>/ (mode 0755) and the tree's zone
