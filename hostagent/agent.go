@@ -193,7 +193,9 @@ func (a *Agent) Tick(ctx context.Context) bool {
 		a.fail("state", err)
 	}
 	a.writeShares()
-	a.prune(now, doms)
+	if a.prune(now, doms) {
+		a.forgetVanished(now)
+	}
 	a.storeView(now, hostPower, doms)
 	return true
 }

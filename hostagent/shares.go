@@ -191,8 +191,8 @@ func writerFor(name string, n int) int {
 }
 
 // prune removes the share directories of domains not listed for longer than
-// PruneAfter. It looks at most once a minute.
-func (a *Agent) prune(now time.Time, doms []domain.Domain) {
+// PruneAfter. It looks at most once a minute, and reports whether it did.
+func (a *Agent) prune(now time.Time, doms []domain.Domain) bool {
 	clear(a.dirs.names)
 	for i := range doms {
 		a.dirs.names[doms[i].Name] = struct{}{}
@@ -204,7 +204,7 @@ func (a *Agent) prune(now time.Time, doms []domain.Domain) {
 		}
 	}
 	if a.writer == nil || now.Sub(a.dirs.lastPrune) < time.Minute {
-		return
+		return false
 	}
 	a.dirs.lastPrune = now
 	if a.dirs.pruneLog == nil {
@@ -215,7 +215,7 @@ func (a *Agent) prune(now time.Time, doms []domain.Domain) {
 	existing, err := a.writer.List()
 	if err != nil {
 		a.pruneFailed("", err)
-		return
+		return true
 	}
 	for _, name := range existing {
 		if _, ok := a.dirs.names[name]; ok {
@@ -239,13 +239,18 @@ func (a *Agent) prune(now time.Time, doms []domain.Domain) {
 		delete(a.dirs.ensured, name)
 		a.log.Info("pruned share directory of a vanished domain", "domain", name, "last_seen", seen)
 	}
+	return true
+}
+
+// forgetVanished drops from the state the domains not listed for longer
+// than PruneAfter; the ledger moves their energy to the forgotten counter.
+func (a *Agent) forgetVanished(now time.Time) {
 	for uuid, vm := range a.st.VMs {
-		if _, ok := a.split.raw[uuid]; !ok && now.Sub(vm.LastSeen) >= a.cfg.PruneAfter && !vm.LastSeen.IsZero() {
-			// Its energy moves to the forgotten counter (the ledger's
-			// conservation rule).
-			a.ledger.Forget(uuid)
-			a.log.Info("forgot the counters of a vanished domain", "domain", vm.Name, "uuid", uuid, "last_seen", vm.LastSeen)
+		if _, listed := a.split.raw[uuid]; listed || vm.LastSeen.IsZero() || now.Sub(vm.LastSeen) < a.cfg.PruneAfter {
+			continue
 		}
+		a.ledger.Forget(uuid)
+		a.log.Info("forgot the counters of a vanished domain", "domain", vm.Name, "uuid", uuid, "last_seen", vm.LastSeen)
 	}
 }
 
