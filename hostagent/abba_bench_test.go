@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -55,6 +56,10 @@ func BenchmarkABBA(b *testing.B) {
 	}
 	b.Cleanup(func() { os.RemoveAll(dir) })
 
+	// The floor holds up to 3 directories per VM open.
+	if err := raiseNoFile(uint64(4*vms + 1024)); err != nil {
+		b.Fatal(err)
+	}
 	r, err := newABBARig(dir, vms)
 	if err != nil {
 		b.Fatal(err)
@@ -245,6 +250,22 @@ func (r *abbaRig) close() {
 	for _, w := range r.writers {
 		w.Close()
 	}
+}
+
+// raiseNoFile raises the open files limit to at least n.
+func raiseNoFile(n uint64) error {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return err
+	}
+	if l.Cur >= n {
+		return nil
+	}
+	l.Cur, l.Max = n, max(l.Max, n)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return fmt.Errorf("the floor needs %d open files (3 directories per VM): raise ulimit -n (setrlimit: %w)", n, err)
+	}
+	return nil
 }
 
 func envInt(b *testing.B, name string, def int) int {
