@@ -196,6 +196,10 @@ loop:
 			continue
 		case <-tick.C:
 		case <-debounce.C:
+			// The share was just read: the next timed poll is a whole
+			// interval away, so that a host seen writing (a local share)
+			// costs one poll per update, not two.
+			tick.Reset(a.cfg.PollInterval.Duration)
 		}
 		a.poll(ctx)
 		if w != nil {

@@ -3,9 +3,12 @@ package follow
 import (
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/virtwatt/virtwatt/share"
 )
 
 // Watcher pokes the agent to poll the share at once when something it can
@@ -90,11 +93,23 @@ func (w *Watcher) loop() {
 	}
 }
 
+// pokes reports whether a change to this entry of the share directory
+// means new data: the record, or a zone directory of the tree (the
+// counters inside are not watched). A host writes each file to a
+// temporary name and renames it over the old one, so of a write's several
+// events only the rename's names the record.
+func pokes(base string) bool {
+	return base == share.RecordFile || strings.HasPrefix(base, "intel-rapl")
+}
+
 func (w *Watcher) handle(ev fsnotify.Event) {
 	name := filepath.Clean(ev.Name)
 	inDir := filepath.Dir(name) == w.dir
 	if name != w.dir && !inDir {
 		return // something else in the parent directory
+	}
+	if inDir && !pokes(filepath.Base(name)) {
+		return // the host's temporary files: the rename that ends a write names the file itself
 	}
 	if name == w.dir && ev.Has(fsnotify.Remove|fsnotify.Rename) {
 		// The directory went away or was replaced: watch it again when it is back.

@@ -47,3 +47,29 @@ func drain(w *Watcher) {
 		}
 	}
 }
+
+// A host's write (a temporary file, then a rename over the record) pokes
+// once, on the rename; the temporary file's own events do not wake the
+// agent.
+func TestWatcherIgnoresTemporaryFiles(t *testing.T) {
+	dir := t.TempDir()
+	w, err := NewWatcher(dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	drain(w)
+	tmp := filepath.Join(dir, ".virtwatt.json.tmp-1")
+	if err := os.WriteFile(tmp, []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-w.C():
+		t.Fatal("a temporary file poked the agent")
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "virtwatt.json")); err != nil {
+		t.Fatal(err)
+	}
+	waitPoke(t, w)
+}
