@@ -56,8 +56,8 @@ func BenchmarkABBA(b *testing.B) {
 	}
 	b.Cleanup(func() { os.RemoveAll(dir) })
 
-	// The floor holds up to 3 directories per VM open.
-	if err := raiseNoFile(uint64(4*vms + 1024)); err != nil {
+	// The floor holds each VM's directory open.
+	if err := raiseNoFile(uint64(vms + 1024)); err != nil {
 		b.Fatal(err)
 	}
 	r, err := newABBARig(dir, vms)
@@ -263,7 +263,7 @@ func raiseNoFile(n uint64) error {
 	}
 	l.Cur, l.Max = n, max(l.Max, n)
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return fmt.Errorf("the floor needs %d open files (3 directories per VM): raise ulimit -n (setrlimit: %w)", n, err)
+		return fmt.Errorf("the floor needs %d open files (a directory per VM): raise ulimit -n (setrlimit: %w)", n, err)
 	}
 	return nil
 }

@@ -100,19 +100,23 @@ func TestTickRewritesEveryFileInPlace(t *testing.T) {
 }
 
 func TestOpenRefusesLinkedDirectory(t *testing.T) {
-	l, dir := tree(t)
-	vm := filepath.Join(l.ShareRoot, "b")
-	if err := os.Rename(vm, filepath.Join(dir, "elsewhere")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(filepath.Join(dir, "elsewhere"), vm); err != nil {
-		t.Fatal(err)
-	}
-	if f, err := Open(l); err == nil {
-		f.Close()
-		t.Fatal("Open followed a symlinked VM directory")
-	} else if !strings.Contains(err.Error(), vm) {
-		t.Errorf("error %q does not name %s", err, vm)
+	for _, sub := range []string{"b", "b/zone"} { // a VM directory, a zone directory
+		t.Run(sub, func(t *testing.T) {
+			l, dir := tree(t)
+			p := filepath.Join(l.ShareRoot, sub)
+			if err := os.Rename(p, filepath.Join(dir, "elsewhere")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(filepath.Join(dir, "elsewhere"), p); err != nil {
+				t.Fatal(err)
+			}
+			if f, err := Open(l); err == nil {
+				f.Close()
+				t.Fatalf("Open followed the symlink at %s", p)
+			} else if !strings.Contains(err.Error(), filepath.Join(l.ShareRoot, "b")) {
+				t.Errorf("error %q does not name %s", err, p)
+			}
+		})
 	}
 }
 
