@@ -86,9 +86,10 @@ func BenchmarkABBA(b *testing.B) {
 	for range 3 {
 		agentTick()
 	}
+	fds := openFiles()
 	floor, err := r.openFloor()
 	if err != nil {
-		b.Fatal(err)
+		b.Fatalf("%v (the agent holds %d open files at %d VMs)", err, fds, vms)
 	}
 	defer floor.Close()
 	floorTick := func() time.Duration {
@@ -121,8 +122,8 @@ func BenchmarkABBA(b *testing.B) {
 	b.ReportMetric(msOf(fm), "floor-ms")
 	b.ReportMetric(ratio, "ratio")
 	b.ReportMetric(float64(al)/float64(vms), "allocs/VM")
-	fmt.Printf("ABBA vms=%d dir=%s ticks=%d writers=%d: agent %.2f ms, floor %.2f ms, ratio %.2f, allocs %d/tick = %.1f/VM\n",
-		vms, base, ticks, shareWriters, msOf(am), msOf(fm), ratio, al, float64(al)/float64(vms))
+	fmt.Printf("ABBA vms=%d dir=%s ticks=%d writers=%d: agent %.2f ms, floor %.2f ms, ratio %.2f, allocs %d/tick = %.1f/VM, agent open files %d\n",
+		vms, base, ticks, shareWriters, msOf(am), msOf(fm), ratio, al, float64(al)/float64(vms), fds)
 }
 
 // abbaRig is the tree both sides work on and the agent on it.
@@ -250,6 +251,15 @@ func (r *abbaRig) close() {
 	for _, w := range r.writers {
 		w.Close()
 	}
+}
+
+// openFiles is the number of files the process has open.
+func openFiles() int {
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(es)
 }
 
 // raiseNoFile raises the open files limit to at least n.
