@@ -95,15 +95,11 @@ func Main(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) erro
 	}
 	defer shareLock.Release()
 
-	src, err := openSources(cfg, log)
+	src, err := readySources(&cfg, log)
 	if err != nil {
 		return err
 	}
 	defer closeSource(src.Domains, log)
-	if err := matchZones(&cfg, src.Meter, log); err != nil {
-		return err
-	}
-	log.Info("sources ready", "meter", src.Meter.Name(), "zones", cfg.Zones, "libvirt", cfg.LibvirtURI, "demo", cfg.Demo)
 
 	st, err := state.Load(cfg.StateFile)
 	if err != nil {
@@ -203,18 +199,29 @@ func closeSource(c io.Closer, log *slog.Logger) {
 	}
 }
 
+// readySources opens the sources and matches cfg's counted zones to what
+// the meter has (cfg.Zones may lose dram); on error nothing stays open.
+func readySources(cfg *Config, log *slog.Logger) (Sources, error) {
+	src, err := openSources(*cfg, log)
+	if err != nil {
+		return Sources{}, err
+	}
+	if err := matchZones(cfg, src.Meter, log); err != nil {
+		closeSource(src.Domains, log)
+		return Sources{}, err
+	}
+	log.Info("sources ready", "meter", src.Meter.Name(), "zones", cfg.Zones, "libvirt", cfg.LibvirtURI, "demo", cfg.Demo)
+	return src, nil
+}
+
 // once takes two readings one interval apart and prints the split; it
 // writes nothing, so it takes no lock.
 func once(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error {
-	src, err := openSources(cfg, log)
+	src, err := readySources(&cfg, log)
 	if err != nil {
 		return err
 	}
 	defer closeSource(src.Domains, log)
-	if err := matchZones(&cfg, src.Meter, log); err != nil {
-		return err
-	}
-	log.Info("sources ready", "meter", src.Meter.Name(), "zones", cfg.Zones, "libvirt", cfg.LibvirtURI, "demo", cfg.Demo)
 	a, err := New(cfg, src, nil, state.New(), nil, log)
 	if err != nil {
 		return err
