@@ -192,6 +192,10 @@ func dirOpenError(file, dir string, err error) error {
 // fileKind names a file type for messages.
 func fileKind(mode uint32) string {
 	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return "a regular file"
+	case unix.S_IFLNK:
+		return "a symbolic link"
 	case unix.S_IFDIR:
 		return "a directory"
 	case unix.S_IFIFO:

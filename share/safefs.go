@@ -37,7 +37,7 @@ func checkDirStat(st *unix.Stat_t, display string) error {
 	case unix.S_IFLNK:
 		return fmt.Errorf("%s: %w: it is a symbolic link; refusing to follow it (remove it)", display, ErrUnsafe)
 	}
-	return fmt.Errorf("%s: %w: expected a directory, found %s (remove it)", display, ErrUnsafe, statKind(st.Mode))
+	return fmt.Errorf("%s: %w: expected a directory, found %s (remove it)", display, ErrUnsafe, fileKind(st.Mode))
 }
 
 // checkTargetAt refuses to replace anything but a regular file; a missing
@@ -56,20 +56,7 @@ func checkTargetAt(dirfd int, name, display string, st *unix.Stat_t) (found bool
 	case unix.S_IFLNK:
 		return false, fmt.Errorf("%s: %w: it is a symbolic link; refusing to replace it (remove it)", display, ErrUnsafe)
 	}
-	return false, fmt.Errorf("%s: %w: expected a regular file, found %s (remove it)", display, ErrUnsafe, statKind(st.Mode))
-}
-
-// statKind names a file type for an error message.
-func statKind(mode uint32) string {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFREG:
-		return "a regular file"
-	case unix.S_IFLNK:
-		return "a symbolic link"
-	case unix.S_IFDIR:
-		return "a directory"
-	}
-	return "a special file (" + fileKind(mode) + ")"
+	return false, fmt.Errorf("%s: %w: expected a regular file, found %s (remove it)", display, ErrUnsafe, fileKind(st.Mode))
 }
 
 // writeFunc writes b to a freshly created temporary file; the test hook
