@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/BurntSushi/toml"
 )
 
 // toy is an agent config as both agents shape theirs.
@@ -274,5 +276,34 @@ func TestHelp(t *testing.T) {
 		if !strings.Contains(b.String(), w) {
 			t.Errorf("help lacks %q", w)
 		}
+	}
+}
+
+// TestDescribeParseErrorAnyPosition: whatever position the decoder
+// reports — one it never recorded (line 0, which made toml's own
+// ErrorWithPosition index lines[-1] in a fuzzed CI run), past the last
+// line, or a column past the line's end — the description is the
+// message, with the line and a caret only where they exist.
+func TestDescribeParseErrorAnyPosition(t *testing.T) {
+	src := "a = 1\nb = \"x\"\n"
+	tests := []struct {
+		name string
+		pos  toml.Position
+		want string
+	}{
+		{"unrecorded", toml.Position{Line: 0, Col: 2, Start: 1, Len: 1}, "bad"},
+		{"past the end", toml.Position{Line: 9, Col: 1, Len: 1}, "bad"},
+		{"negative", toml.Position{Line: -3, Col: -1, Len: -1}, "bad"},
+		{"column past the line", toml.Position{Line: 1, Col: 40, Len: 1}, "line 1: bad\n\ta = 1"},
+		{"width past the line", toml.Position{Line: 2, Col: 5, Len: 99}, "line 2, column 5: bad\n\tb = \"x\"\n\t    ^"},
+		{"exact", toml.Position{Line: 2, Col: 5, Len: 3}, "line 2, column 5: bad\n\tb = \"x\"\n\t    ^^^"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := describeParseError(toml.ParseError{Message: "bad", Position: tt.pos}, src)
+			if got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

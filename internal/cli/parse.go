@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/BurntSushi/toml"
 )
@@ -93,7 +92,7 @@ func LoadTOML[T any](path string, c *T, fs *flag.FlagSet, w *Warnings) error {
 			if perr.LastKey != "" {
 				where = fmt.Sprintf(" key %q:", perr.LastKey)
 			}
-			return fmt.Errorf("config %s:%s %s", path, where, strings.TrimSpace(perr.ErrorWithPosition()))
+			return fmt.Errorf("config %s:%s %s", path, where, describeParseError(perr, string(b)))
 		}
 		return fmt.Errorf("config %s: %w", path, err)
 	}
