@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // validJSON is a record as the writer produces it.
@@ -25,14 +26,23 @@ func validJSON(t testing.TB) string {
 // raw JSON) or, when value is "", removed.
 func withField(t testing.TB, field, value string) string {
 	t.Helper()
+	return withFields(t, map[string]string{field: value})
+}
+
+// withFields is the valid record with each field set to its raw JSON
+// value, or removed where the value is "".
+func withFields(t testing.TB, fields map[string]string) string {
+	t.Helper()
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(validJSON(t)), &m); err != nil {
 		t.Fatal(err)
 	}
-	if value == "" {
-		delete(m, field)
-	} else {
-		m[field] = json.RawMessage(value)
+	for field, value := range fields {
+		if value == "" {
+			delete(m, field)
+		} else {
+			m[field] = json.RawMessage(value)
+		}
 	}
 	b, err := json.Marshal(m)
 	if err != nil {
@@ -63,8 +73,8 @@ func TestParseRecord(t *testing.T) {
 		{name: "null", in: "null", want: ErrGarbled},
 		{name: "trailing data", in: valid + valid, want: ErrGarbled},
 		{name: "schema 0 (older)", in: withField(t, "schema", "0"), want: ErrSchema, wantMsg: "upgrade virtwatt-host"},
-		{name: "newer schema", in: withField(t, "schema", "2"), want: ErrSchema, wantMsg: "upgrade virtwatt-guest"},
-		{name: "newer schema, other shape", in: `{"schema":2,"zones":[1,2,3]}`, want: ErrSchema, wantMsg: "schema 2 is newer"},
+		{name: "newer schema", in: withField(t, "schema", "3"), want: ErrSchema, wantMsg: "upgrade virtwatt-guest"},
+		{name: "newer schema, other shape", in: `{"schema":3,"zones":[1,2,3]}`, want: ErrSchema, wantMsg: "schema 3 is newer"},
 		{name: "no schema", in: withField(t, "schema", ""), want: ErrSchema},
 		{name: "schema not an int", in: withField(t, "schema", `"1"`), want: ErrSchema},
 		{name: "no uuid nor domain", in: `{"schema":1,"instance":"i","timestamp":"2026-01-01T00:00:00Z","zones":{"package":{}}}`, want: ErrGarbled, wantMsg: "uuid"},
@@ -86,6 +96,17 @@ func TestParseRecord(t *testing.T) {
 		{name: "negative interval", in: withField(t, "interval_seconds", "-1"), want: ErrGarbled},
 		{name: "negative vcpus", in: withField(t, "vcpus", "-2"), want: ErrGarbled},
 		{name: "wrong type", in: withField(t, "sequence", `"five"`), want: ErrGarbled},
+		{name: "schema 1 record", in: withField(t, "schema", "1")},
+		{name: "v2 provenance", in: withFields(t, map[string]string{"method": `"estimated"`, "model": `"tdp"`, "idle_model": `"fitted"`, "cpu_model": `"Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz"`, "embodied_ug": "123456", "carbon_intensity_zone": `"DE"`, "carbon_intensity_time": `"2026-11-26T11:00:00Z"`})},
+		{name: "newer host's model", in: withFields(t, map[string]string{"method": `"estimated"`, "model": `"gpu-v2_x"`})},
+		{name: "unknown method", in: withField(t, "method", `"guessed"`), want: ErrGarbled, wantMsg: "method"},
+		{name: "model without method", in: withField(t, "model", `"tdp"`), want: ErrGarbled, wantMsg: "without a method"},
+		{name: "model not a word", in: withFields(t, map[string]string{"method": `"measured"`, "model": `"RAPL\n{x}"`}), want: ErrGarbled, wantMsg: "model"},
+		{name: "idle model too long", in: withField(t, "idle_model", `"`+strings.Repeat("a", 33)+`"`), want: ErrGarbled, wantMsg: "idle_model"},
+		{name: "cpu model with control bytes", in: withField(t, "cpu_model", `"Xeon\u001b[2J"`), want: ErrGarbled, wantMsg: "cpu_model"},
+		{name: "cpu model too long", in: withField(t, "cpu_model", `"`+strings.Repeat("x", 257)+`"`), want: ErrGarbled, wantMsg: "cpu_model"},
+		{name: "negative embodied", in: withField(t, "embodied_ug", "-1"), want: ErrGarbled},
+		{name: "bad intensity time", in: withField(t, "carbon_intensity_time", `"2026-01-01T00:00:00+24:00"`), want: ErrGarbled, wantMsg: "carbon_intensity_time"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := ParseRecord([]byte(tc.in))
@@ -249,5 +270,46 @@ func TestReadTree(t *testing.T) {
 				t.Errorf("ReadTree error = %v, want %v naming %s", err, tc.wantErr, tc.wantPath)
 			}
 		})
+	}
+}
+
+// TestProvenanceAndDowngrade: a schema-1 record reads as measured by RAPL
+// with idle by time; a measured schema-2 record downgrades to a schema-1
+// record an old guest reads, with nothing of schema 2 left; an estimated
+// one refuses, since as schema 1 it would read as measured.
+func TestProvenanceAndDowngrade(t *testing.T) {
+	v1 := testRecord(3, 1000, 10)
+	v1.Schema = 1
+	if m, mo, im := v1.Provenance(); m != MethodMeasured || mo != ModelRAPL || im != IdleModelTime {
+		t.Errorf("schema-1 provenance = %s %s %s, want measured rapl time", m, mo, im)
+	}
+
+	meas := testRecord(3, 1000, 10)
+	meas.Method, meas.Model, meas.IdleModel, meas.CPUModel = MethodMeasured, ModelRAPL, IdleModelFitted, "EPYC"
+	meas.EmbodiedUG, meas.CarbonIntensityZone, meas.CarbonIntensityTime = 77, "FR", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if !meas.Downgrade() {
+		t.Fatal("a measured record refused to downgrade")
+	}
+	b, _, ok := appendRecordJSON(nil, meas, nil)
+	if !ok {
+		t.Fatal("downgraded record not encodable")
+	}
+	for _, k := range []string{"method", "model", "idle_model", "cpu_model", "embodied_ug", "carbon_intensity_zone", "carbon_intensity_time"} {
+		if strings.Contains(string(b), `"`+k+`"`) {
+			t.Errorf("downgraded record still has %s: %s", k, b)
+		}
+	}
+	if !strings.HasPrefix(string(b), `{"schema":1,`) {
+		t.Errorf("downgraded record is not schema 1: %s", b)
+	}
+	r, err := ParseRecord(b)
+	if err != nil || r.Zones[ZonePackage] != meas.Zones[ZonePackage] {
+		t.Errorf("downgraded record reads back as %+v, %v", r, err)
+	}
+
+	est := testRecord(3, 1000, 10)
+	est.Method, est.Model = MethodEstimated, ModelTDP
+	if est.Downgrade() || est.Schema != SchemaVersion || est.Method != MethodEstimated {
+		t.Errorf("an estimated record downgraded: %+v", est)
 	}
 }

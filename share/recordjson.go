@@ -17,7 +17,7 @@ import (
 // MarshalJSON refuses): the caller then falls back to it, errors included.
 // keys is scratch space for sorting map keys, returned for reuse.
 func appendRecordJSON(b []byte, rec *Record, keys []string) ([]byte, []string, bool) {
-	if !jsonFloatOK(rec.IntervalSeconds, rec.PUE, rec.WUE, rec.CarbonIntensity, rec.EmbodiedGramsPerHour) || !jsonTimeOK(rec.Timestamp) {
+	if !jsonFloatOK(rec.IntervalSeconds, rec.PUE, rec.WUE, rec.CarbonIntensity, rec.EmbodiedGramsPerHour) || !jsonTimeOK(rec.Timestamp) || !jsonTimeOK(rec.CarbonIntensityTime) {
 		return b, keys, false
 	}
 	b = append(b, `{"schema":`...)
@@ -88,6 +88,20 @@ func appendRecordJSON(b []byte, rec *Record, keys []string) ([]byte, []string, b
 			b = appendJSONString(b, rec.Labels[k])
 		}
 		b = append(b, '}')
+	}
+	b = appendOmitString(b, `,"method":`, rec.Method)
+	b = appendOmitString(b, `,"model":`, rec.Model)
+	b = appendOmitString(b, `,"idle_model":`, rec.IdleModel)
+	b = appendOmitString(b, `,"cpu_model":`, rec.CPUModel)
+	if rec.EmbodiedUG != 0 {
+		b = append(b, `,"embodied_ug":`...)
+		b = strconv.AppendUint(b, rec.EmbodiedUG, 10)
+	}
+	b = appendOmitString(b, `,"carbon_intensity_zone":`, rec.CarbonIntensityZone)
+	if !rec.CarbonIntensityTime.IsZero() {
+		b = append(b, `,"carbon_intensity_time":"`...)
+		b = rec.CarbonIntensityTime.AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '"')
 	}
 	b = append(b, "}\n"...)
 	return b, keys, true

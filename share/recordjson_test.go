@@ -46,6 +46,13 @@ func TestAppendRecordJSONMatchesEncodingJSON(t *testing.T) {
 		r.Host, r.Domain, r.UUID, r.Instance = pick(nasty), pick(nasty), pick(nasty), pick(nasty)
 		r.IntervalSeconds, r.PUE, r.WUE, r.CarbonIntensity, r.EmbodiedGramsPerHour = pickF(), pickF(), pickF(), pickF(), pickF()
 		r.CarbonIntensitySource, r.EmbodiedSource = pick(nasty), pick(nasty)
+		r.Method, r.Model, r.IdleModel, r.CPUModel, r.CarbonIntensityZone = pick(nasty), pick(nasty), pick(nasty), pick(nasty), pick(nasty)
+		if rng.IntN(2) == 0 {
+			r.EmbodiedUG = rng.Uint64() >> rng.IntN(64)
+		}
+		if rng.IntN(2) == 0 {
+			r.CarbonIntensityTime = time.Unix(rng.Int64N(1<<35), rng.Int64N(1e9)).In(time.FixedZone("i", rng.IntN(20*3600)-10*3600))
+		}
 		r.Timestamp = time.Unix(rng.Int64N(1<<35), rng.Int64N(1e9)).In(time.FixedZone("z", rng.IntN(20*3600)-10*3600))
 		r.Labels = map[string]string{}
 		for range rng.IntN(6) {

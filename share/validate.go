@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Validate checks r the way a reader does: Schema must lie in
@@ -15,7 +18,8 @@ import (
 //   - IntervalSeconds, WUE, CarbonIntensity, EmbodiedGramsPerHour finite and
 //     not negative; VCPUs not negative;
 //   - PUE either unset (0) or finite and at least 1 (a PUE below 1 is
-//     physically impossible).
+//     physically impossible);
+//   - the schema-2 fields as validateV2 says.
 //
 // The writer validates before writing, so a host never publishes a record
 // that every guest would refuse.
@@ -68,7 +72,56 @@ func (r *Record) Validate() error {
 	if r.PUE != 0 && r.PUE < 1 {
 		return fmt.Errorf("%w: pue is %v, want 0 (unset) or >= 1", ErrGarbled, r.PUE)
 	}
+	return r.validateV2()
+}
+
+// validateV2 checks the schema-2 fields: Method one of the two methods
+// (or unset), Model and IdleModel short lower-case words — a reader shows
+// them as label values, so a newer host's new model is taken as it is
+// but not arbitrary bytes —, CPUModel and CarbonIntensityZone printable
+// and bounded, CarbonIntensityTime one that can be written back.
+func (r *Record) validateV2() error {
+	switch r.Method {
+	case "", MethodMeasured, MethodEstimated:
+	default:
+		return fmt.Errorf("%w: method is %q, want %q or %q", ErrGarbled, r.Method, MethodMeasured, MethodEstimated)
+	}
+	if r.Method == "" && r.Model != "" {
+		return fmt.Errorf("%w: model %q without a method", ErrGarbled, r.Model)
+	}
+	for _, f := range []struct{ name, v string }{{"model", r.Model}, {"idle_model", r.IdleModel}} {
+		if !isWord(f.v) {
+			return fmt.Errorf("%w: %s is %q, want at most %d of a-z, 0-9, _ or -", ErrGarbled, f.name, f.v, maxWord)
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"cpu_model", r.CPUModel}, {"carbon_intensity_zone", r.CarbonIntensityZone}} {
+		if len(f.v) > maxText || !utf8.ValidString(f.v) || strings.IndexFunc(f.v, unicode.IsControl) >= 0 {
+			return fmt.Errorf("%w: %s is not printable UTF-8 of at most %d bytes", ErrGarbled, f.name, maxText)
+		}
+	}
+	if _, err := r.CarbonIntensityTime.MarshalText(); err != nil {
+		return fmt.Errorf("%w: carbon_intensity_time: %v", ErrGarbled, err)
+	}
 	return nil
+}
+
+// Bounds on the schema-2 strings.
+const (
+	maxWord = 32
+	maxText = 256
+)
+
+func isWord(s string) bool {
+	if len(s) > maxWord {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // checkSchema returns ErrSchema, saying which side to upgrade, unless v is
