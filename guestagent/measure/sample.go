@@ -34,12 +34,29 @@ type Sample struct {
 	WaterLiters    float64
 	EmbodiedGrams  float64
 
+	// EmissionsPartGrams splits EmissionsGrams by the part of the energy
+	// each gram was priced on (PartDynamic, PartIdle, PartUnsplit; a part
+	// with no energy yet is absent); EnergyPartUJ is that energy, every
+	// zone together. Both never go backwards.
+	EmissionsPartGrams map[string]float64
+	EnergyPartUJ       map[string]uint64
+
+	// Method, Model, IdleModel and CPUModel say how the energy was
+	// obtained (share.Record.Provenance of the last record: schema-1
+	// records read as measured by rapl, idle by time); "" when not said
+	// (a tree-only share, or before the share was read).
+	Method, Model, IdleModel, CPUModel string
+
 	IntensityGPerKWh float64
 	IntensitySource  string
 	PUE, WUE         float64
 	PUESource        string
 	WUESource        string
 	EmbodiedSource   string
+	// IntensityZone and IntensityTime: the grid zone of the intensity in
+	// force and when it was published, when the host's live source says.
+	IntensityZone string
+	IntensityTime time.Time
 
 	// Mode is how the share was read: "record", "tree" (counters only, as a
 	// Scaphandre host writes them) or "" before the share was ever read.
@@ -61,6 +78,18 @@ func (s Sample) UpAt(now time.Time) bool {
 // Started reports whether the share was ever read: before that, a Sample
 // holds no energy, and no emissions, water or embodied figure either.
 func (s Sample) Started() bool { return s.EnergyUJ != nil }
+
+// Parts of the energy and its emissions (Sample.EmissionsPartGrams,
+// EnergyPartUJ), as the host's record splits each zone: dynamic is the
+// VM's own CPU usage (usage_uj), idle its share of the host's idle or
+// static energy (idle_uj); unsplit is energy whose split no one gave (a
+// tree-only share). PartEmbodied names Sample.EmbodiedGrams in reports.
+const (
+	PartDynamic  = "dynamic"
+	PartIdle     = "idle"
+	PartUnsplit  = "unsplit"
+	PartEmbodied = "embodied"
+)
 
 // TotalEnergyUJ is the sum over zones, saturated at math.MaxUint64 (it
 // never wraps, so it never goes backwards while the zones do not).
