@@ -441,6 +441,9 @@ func (w *Writer) holdDir(parent int, held *int, name, display string) error {
 			return fmt.Errorf("%s: %w: replaced while being opened", display, ErrUnsafe)
 		}
 		*held = fd
+		if !created {
+			removeStaleTemps(fd)
+		}
 	}
 	if created || st.Mode&0o777 != dirPerm {
 		if err := unix.Fchmod(*held, dirPerm); err != nil {

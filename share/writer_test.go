@@ -375,3 +375,66 @@ func TestWriteModesUnderStrictUmask(t *testing.T) {
 		}
 	}
 }
+
+// TestWriterRemovesStaleTemps: the temporary files a writer killed
+// between create and rename left in a VM directory and a zone directory
+// are removed when a new Writer first holds them; a link of that name is
+// unlinked with its target untouched, and a directory of that name and
+// every other file stay.
+func TestWriterRemovesStaleTemps(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "share")
+	outside := filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(outside, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w, err := NewWriter(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write("vm-a", testRecord(1, 10, 1), true); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	dir := filepath.Join(root, "vm-a")
+	zone := filepath.Join(dir, PackageZoneDir)
+	stale := []string{filepath.Join(dir, tmpPrefix+"killed"), filepath.Join(zone, tmpPrefix+"killed2")}
+	for _, p := range stale {
+		if err := os.WriteFile(p, []byte("{\"schema\":1,"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := filepath.Join(dir, tmpPrefix+"link")
+	if err := os.Symlink(outside, link); err != nil {
+		t.Fatal(err)
+	}
+	keepDir := filepath.Join(dir, tmpPrefix+"dir")
+	if err := os.Mkdir(keepDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keep := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(keep, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	w2, err := NewWriter(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	if err := w2.Write("vm-a", testRecord(2, 20, 2), true); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range append(stale, link) {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Errorf("%s still there (%v)", p, err)
+		}
+	}
+	for _, p := range []string{keepDir, keep} {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("%s removed: %v", p, err)
+		}
+	}
+	if got := readString(t, outside); got != "keep" {
+		t.Errorf("the link's target changed: %q", got)
+	}
+}
