@@ -78,15 +78,22 @@ func tokenSet(toks []string) map[string]bool {
 // entry sharing the most words wins, then the one with the fewest extra
 // words, then the first by name. ok is false when nothing matches.
 func CPUTDP(model string) (watts float64, ok bool) {
+	_, watts, ok = CPUTDPMatch(model)
+	return watts, ok
+}
+
+// CPUTDPMatch is CPUTDP that also names the table entry matched (as
+// data/cpu_power.csv spells it), for logs and `virtwatt-host doctor`.
+func CPUTDPMatch(model string) (name string, watts float64, ok bool) {
 	cpus, err := loadCPUTable()
 	if err != nil {
-		return 0, false
+		return "", 0, false
 	}
 	e, ok := cpus.match(model)
 	if !ok {
-		return 0, false
+		return "", 0, false
 	}
-	return e.watts, true
+	return e.name, e.watts, true
 }
 
 func (t cpuTable) match(model string) (cpuEntry, bool) {
