@@ -34,6 +34,36 @@ type VM struct {
 	// Base is Zones when Instance began: records publish Zones − Base, the
 	// energy since the instance began, as the share contract says.
 	Base map[string]share.ZoneEnergy `json:"instance_base,omitempty"`
+	// EmbodiedUG is the embodied (manufacturing) emissions charged to the
+	// VM, µg CO2e, cumulative; EmbodiedBaseUG is its value when Instance
+	// began (records publish the difference, like zones).
+	EmbodiedUG     uint64 `json:"embodied_ug,omitempty"`
+	EmbodiedBaseUG uint64 `json:"instance_base_embodied_ug,omitempty"`
+	// Emissions of the VM's energy, cumulative, each tick's energy priced
+	// at the PUE and grid intensity in force at that tick.
+	Emissions Emissions `json:"emissions_ug,omitzero"`
+}
+
+// Emissions is a VM's operational emissions by part, µg CO2e: of its
+// usage (dynamic) energy and of its share of the idle energy.
+type Emissions struct {
+	DynamicUG uint64 `json:"dynamic"`
+	IdleUG    uint64 `json:"idle"`
+}
+
+// Embodied is the host's amortisation of its embodied emissions. The
+// amortised total is BaseUG + TotalUG × ElapsedNS / LifetimeNS (see
+// Amortised); the ledger keeps Σ VMs' EmbodiedUG + HostUG + ForgottenUG
+// equal to it. TotalUG and LifetimeNS are the figures of the current epoch:
+// when the configuration changes them, BaseUG takes what was amortised and
+// ElapsedNS restarts at 0, so the total never goes back.
+type Embodied struct {
+	TotalUG     uint64 `json:"total_ug"`     // the server's embodied emissions, µg CO2e
+	LifetimeNS  uint64 `json:"lifetime_ns"`  // amortised over
+	ElapsedNS   uint64 `json:"elapsed_ns"`   // time accounted in this epoch
+	BaseUG      uint64 `json:"base_ug"`      // amortised in earlier epochs
+	HostUG      uint64 `json:"host_ug"`      // the host's own share (unallocated CPUs)
+	ForgottenUG uint64 `json:"forgotten_ug"` // of VMs pruned from the state
 }
 
 // State is the whole file.
@@ -53,6 +83,9 @@ type State struct {
 	// Baseline is the raw counters the last split ended on, so that a
 	// quick restart measures the time it was down.
 	Baseline *Baseline `json:"baseline,omitempty"`
+	// Embodied is the amortisation of the host's embodied emissions; nil
+	// in files from before it (nothing amortised yet).
+	Embodied *Embodied `json:"embodied,omitempty"`
 }
 
 // Baseline is the raw readings at the end of the last split.

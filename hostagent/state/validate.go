@@ -46,7 +46,10 @@ const (
 //   - every VM entry is an object with an instance id, a zones object and
 //     a sequence of at most MaxSequence;
 //   - baseline readings name a zone kind, a socket in range, and no
-//     (kind, socket) pair twice; cpus is not negative.
+//     (kind, socket) pair twice; cpus is not negative;
+//   - emissions counters are at most MaxCounterUG, a VM's embodied instance
+//     base is not above its counter, and the embodied counters add up:
+//     Σ VMs + host + forgotten = the amortised total (Embodied.Amortised).
 func (s *State) Validate() error {
 	if s == nil {
 		return &FieldError{Problem: "is null, want a JSON object"}
@@ -89,7 +92,50 @@ func (s *State) Validate() error {
 		}
 	}
 	if s.Baseline != nil {
-		return s.Baseline.validate("baseline")
+		if err := s.Baseline.validate("baseline"); err != nil {
+			return err
+		}
+	}
+	return s.validateEmbodied()
+}
+
+// validateEmbodied checks the embodied counters: each at most MaxCounterUG,
+// a lifetime wherever something is to be amortised, and Σ VMs + host +
+// forgotten equal to the amortised total (the ledger's invariant; a file
+// that breaks it was not written by the agent).
+func (s *State) validateEmbodied() error {
+	e := s.Embodied
+	var sum uint64
+	for _, uuid := range sortedKeys(s.VMs) {
+		sum += s.VMs[uuid].EmbodiedUG // each ≤ 2^63 and sum checked below: no wrap before the check fires
+		if sum > MaxCounterUG {
+			return &FieldError{Path: key("vms", uuid) + ".embodied_ug", Problem: fmt.Sprintf("brings the VMs' embodied emissions above %d µg", uint64(MaxCounterUG))}
+		}
+	}
+	if e == nil {
+		if sum != 0 {
+			return &FieldError{Path: "embodied", Problem: fmt.Sprintf("is missing, but the VMs were charged %d µg of embodied emissions: "+
+				"the file was not written by virtwatt-host", sum)}
+		}
+		return nil
+	}
+	for _, f := range []struct {
+		name string
+		v    uint64
+	}{{"total_ug", e.TotalUG}, {"base_ug", e.BaseUG}, {"host_ug", e.HostUG}, {"forgotten_ug", e.ForgottenUG}} {
+		if f.v > MaxCounterUG {
+			return &FieldError{Path: "embodied." + f.name, Problem: fmt.Sprintf("is %d µg, above %d (9.2 million tonnes CO2e)", f.v, uint64(MaxCounterUG))}
+		}
+	}
+	if e.LifetimeNS == 0 && e.TotalUG != 0 {
+		return &FieldError{Path: "embodied.lifetime_ns", Problem: "is 0 with a total_ug to amortise: set the server's lifetime (lifetime_years) or move the file aside"}
+	}
+	if e.HostUG > MaxCounterUG-e.ForgottenUG || sum > MaxCounterUG-e.HostUG-e.ForgottenUG {
+		return &FieldError{Path: "embodied", Problem: "VMs + host_ug + forgotten_ug overflow"}
+	}
+	if got, want := sum+e.HostUG+e.ForgottenUG, e.Amortised(); got != want {
+		return &FieldError{Path: "embodied", Problem: fmt.Sprintf("Σ vms embodied_ug (%d) + host_ug (%d) + forgotten_ug (%d) = %d µg, but base_ug + total_ug × elapsed_ns / lifetime_ns = %d µg: "+
+			"the counters do not add up", sum, e.HostUG, e.ForgottenUG, got, want)}
 	}
 	return nil
 }
@@ -135,6 +181,18 @@ func validateVM(p, uuid string, vm *VM) error {
 	}
 	if err := checkTime(p+".last_seen", vm.LastSeen); err != nil {
 		return err
+	}
+	for _, f := range []struct {
+		name string
+		v    uint64
+	}{{".embodied_ug", vm.EmbodiedUG}, {".instance_base_embodied_ug", vm.EmbodiedBaseUG}, {".emissions_ug.dynamic", vm.Emissions.DynamicUG}, {".emissions_ug.idle", vm.Emissions.IdleUG}} {
+		if f.v > MaxCounterUG {
+			return &FieldError{Path: p + f.name, Problem: fmt.Sprintf("is %d µg, above %d: no host emits that much, and adding to it would wrap", f.v, uint64(MaxCounterUG))}
+		}
+	}
+	if vm.EmbodiedBaseUG > vm.EmbodiedUG {
+		return &FieldError{Path: p + ".instance_base_embodied_ug", Problem: fmt.Sprintf("(%d µg) is above embodied_ug (%d µg), which it is subtracted from: "+
+			"the record would publish negative emissions", vm.EmbodiedBaseUG, vm.EmbodiedUG)}
 	}
 	if len(vm.Labels) > maxLabels {
 		return &FieldError{Path: p + ".labels", Problem: fmt.Sprintf("has %d labels, at most %d", len(vm.Labels), maxLabels)}
