@@ -9,6 +9,14 @@
 //   - idle part E × (C − B) / C, shared by IdlePolicy;
 //   - whatever no VM gets is the host's own share.
 //
+// That is the time model (ModelTime). With the host's power curve
+// (ModelCurve, see hostagent/powercurve), the idle part is the static
+// energy S = min(idle power × elapsed, E) and the usage part is the dynamic
+// rest D = E − S, split by busy time instead of capacity: VM i gets
+// D × u_i / B, and S is shared by IdlePolicy (by vCPUs, or by u_i / B, or
+// kept by the host). Host processes get D × (B − Σu) / B, and all of D when
+// nothing was busy.
+//
 // A ZoneSplitter rounds these exact rational shares to integer microjoules and
 // carries each VM's rounding remainder to the next tick, so that cumulative
 // integer counters track the exact cumulative shares (see ZoneSplitter).
@@ -23,6 +31,14 @@ const (
 	IdleHost  IdlePolicy = "host"  // the host keeps it
 	IdleVCPUs IdlePolicy = "vcpus" // by allocated vCPUs over max(Σ vCPUs, host CPUs)
 	IdleBusy  IdlePolicy = "busy"  // by usage over B
+)
+
+// Model says what the idle part of a tick's energy is.
+type Model string
+
+const (
+	ModelTime  Model = "time"  // E × (C − B) / C: the share of idle CPU time
+	ModelCurve Model = "curve" // min(Tick.StaticUJ, E): the power curve's static energy
 )
 
 // OverheadPolicy says who gets emulator/IO-thread time (cpu.time − Σ vcpu time).

@@ -46,6 +46,10 @@ func (s *ZoneSplitter) exactShares(t Tick) bool {
 		}
 	}
 
+	if t.Model == ModelCurve {
+		s.curveShares(t, U)
+		return true
+	}
 	if U > C {
 		// VMs used more than the capacity (counters read at different
 		// instants): scale usage to C, so B = C and there is no idle.
@@ -97,6 +101,58 @@ func (s *ZoneSplitter) exactShares(t Tick) bool {
 		copy(s.tot, s.use)
 	}
 	return true
+}
+
+// curveShares fills s.use and s.tot by the power curve: the static part
+// S = min(StaticUJ, E) by the idle policy, the dynamic rest D = E − S by
+// usage over B = max(busy, Σu) (no capacity clamp is needed: u_i ≤ B).
+func (s *ZoneSplitter) curveShares(t Tick, U uint64) {
+	E := t.EnergyUJ
+	S := min(t.StaticUJ, E)
+	D := E - S
+	B := max(t.BusyNS, U)
+	for i, u := range s.w {
+		if u == 0 { // also covers B == 0
+			s.use[i] = fx{}
+			continue
+		}
+		s.use[i] = mulDiv(D, u, B)
+	}
+	switch s.policy.Idle {
+	case IdleBusy:
+		for i, u := range s.w {
+			if u == 0 {
+				s.tot[i] = s.use[i]
+				continue
+			}
+			s.tot[i] = s.use[i].add(mulDiv(S, u, B))
+		}
+	case IdleVCPUs:
+		Dv, ok := vcpuDivisor(t)
+		if !ok || S == 0 {
+			copy(s.tot, s.use)
+			break
+		}
+		for i, vm := range t.VMs {
+			s.tot[i] = s.use[i].add(mulDiv(S, uint64(max(vm.VCPUs, 0)), Dv))
+		}
+	default:
+		copy(s.tot, s.use)
+	}
+}
+
+// vcpuDivisor is max(Σ allocated vCPUs, host CPUs); false when it is 0 or
+// absurd (then no idle goes to VMs).
+func vcpuDivisor(t Tick) (uint64, bool) {
+	var sumV uint64
+	for _, vm := range t.VMs {
+		var c uint64
+		if sumV, c = bits.Add64(sumV, uint64(max(vm.VCPUs, 0)), 0); c != 0 {
+			return 0, false
+		}
+	}
+	D := max(sumV, uint64(max(t.HostCPUs, 0)))
+	return D, D != 0 && D < 1<<63
 }
 
 func resize[T any](b []T, n int) []T {

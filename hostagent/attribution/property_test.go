@@ -45,6 +45,10 @@ func (r *reference) shares(p Policy, t Tick, usage, idle []*big.Int) {
 		r.num.Lsh(a, refScaleBits)
 		dst.Quo(&r.num, b)
 	}
+	if t.Model == ModelCurve {
+		r.curveShares(p, t, E, u, U, V, usage, idle, frac)
+		return
+	}
 	if U.Cmp(C) > 0 {
 		for i := range u {
 			frac(usage[i], r.tmp.Mul(E, u[i]), U)
@@ -78,6 +82,55 @@ func (r *reference) shares(p Policy, t Tick, usage, idle []*big.Int) {
 			}
 		}
 	}
+}
+
+// curveShares is the reference of the power-curve model, from the formulas
+// of the package doc: S = min(StaticUJ, E), D = E − S, B = max(busy, Σu);
+// usage D×u/B; idle S×vCPUs/max(ΣvCPUs, host CPUs) or S×u/B by policy.
+func (r *reference) curveShares(p Policy, t Tick, E *big.Int, u []*big.Int, U, V *big.Int, usage, idle []*big.Int, frac func(dst, a, b *big.Int)) {
+	S := new(big.Int).SetUint64(t.StaticUJ)
+	if S.Cmp(E) > 0 {
+		S.Set(E)
+	}
+	D := new(big.Int).Sub(E, S)
+	B := new(big.Int).SetUint64(t.BusyNS)
+	if B.Cmp(U) < 0 {
+		B.Set(U)
+	}
+	Dv := new(big.Int).Set(V)
+	if h := big.NewInt(int64(t.HostCPUs)); h.Cmp(Dv) > 0 {
+		Dv = h
+	}
+	for i, vm := range t.VMs {
+		if B.Sign() > 0 {
+			frac(usage[i], r.tmp.Mul(D, u[i]), B)
+		}
+		switch p.Idle {
+		case IdleVCPUs:
+			if Dv.Sign() > 0 {
+				frac(idle[i], r.tmp.Mul(S, big.NewInt(int64(vm.VCPUs))), Dv)
+			}
+		case IdleBusy:
+			if B.Sign() > 0 {
+				frac(idle[i], r.tmp.Mul(S, u[i]), B)
+			}
+		}
+	}
+}
+
+// withCurve makes t a power-curve tick with a static energy below, near or
+// above its energy.
+func withCurve(rng *rand.Rand, t Tick) Tick {
+	t.Model = ModelCurve
+	switch rng.IntN(4) {
+	case 0:
+		t.StaticUJ = 0
+	case 1:
+		t.StaticUJ = t.EnergyUJ + rng.Uint64N(1000) // more than measured: all static
+	default:
+		t.StaticUJ = rng.Uint64N(t.EnergyUJ + 1)
+	}
+	return t
 }
 
 // vmTrack is one VM's cumulative integer and reference shares since it
@@ -185,6 +238,7 @@ func TestSplitProperty(t *testing.T) {
 	for seq := 0; seq < seqs || ticks < minTicks; seq++ {
 		p := policies[rng.IntN(len(policies))]
 		tiny := seq%4 == 3
+		curve := seq%2 == 1 // the power-curve model on every other sequence
 		s := NewZoneSplitter(p)
 		tr := make([]vmTrack, pool)
 		for k := range tr {
@@ -210,6 +264,9 @@ func TestSplitProperty(t *testing.T) {
 			}
 			rng.Shuffle(len(present), func(i, j int) { present[i], present[j] = present[j], present[i] })
 			tick := randTick(rng, len(present), tiny)
+			if curve {
+				tick = withCurve(rng, tick)
+			}
 			keys := make([]string, len(present))
 			for i, k := range present {
 				keys[i] = strconv.Itoa(k)
@@ -221,7 +278,10 @@ func TestSplitProperty(t *testing.T) {
 				sum += sh.TotalUJ()
 			}
 			if sum != tick.EnergyUJ || len(res.VMs) != len(present) {
-				t.Fatalf("tick %d (%+v): Σ VMs + host = %d, want %d", ticks, p, sum, tick.EnergyUJ)
+				t.Fatalf("tick %d (%+v, %s): Σ VMs + host = %d, want %d", ticks, p, tick.Model, sum, tick.EnergyUJ)
+			}
+			if want := min(tick.StaticUJ, tick.EnergyUJ); curve && res.StaticUJ != want || !curve && res.StaticUJ != 0 {
+				t.Fatalf("tick %d (%s): static part %d µJ, want min(%d, %d)", ticks, tick.Model, res.StaticUJ, tick.StaticUJ, tick.EnergyUJ)
 			}
 
 			usage, idle := usageBuf[:len(present)], idleBuf[:len(present)]

@@ -14,6 +14,14 @@ type Tick struct {
 	BusyNS     uint64 // host busy time delta from /proc/stat
 	HostCPUs   int
 	VMs        []VM
+
+	// Model says how the energy divides into an idle and a usage part:
+	// ModelTime ("" too) by idle CPU time; ModelCurve by the host's power
+	// curve, with StaticUJ the curve's static energy over the tick (idle
+	// power × elapsed time), of which the split takes min(StaticUJ,
+	// EnergyUJ).
+	Model    Model
+	StaticUJ uint64
 }
 
 // Share is one VM's integer energy for one tick: the part from its own CPU
@@ -29,6 +37,10 @@ func (s Share) TotalUJ() uint64 { return s.UsageUJ + s.IdleUJ }
 type Result struct {
 	VMs    []Share // same order as Tick.VMs; valid until the next Split
 	HostUJ uint64  // everything no VM got (host processes + idle kept by host + rounding)
+	// StaticUJ is, with ModelCurve, the static part of the tick's energy,
+	// min(Tick.StaticUJ, Tick.EnergyUJ) (the dynamic part is the rest);
+	// 0 with ModelTime.
+	StaticUJ uint64
 }
 
 // carry is what a VM is still owed (exact − given, in µJ; negative when it
@@ -86,10 +98,14 @@ func (s *ZoneSplitter) Split(t Tick, keys []string) Result {
 	m := len(t.VMs)
 	s.out = resize(s.out, m)
 	clear(s.out)
+	var static uint64
+	if t.Model == ModelCurve {
+		static = min(t.StaticUJ, t.EnergyUJ)
+	}
 	if !s.exactShares(t) {
 		// Nothing for VMs (E == 0, C == 0, no VMs): the host gets E exactly,
 		// which is also its exact share, so every carry stays as it is.
-		return Result{VMs: s.out, HostUJ: t.EnergyUJ}
+		return Result{VMs: s.out, HostUJ: t.EnergyUJ, StaticUJ: static}
 	}
 	E := t.EnergyUJ
 
@@ -126,7 +142,7 @@ func (s *ZoneSplitter) Split(t Tick, keys []string) Result {
 			s.host = s.host.add(s.y[i]) // as if forgotten at once
 		}
 	}
-	return Result{VMs: s.out, HostUJ: s.n[m]}
+	return Result{VMs: s.out, HostUJ: s.n[m], StaticUJ: static}
 }
 
 func (s *ZoneSplitter) carryOf(keys []string, i int) carry {
