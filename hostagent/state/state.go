@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/renameio/v2"
 
+	"github.com/virtwatt/virtwatt/hostagent/powercurve"
 	"github.com/virtwatt/virtwatt/share"
 )
 
@@ -86,6 +87,9 @@ type State struct {
 	// Embodied is the amortisation of the host's embodied emissions; nil
 	// in files from before it (nothing amortised yet).
 	Embodied *Embodied `json:"embodied,omitempty"`
+	// PowerCurve is what the agent learned (and calibrate measured) of
+	// the host's power against busy CPUs; nil in files from before it.
+	PowerCurve *powercurve.Saved `json:"power_curve,omitempty"`
 }
 
 // Baseline is the raw readings at the end of the last split.

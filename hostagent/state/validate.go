@@ -96,6 +96,9 @@ func (s *State) Validate() error {
 			return err
 		}
 	}
+	if err := s.validatePowerCurve(); err != nil {
+		return err
+	}
 	return s.validateEmbodied()
 }
 
