@@ -90,7 +90,7 @@ func (w *Writer) replaceFile(dirfd int, name, data []byte, chmod *bool, measure 
 			break
 		}
 		// Left by a crash, or planted: never touched, another name drawn.
-		w.tmp = newTempName()
+		w.tmp = redrawTempName(w.tmp)
 	}
 	if err != nil {
 		return &fs.PathError{Op: "create temporary file", Path: string(w.tmp[:len(w.tmp)-1]), Err: err}

@@ -136,7 +136,7 @@ func NewWriter(root string) (*Writer, error) {
 		rootfd:     fd,
 		dir:        root,
 		write:      plainWrite,
-		tmp:        newTempName(),
+		tmp:        claimTempName(),
 		CheckEvery: DefaultCheckEvery,
 		vms:        make(map[string]*vmDirs),
 		num:        make([]byte, 0, 24),
@@ -547,6 +547,10 @@ func (w *Writer) List() ([]string, error) {
 // Close releases the share root and every directory held. The Writer
 // cannot be used afterwards; a second Close does nothing.
 func (w *Writer) Close() error {
+	if w.tmp != nil {
+		releaseTempName(w.tmp)
+		w.tmp = nil
+	}
 	for name, d := range w.vms {
 		d.close()
 		delete(w.vms, name)
