@@ -32,6 +32,21 @@
 //     counters saturate at 2^64-1 µJ rather than wrap, and emissions,
 //     water and embodied grams stay finite and are priced only on the
 //     energy actually counted.
+//
+// Emissions are kept by part (measure.PartDynamic, PartIdle, PartUnsplit):
+// each step of a record's zone is split as its usage_uj and idle_uj moved
+// (the step's total decides the energy, as above; the usage step, at most
+// the total, is dynamic, the rest idle), and each part is priced at the
+// intensity and PUE of the record the step arrived in. A tree-only share
+// says no split: its energy is unsplit.
+//
+// Embodied emissions: a schema-2 record carries the VM's cumulative
+// embodied_ug since its instance began, the host's own counter; it is
+// followed exactly like an energy counter (all of it at the first read and
+// on a new instance, its steps after, a step back or one above
+// share.MaxEmbodiedGramsPerHour a new baseline), in integer µg, so the
+// agent's grams equal the host's. A schema-1 record gives a rate
+// (embodied_g_per_hour), integrated over host time while the share is up.
 package account
 
 import (
@@ -103,11 +118,18 @@ type Accountant struct {
 	raw      map[string]uint64 // last counter value per zone, as read
 	maxRange map[string]uint64 // tree mode: each zone's max range
 
-	energy    map[string]uint64 // the agent's cumulative µJ per zone
-	emissions float64
+	energy    map[string]uint64  // the agent's cumulative µJ per zone
+	emissions map[string]float64 // grams per part (measure.Part*)
+	partUJ    map[string]uint64  // µJ per part, every zone
+	rawUsage  map[string]uint64  // record mode: last usage_uj per zone, as read
 	water     float64
-	embodied  float64
-	power     map[string]float64 // from the last step; nil when unknown
+	embodied  float64 // grams integrated from schema-1 rates
+	// embodiedUG: µg taken from schema-2 records' embodied_ug; rawEmbodied
+	// its last value as read (when embodiedSeen).
+	embodiedUG   uint64
+	rawEmbodied  uint64
+	embodiedSeen bool
+	power        map[string]float64 // from the last step; nil when unknown
 
 	prices     Prices
 	lastHost   time.Time // record mode: host timestamp of the last record
@@ -172,6 +194,8 @@ func (a *Accountant) restart(mode string) {
 	}
 	a.mode = mode
 	a.raw = map[string]uint64{}
+	a.rawUsage = map[string]uint64{}
+	a.embodiedSeen = false
 	a.maxRange = map[string]uint64{}
 	a.instance, a.seq = "", 0
 	a.power = nil
@@ -180,10 +204,11 @@ func (a *Accountant) restart(mode string) {
 	a.interval = 0
 }
 
-// add accounts d µJ of new energy in zone at the prices in force. The
-// counter saturates at math.MaxUint64 (said once), and only the energy
-// counted is priced, so emissions and water stay consistent with it.
-func (a *Accountant) add(zone string, d uint64) {
+// add accounts d µJ of new energy in zone at the prices in force, dyn of
+// it dynamic and idle of it idle (the rest unsplit). The counter saturates
+// at math.MaxUint64 (said once), and only the energy counted is priced, so
+// emissions and water stay consistent with it.
+func (a *Accountant) add(zone string, d, dyn, idle uint64) {
 	if a.energy == nil {
 		a.energy = map[string]uint64{}
 	}
@@ -195,9 +220,45 @@ func (a *Accountant) add(zone string, d uint64) {
 		d = sum - cur
 	}
 	a.energy[zone] = sum
-	kwh := estimate.KWh(d)
-	a.emissions = addFinite(a.emissions, estimate.EmissionsGrams(kwh, a.prices.PUE, a.prices.Intensity.GPerKWh))
-	a.water = addFinite(a.water, estimate.WaterLiters(kwh, a.prices.WUE))
+	dyn = min(dyn, d)
+	idle = min(idle, d-dyn)
+	a.addPart(measure.PartDynamic, dyn)
+	a.addPart(measure.PartIdle, idle)
+	a.addPart(measure.PartUnsplit, d-dyn-idle)
+	a.water = addFinite(a.water, estimate.WaterLiters(estimate.KWh(d), a.prices.WUE))
+}
+
+// addPart prices d µJ of part at the prices in force.
+func (a *Accountant) addPart(part string, d uint64) {
+	if d == 0 {
+		return
+	}
+	if a.emissions == nil {
+		a.emissions, a.partUJ = map[string]float64{}, map[string]uint64{}
+	}
+	a.partUJ[part], _ = saturate.Add(a.partUJ[part], d)
+	g := estimate.EmissionsGrams(estimate.KWh(d), a.prices.PUE, a.prices.Intensity.GPerKWh)
+	a.emissions[part] = addFinite(a.emissions[part], g)
+}
+
+// operational is the emissions of every part, summed in a fixed order.
+func (a *Accountant) operational() float64 {
+	var t float64
+	for _, p := range []string{measure.PartDynamic, measure.PartIdle, measure.PartUnsplit} {
+		t = addFinite(t, a.emissions[p])
+	}
+	return t
+}
+
+// embodiedGrams is the embodied emissions taken from records: schema-2
+// µg, plus the grams integrated from schema-1 rates.
+func (a *Accountant) embodiedGrams() float64 {
+	return addFinite(float64(a.embodiedUG)/1e6, a.embodied)
+}
+
+// addEmbodied accounts d µg of a record's embodied_ug, saturating.
+func (a *Accountant) addEmbodied(d uint64) {
+	a.embodiedUG, _ = saturate.Add(a.embodiedUG, d)
 }
 
 // addFinite is total+d, unless d is not a finite value >= 0 or the sum
@@ -286,30 +347,36 @@ func (a *Accountant) fresh(now time.Time) bool {
 
 func (a *Accountant) sample(now time.Time, up bool) measure.Sample {
 	s := measure.Sample{
-		Time:             now,
-		Up:               up,
-		StaleAfter:       a.staleAfter(),
-		Host:             a.meta.Host,
-		Domain:           a.meta.Domain,
-		UUID:             a.meta.UUID,
-		Labels:           maps.Clone(a.meta.Labels),
-		EnergyUJ:         maps.Clone(a.energy),
-		EmissionsGrams:   a.emissions,
-		WaterLiters:      a.water,
-		EmbodiedGrams:    a.embodied,
-		IntensityGPerKWh: a.prices.Intensity.GPerKWh,
-		IntensitySource:  a.prices.Intensity.Source,
-		PUE:              a.prices.PUE,
-		WUE:              a.prices.WUE,
-		PUESource:        a.prices.PUESource,
-		WUESource:        a.prices.WUESource,
-		EmbodiedSource:   a.prices.EmbodiedSource,
-		Mode:             a.mode,
-		LastUpdate:       a.lastUpdate,
-		ReadErrors:       maps.Clone(a.errors),
+		Time:               now,
+		Up:                 up,
+		StaleAfter:         a.staleAfter(),
+		Host:               a.meta.Host,
+		Domain:             a.meta.Domain,
+		UUID:               a.meta.UUID,
+		Labels:             maps.Clone(a.meta.Labels),
+		EnergyUJ:           maps.Clone(a.energy),
+		EmissionsGrams:     a.operational(),
+		WaterLiters:        a.water,
+		EmbodiedGrams:      a.embodiedGrams(),
+		EmissionsPartGrams: maps.Clone(a.emissions),
+		EnergyPartUJ:       maps.Clone(a.partUJ),
+		IntensityZone:      a.meta.CarbonIntensityZone,
+		IntensityTime:      a.meta.CarbonIntensityTime,
+		CPUModel:           a.meta.CPUModel,
+		IntensityGPerKWh:   a.prices.Intensity.GPerKWh,
+		IntensitySource:    a.prices.Intensity.Source,
+		PUE:                a.prices.PUE,
+		WUE:                a.prices.WUE,
+		PUESource:          a.prices.PUESource,
+		WUESource:          a.prices.WUESource,
+		EmbodiedSource:     a.prices.EmbodiedSource,
+		Mode:               a.mode,
+		LastUpdate:         a.lastUpdate,
+		ReadErrors:         maps.Clone(a.errors),
 	}
 	if a.mode == ModeRecord {
 		s.HostTime = a.lastHost
+		s.Method, s.Model, s.IdleModel = a.meta.Provenance()
 	}
 	if up && len(a.power) > 0 {
 		s.PowerW = maps.Clone(a.power)

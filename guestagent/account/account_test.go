@@ -251,6 +251,7 @@ func TestEmbodiedAccruesWhileUp(t *testing.T) {
 	a := newAcct(0)
 	mk := func(seq uint64, sec float64) *share.Record {
 		r := rec("a", seq, sec, seq*1000)
+		r.Schema = 1 // a schema-2 record's embodied_ug wins over the rate
 		r.EmbodiedGramsPerHour, r.EmbodiedSource = 36, "test"
 		return r
 	}

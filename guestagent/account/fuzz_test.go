@@ -12,6 +12,7 @@ import (
 	"github.com/virtwatt/virtwatt/estimate"
 	"github.com/virtwatt/virtwatt/guestagent/follow"
 	"github.com/virtwatt/virtwatt/guestagent/measure"
+	"github.com/virtwatt/virtwatt/internal/saturate"
 	"github.com/virtwatt/virtwatt/share"
 )
 
@@ -131,7 +132,8 @@ func (st *fuzzState) record(in *fuzzInput) follow.Observation {
 	default:
 		st.pkg = 1 << 63
 	}
-	r.Zones = map[string]share.ZoneEnergy{share.ZonePackage: {UsageUJ: st.pkg}}
+	idle := st.pkg / 256 * uint64(in.byte()) // a split that moves either way between records
+	r.Zones = map[string]share.ZoneEnergy{share.ZonePackage: {UsageUJ: st.pkg - idle, IdleUJ: idle}}
 	if flags&1 != 0 {
 		r.Zones[share.ZoneDRAM] = share.ZoneEnergy{UsageUJ: in.u64(), IdleUJ: uint64(in.byte())}
 	}
@@ -151,6 +153,13 @@ func (st *fuzzState) record(in *fuzzInput) follow.Observation {
 	}
 	if flags&32 != 0 {
 		r.WUE, r.EmbodiedGramsPerHour = in.float(), in.float()
+		r.Schema = 1 + int(in.byte()%2)
+		switch in.byte() % 3 {
+		case 0:
+			r.EmbodiedUG = in.u64()
+		case 1:
+			r.EmbodiedUG = uint64(in.byte()) * 1000 * st.seq
+		}
 	}
 	if flags&64 != 0 {
 		r.IntervalSeconds = in.float()
@@ -214,6 +223,16 @@ func checkInvariants(t *testing.T, step int, prev, s measure.Sample) {
 		if v[1] < v[0] {
 			fail("%s went back from %v to %v", name, v[0], v[1])
 		}
+	}
+	var partsUJ uint64
+	for p, e := range s.EnergyPartUJ {
+		if e < prev.EnergyPartUJ[p] || s.EmissionsPartGrams[p] < prev.EmissionsPartGrams[p] {
+			fail("part %s went back: %d → %d µJ, %v → %v g", p, prev.EnergyPartUJ[p], e, prev.EmissionsPartGrams[p], s.EmissionsPartGrams[p])
+		}
+		partsUJ, _ = saturate.Add(partsUJ, e)
+	}
+	if total := s.TotalEnergyUJ(); partsUJ != total && total != math.MaxUint64 {
+		fail("energy by part sums to %d µJ, the zones to %d", partsUJ, total)
 	}
 	if limit := kwh * share.MaxPUE * share.MaxCarbonIntensity; s.EmissionsGrams > limit*(1+1e-9)+1e-9 {
 		fail("emissions %v g exceed what %v kWh allow (%v)", s.EmissionsGrams, kwh, limit)

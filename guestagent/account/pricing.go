@@ -96,6 +96,13 @@ func (p Pricing) prices(rec *share.Record, last Prices) (Prices, []string, error
 		default:
 			out.WUE, out.WUESource = v, SourceHost
 		}
+		if rec.Schema >= 2 && (rec.EmbodiedUG > 0 || rec.EmbodiedSource != "") {
+			// The cumulative embodied_ug is the figure (see package doc).
+			out.EmbodiedSource = rec.EmbodiedSource
+			if out.EmbodiedSource == "" {
+				out.EmbodiedSource = SourceHost
+			}
+		}
 		switch v := rec.EmbodiedGramsPerHour; {
 		case v == 0: // not given
 		case !inRange(v, 0, share.MaxEmbodiedGramsPerHour):

@@ -12,7 +12,9 @@ import (
 // share is up.
 func (a *Accountant) observeRecord(now time.Time, r *share.Record) bool {
 	r = a.countedZones(r)
-	a.meta = share.Record{Host: r.Host, Domain: r.Domain, UUID: r.UUID, Labels: r.Labels}
+	a.meta = share.Record{Host: r.Host, Domain: r.Domain, UUID: r.UUID, Labels: r.Labels,
+		Method: r.Method, Model: r.Model, IdleModel: r.IdleModel, CPUModel: r.CPUModel,
+		CarbonIntensityZone: r.CarbonIntensityZone, CarbonIntensityTime: r.CarbonIntensityTime}
 	prices, refused, err := a.opts.Pricing.prices(r, a.prices)
 	if err != nil {
 		a.warnOnce("intensity", "carbon intensity from the host record refused; keeping the previous one", "err", err)
@@ -40,16 +42,26 @@ func (a *Accountant) observeRecord(now time.Time, r *share.Record) bool {
 				// holds at least the energy exported so far, and never
 				// lowering the emissions or water exported: no exported
 				// counter goes backwards.
-				emissions, water := a.emissions, a.water
-				a.energy, a.emissions, a.water = nil, 0, 0
+				emissions, partUJ, water := a.emissions, a.partUJ, a.water
+				a.energy, a.emissions, a.partUJ, a.water = nil, nil, nil, 0
 				defer func() {
-					a.emissions, a.water = max(a.emissions, emissions), max(a.water, water)
+					a.water = max(a.water, water)
+					for p, g := range emissions {
+						a.addPart(p, 0) // the maps exist
+						a.emissions[p] = max(a.emissions[p], g)
+						a.partUJ[p] = max(a.partUJ[p], partUJ[p])
+					}
 				}()
 			}
+			// The tree's energy said no split, so neither does the
+			// record's catching up with it.
 			for zone, z := range r.Zones {
 				if t := z.TotalUJ(); t > a.energy[zone] {
-					a.add(zone, t-a.energy[zone])
+					a.add(zone, t-a.energy[zone], 0, 0)
 				}
+			}
+			if r.Schema >= 2 {
+				a.addEmbodied(r.EmbodiedUG) // a tree has none: all of it is new
 			}
 			first = false
 		}
@@ -93,12 +105,13 @@ func (a *Accountant) observeRecord(now time.Time, r *share.Record) bool {
 	for zone, z := range r.Zones {
 		cur := z.TotalUJ()
 		prev, seen := a.raw[zone]
-		a.raw[zone] = cur
+		prevUsage := a.rawUsage[zone]
+		a.raw[zone], a.rawUsage[zone] = cur, z.UsageUJ
 		switch {
 		case !seen && !plausible(cur, span):
 			a.badSample(zone, cur, span)
 		case !seen:
-			a.add(zone, cur) // a zone that appeared: everything on it is new
+			a.add(zone, cur, z.UsageUJ, z.IdleUJ) // a zone that appeared: everything on it is new
 		case cur < prev:
 			a.errors[follow.ReasonReset]++
 			a.warnOnce("backwards", "record counter went backwards within its instance: starting a new baseline for the zone",
@@ -107,7 +120,12 @@ func (a *Accountant) observeRecord(now time.Time, r *share.Record) bool {
 			a.badSample(zone, cur-prev, span)
 		default:
 			d := cur - prev
-			a.add(zone, d)
+			var dyn uint64
+			if z.UsageUJ >= prevUsage {
+				dyn = z.UsageUJ - prevUsage
+			}
+			dyn = min(dyn, d)
+			a.add(zone, d, dyn, d-dyn)
 			if dt >= minPowerInterval {
 				if p := float64(d) / 1e6 / dt.Seconds(); p <= MaxPlausibleWatts {
 					power[zone] = p
@@ -120,8 +138,14 @@ func (a *Accountant) observeRecord(now time.Time, r *share.Record) bool {
 		a.power = power
 	}
 	a.interval = seconds(r.IntervalSeconds)
-	if dt > 0 && dt <= a.staleAfter() {
-		a.embodied += a.prices.EmbodiedGPerHour * dt.Hours()
+	switch {
+	case r.Schema >= 2:
+		a.stepEmbodied(r, span)
+	case dt > 0 && dt <= a.staleAfter():
+		a.embodiedSeen = false
+		a.embodied = addFinite(a.embodied, a.prices.EmbodiedGPerHour*dt.Hours())
+	default:
+		a.embodiedSeen = false
 	}
 	a.seq = r.Sequence
 	a.lastHost = r.Timestamp
@@ -180,15 +204,25 @@ func (a *Accountant) coversEnergy(r *share.Record) bool {
 // than MaxPlausibleWatts over span (a bad sample: a baseline only).
 func (a *Accountant) baseline(now time.Time, r *share.Record, all bool, span time.Duration) {
 	for zone, z := range r.Zones {
-		a.raw[zone] = z.TotalUJ()
+		a.raw[zone], a.rawUsage[zone] = z.TotalUJ(), z.UsageUJ
 		switch {
 		case all && span >= 0 && !plausible(z.TotalUJ(), span):
 			a.badSample(zone, z.TotalUJ(), span)
 		case all:
-			a.add(zone, z.TotalUJ())
+			a.add(zone, z.TotalUJ(), z.UsageUJ, z.IdleUJ)
 		}
 		if a.energy == nil {
 			a.energy = map[string]uint64{}
+		}
+	}
+	a.embodiedSeen = r.Schema >= 2
+	if a.embodiedSeen {
+		a.rawEmbodied = r.EmbodiedUG
+		switch {
+		case all && span >= 0 && !plausibleEmbodied(r.EmbodiedUG, span):
+			a.badEmbodied(r.EmbodiedUG, span)
+		case all:
+			a.addEmbodied(r.EmbodiedUG)
 		}
 	}
 	a.instance, a.seq = r.Instance, r.Sequence
@@ -233,4 +267,40 @@ func (a *Accountant) countedZones(r *share.Record) *share.Record {
 		}
 	}
 	return &c
+}
+
+// plausibleEmbodied reports whether d µg of embodied emissions can have
+// been charged to one VM within span: at most share.MaxEmbodiedGramsPerHour
+// (a whole server's).
+func plausibleEmbodied(d uint64, span time.Duration) bool {
+	return float64(d)/1e6 <= share.MaxEmbodiedGramsPerHour*span.Hours()
+}
+
+// badEmbodied counts a step of embodied_ug above what a server is charged
+// over span: not emissions, the new value is the baseline.
+func (a *Accountant) badEmbodied(d uint64, span time.Duration) {
+	a.errors[follow.ReasonGarbled]++
+	a.warnOnce("implausible-embodied", "record embodied_ug jumped more than a server is charged: a bad sample; starting a new baseline for it",
+		"delta_ug", d, "span", span, "max_g_per_hour", share.MaxEmbodiedGramsPerHour)
+}
+
+// stepEmbodied follows a schema-2 record's embodied_ug within its
+// instance, as energy: a step forward is new emissions, a step back or
+// an implausible one a new baseline (counted). A counter first seen within
+// an instance (the host went from schema 1 to 2 without restarting) is a
+// baseline only: the rate integrated so far covers its past.
+func (a *Accountant) stepEmbodied(r *share.Record, span time.Duration) {
+	cur, prev, seen := r.EmbodiedUG, a.rawEmbodied, a.embodiedSeen
+	a.rawEmbodied, a.embodiedSeen = cur, true
+	switch {
+	case !seen:
+	case cur < prev:
+		a.errors[follow.ReasonReset]++
+		a.warnOnce("embodied-backwards", "record embodied_ug went backwards within its instance: starting a new baseline for it",
+			"instance", r.Instance, "previous_ug", prev, "now_ug", cur)
+	case !plausibleEmbodied(cur-prev, span):
+		a.badEmbodied(cur-prev, span)
+	default:
+		a.addEmbodied(cur - prev)
+	}
 }

@@ -40,7 +40,7 @@ func (a *Accountant) observeTree(now time.Time, t share.Tree) bool {
 		for zone, z := range zones {
 			a.raw[zone], a.maxRange[zone] = z.energy, z.maxRange
 			if first {
-				a.add(zone, z.energy)
+				a.add(zone, z.energy, 0, 0)
 			}
 		}
 		if a.energy == nil {
@@ -59,7 +59,7 @@ func (a *Accountant) observeTree(now time.Time, t share.Tree) bool {
 		a.raw[zone], a.maxRange[zone] = z.energy, z.maxRange
 		switch {
 		case !seen:
-			a.add(zone, z.energy)
+			a.add(zone, z.energy, 0, 0)
 			appeared = true
 			continue
 		case z.energy >= prev && !plausible(z.energy-prev, span):
@@ -87,7 +87,7 @@ func (a *Accountant) observeTree(now time.Time, t share.Tree) bool {
 		if deltas[zone] != 0 {
 			changed = true
 		}
-		a.add(zone, deltas[zone])
+		a.add(zone, deltas[zone], 0, 0)
 	}
 	if !changed && !appeared {
 		return a.fresh(now)
