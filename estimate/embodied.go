@@ -1,7 +1,5 @@
 package estimate
 
-import "math"
-
 // The reference rack server for embodied (manufacturing) emissions, as
 // Cloud Carbon Footprint's coefficients define it (cloud-carbon-coefficients,
 // ccfcoef/constants.py, 2022), after Teads' EC2 dataset (B. Davy, 2021),
@@ -37,25 +35,5 @@ func ServerEmbodiedKgCO2e(base float64, sockets int, memoryGB float64) float64 {
 	return kg
 }
 
-// Micrograms converts kg to µg, rounded, saturating at math.MaxUint64;
-// negative or non-finite input gives 0.
-func Micrograms(kg float64) uint64 {
-	return saturatingUint(nonNeg(kg) * 1e9)
-}
-
 // NanosPerYear is HoursPerYear in nanoseconds.
 const NanosPerYear = HoursPerYear * 3600e9
-
-// LifetimeNS is years in nanoseconds (HoursPerYear per year), rounded,
-// saturating at math.MaxUint64 (584 years); non-positive or non-finite
-// input gives 0.
-func LifetimeNS(years float64) uint64 {
-	return saturatingUint(nonNeg(years) * NanosPerYear)
-}
-
-func saturatingUint(x float64) uint64 {
-	if x >= math.MaxUint64 { // 2^64 as a float64
-		return math.MaxUint64
-	}
-	return uint64(math.Round(x))
-}

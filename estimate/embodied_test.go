@@ -29,23 +29,3 @@ func TestServerEmbodiedKgCO2e(t *testing.T) {
 		}
 	}
 }
-
-func TestMicrogramsAndLifetime(t *testing.T) {
-	if got := Micrograms(1000); got != 1e12 {
-		t.Errorf("Micrograms(1000) = %d", got)
-	}
-	if got := Micrograms(0.0000000014); got != 1 {
-		t.Errorf("Micrograms(1.4e-9) = %d, want 1 (rounded)", got)
-	}
-	for _, bad := range []float64{-1, math.NaN(), math.Inf(-1), math.Inf(1)} {
-		if Micrograms(bad) != 0 || LifetimeNS(bad) != 0 {
-			t.Errorf("%v gave %d µg, %d ns", bad, Micrograms(bad), LifetimeNS(bad))
-		}
-	}
-	if Micrograms(1e11) != math.MaxUint64 || LifetimeNS(1e6) != math.MaxUint64 {
-		t.Error("huge input does not saturate")
-	}
-	if got, want := LifetimeNS(4), uint64(4*8766*3600)*1e9; got != want {
-		t.Errorf("LifetimeNS(4) = %d, want %d", got, want)
-	}
-}

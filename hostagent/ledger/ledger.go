@@ -14,6 +14,17 @@
 // moves a VM's energy to forgotten; Unattribute moves pending to
 // unattributed. Nothing else writes these counters.
 //
+// The ledger also keeps the embodied (manufacturing) emissions, in µg
+// CO2e, exact to the µg after every method:
+//
+//	Σ_vm VMs[vm].EmbodiedUG + Embodied.HostUG + Embodied.ForgottenUG = Embodied.Amortised()
+//
+// Embody adds the growth of the amortised total to both sides (to VMs by
+// allocated vCPUs, the rest to the host); Forget moves a VM's part to
+// forgotten; SetEmbodied changes the rate without changing the total. And
+// each VM's emissions by part (Emissions): Split prices the energy it
+// gives at the price of SetPrice, the one in force at that tick.
+//
 // Pending is not in the state file: a state saved while energy is pending
 // would hold host counters that include it without it anywhere else, so
 // callers save only when HasPending is false (SaveFinal) or right after a
@@ -36,12 +47,15 @@ type Ledger struct {
 	st      *state.State
 	zones   []string          // counted zones
 	pending map[string]uint64 // counted zone → µJ measured, not split yet
+	emb     embodied
+	price   pricing
 }
 
 // New books into st (its counters are taken as they are) for the counted
 // zones. Nothing is pending.
 func New(st *state.State, zones []string) *Ledger {
-	return &Ledger{st: st, zones: zones, pending: make(map[string]uint64, len(zones))}
+	return &Ledger{st: st, zones: zones, pending: make(map[string]uint64, len(zones)),
+		emb: embodied{splitter: attribution.NewZoneSplitter(embodiedPolicy)}}
 }
 
 // HostKey is the state's key of a host zone: "kind/socket".
@@ -89,16 +103,7 @@ func (l *Ledger) Unattribute() {
 func (l *Ledger) Split(z string, res attribution.Result, vms []*state.VM) error {
 	e := l.pending[z]
 	l.pending[z] = 0
-	var given uint64
-	ok := len(res.VMs) == len(vms)
-	for _, sh := range res.VMs {
-		t := sh.UsageUJ + sh.IdleUJ
-		if t < sh.UsageUJ || given+t < given {
-			ok = false
-			break
-		}
-		given += t
-	}
+	given, ok := sumShares(res, len(vms))
 	if !ok || given > e || e-given != res.HostUJ {
 		l.st.UnattributedUJ[z] += e
 		return fmt.Errorf("ledger: split of zone %s gives %d µJ to %d VMs (of %d) and %d µJ to the host, not the %d µJ pending; all of it goes to the host",
@@ -114,12 +119,14 @@ func (l *Ledger) Split(z string, res attribution.Result, vms []*state.VM) error 
 		ze.UsageUJ += sh.UsageUJ
 		ze.IdleUJ += sh.IdleUJ
 		vm.Zones[z] = ze
+		l.charge(vm, sh)
 	}
 	return nil
 }
 
-// Forget drops the VM uuid from the state; its energy moves to the
-// forgotten counter. It reports whether there was such a VM.
+// Forget drops the VM uuid from the state; its energy and embodied
+// emissions move to the forgotten counters. It reports whether there was
+// such a VM.
 func (l *Ledger) Forget(uuid string) bool {
 	vm, ok := l.st.VMs[uuid]
 	if !ok {
@@ -129,14 +136,28 @@ func (l *Ledger) Forget(uuid string) bool {
 		for z, e := range vm.Zones {
 			l.st.ForgottenUJ[z] += e.TotalUJ()
 		}
+		if vm.EmbodiedUG != 0 {
+			l.embodiedState().ForgottenUG += vm.EmbodiedUG
+		}
+		delete(l.price.carry, vm)
 	}
+	l.emb.splitter.Forget(uuid)
 	delete(l.st.VMs, uuid)
 	return true
 }
 
 // Rebase starts a new instance's count for vm: records publish energy
-// since Base, which becomes the VM's current energy. No counter changes.
-func (l *Ledger) Rebase(vm *state.VM) { vm.Base = maps.Clone(vm.Zones) }
+// and embodied emissions since Base and EmbodiedBaseUG, which become the
+// VM's current counters. No counter changes.
+func (l *Ledger) Rebase(vm *state.VM) {
+	vm.Base = maps.Clone(vm.Zones)
+	vm.EmbodiedBaseUG = vm.EmbodiedUG
+}
+
+// Vanished drops the rounding the ledger carries for uuid's embodied
+// emissions, when the domain is no longer listed; its counters stay until
+// Forget.
+func (l *Ledger) Vanished(uuid string) { l.emb.splitter.Forget(uuid) }
 
 // Totals is a copy of the host-wide counters, safe to keep and read
 // from any goroutine.
@@ -145,14 +166,23 @@ type Totals struct {
 	UnattributedUJ map[string]uint64 // by counted zone
 	ForgottenUJ    map[string]uint64 // by counted zone
 	PendingUJ      map[string]uint64 // by counted zone
+
+	// Embodied emissions, µg CO2e: amortised so far = Σ VMs + host + forgotten.
+	EmbodiedAmortisedUG, EmbodiedHostUG, EmbodiedForgottenUG uint64
 }
 
 // Totals returns the host-wide counters by value.
 func (l *Ledger) Totals() Totals {
-	return Totals{
+	t := Totals{
 		HostEnergyUJ:   maps.Clone(l.st.HostEnergyUJ),
 		UnattributedUJ: maps.Clone(l.st.UnattributedUJ),
 		ForgottenUJ:    maps.Clone(l.st.ForgottenUJ),
 		PendingUJ:      maps.Clone(l.pending),
+
+		EmbodiedAmortisedUG: l.st.Embodied.Amortised(),
 	}
+	if e := l.st.Embodied; e != nil {
+		t.EmbodiedHostUG, t.EmbodiedForgottenUG = e.HostUG, e.ForgottenUG
+	}
+	return t
 }

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math/big"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/virtwatt/virtwatt/hostagent/attribution"
 	"github.com/virtwatt/virtwatt/hostagent/meter"
@@ -27,19 +29,63 @@ type world struct {
 
 	saved         []byte            // the last state saved (never while pending)
 	savedMeasured map[string]uint64 // measured when it was saved
+
+	// embodied, kept apart from the ledger: the current epoch's figures
+	// and time, and what earlier epochs amortised (by big.Int arithmetic)
+	emb, savedEmb embodiedModel
+	// emissions each VM should have, Σ delta × price of its tick, from the
+	// counters it had at the last restart
+	wantDyn, wantIdle map[string]float64
+	price             float64         // µg per µJ in force
+	idleOnly          map[string]bool // VMs that never had a vCPU allocated
+}
+
+type embodiedModel struct{ total, life, elapsed, base uint64 }
+
+// amortised is base + total × elapsed / life, computed with math/big.
+func (m embodiedModel) amortised() uint64 {
+	if m.life == 0 {
+		return m.base
+	}
+	x := new(big.Int).Mul(new(big.Int).SetUint64(m.total), new(big.Int).SetUint64(m.elapsed))
+	x.Quo(x, new(big.Int).SetUint64(m.life))
+	x.Add(x, new(big.Int).SetUint64(m.base))
+	if x.Cmp(new(big.Int).SetUint64(state.MaxCounterUG)) > 0 {
+		return state.MaxCounterUG // where the ledger saturates
+	}
+	return x.Uint64()
 }
 
 func newWorld(t *testing.T, seed uint64) *world {
 	w := &world{
 		t: t, r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		st: state.New(), measured: map[string]uint64{}, splitters: map[string]*attribution.ZoneSplitter{},
+		wantDyn: map[string]float64{}, wantIdle: map[string]float64{}, idleOnly: map[string]bool{},
 	}
 	w.l = New(w.st, zones)
+	w.setEmbodied()
 	for _, z := range zones {
 		w.splitters[z] = attribution.NewZoneSplitter(attribution.DefaultPolicy())
 	}
 	w.save()
 	return w
+}
+
+// setEmbodied gives the ledger new figures (a server of up to 5 t CO2e
+// over up to 8 years, sometimes none, sometimes absurd), as a restart
+// with another configuration does.
+func (w *world) setEmbodied() {
+	total, life := w.r.Uint64N(5e15), 1+w.r.Uint64N(8*365*24*3600*1e9)
+	switch w.r.IntN(8) {
+	case 0:
+		total = 0
+	case 1:
+		total, life = 1<<62, 1+w.r.Uint64N(1000)
+	}
+	w.l.SetEmbodied(total, life)
+	if total != w.emb.total || life != w.emb.life {
+		w.emb = embodiedModel{total: total, life: life, base: min(w.emb.amortised(), state.MaxCounterUG)}
+	}
 }
 
 func (w *world) uuid() string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", w.r.IntN(8)) }
@@ -94,6 +140,8 @@ func (w *world) split() {
 		avms = append(avms, attribution.VM{VCPUTimeNS: w.r.Uint64N(4e9), OverheadNS: w.r.Uint64N(1e8), VCPUs: w.r.IntN(5)})
 	}
 	capacity := uint64(1+w.r.IntN(5)) * 8e9
+	w.l.SetPrice(1+w.r.Float64(), w.r.Float64()*800)
+	w.price = (w.l.price.perUJ)
 	for _, z := range zones {
 		res := w.splitters[z].Split(attribution.Tick{
 			EnergyUJ: w.l.Pending(z), CapacityNS: capacity, BusyNS: w.r.Uint64N(capacity + 1), HostCPUs: 8, VMs: avms,
@@ -101,6 +149,28 @@ func (w *world) split() {
 		if err := w.l.Split(z, res, vms); err != nil {
 			w.t.Fatalf("a real splitter's result was refused: %v", err)
 		}
+		for i, sh := range res.VMs {
+			w.wantDyn[keys[i]] += float64(sh.UsageUJ) * w.price
+			w.wantIdle[keys[i]] += float64(sh.IdleUJ) * w.price
+		}
+	}
+	for i, u := range keys {
+		if _, ok := w.idleOnly[u]; !ok {
+			w.idleOnly[u] = true
+		}
+		if avms[i].VCPUs > 0 {
+			w.idleOnly[u] = false
+		}
+	}
+	elapsed := time.Duration(w.r.Int64N(int64(10 * time.Second)))
+	if w.r.IntN(10) == 0 {
+		elapsed = time.Duration(w.r.Int64N(int64(30 * 24 * time.Hour))) // a long outage
+	}
+	if err := w.l.Embody(elapsed, 8, avms, keys, vms); err != nil {
+		w.t.Fatalf("a real splitter's embodied result was refused: %v", err)
+	}
+	if elapsed > 0 && w.emb.life != 0 {
+		w.emb.elapsed += uint64(elapsed)
 	}
 	w.save()
 }
@@ -137,6 +207,9 @@ func (w *world) forget() {
 	for _, s := range w.splitters {
 		s.Forget(u)
 	}
+	delete(w.wantDyn, u)
+	delete(w.wantIdle, u)
+	delete(w.idleOnly, u)
 }
 
 // save is what the agent does after a split; the file format is the state's.
@@ -148,7 +221,7 @@ func (w *world) save() {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	w.saved, w.savedMeasured = b, maps.Clone(w.measured)
+	w.saved, w.savedMeasured, w.savedEmb = b, maps.Clone(w.measured), w.emb
 }
 
 // restart loads the last saved state, as after a crash: what was measured
@@ -158,8 +231,26 @@ func (w *world) restart() {
 	if err != nil {
 		w.t.Fatalf("saved state does not load: %v", err)
 	}
-	w.st, w.measured = st, maps.Clone(w.savedMeasured)
+	w.st, w.measured, w.emb = st, maps.Clone(w.savedMeasured), w.savedEmb
 	w.l = New(st, zones)
+	clear(w.wantDyn)
+	clear(w.wantIdle)
+	clear(w.idleOnly)
+	for u, vm := range st.VMs {
+		w.wantDyn[u], w.wantIdle[u] = float64(vm.Emissions.DynamicUG), float64(vm.Emissions.IdleUG)
+		w.idleOnly[u] = vm.EmbodiedUG == 0
+	}
+	if w.r.IntN(2) == 0 {
+		w.setEmbodied() // another configuration
+	} else {
+		e := st.Embodied
+		if e == nil {
+			e = &state.Embodied{}
+		}
+		if w.l.SetEmbodied(e.TotalUG, e.LifetimeNS) {
+			w.t.Fatal("SetEmbodied with the state's own figures started a new epoch")
+		}
+	}
 	for _, z := range zones {
 		w.splitters[z] = attribution.NewZoneSplitter(attribution.DefaultPolicy())
 	}
@@ -186,11 +277,39 @@ func (w *world) check(op string, i int) {
 			w.t.Fatalf("op %d (%s): Totals shares its maps with the ledger", i, op)
 		}
 	}
+
+	var vms uint64
+	for u, vm := range w.st.VMs {
+		vms += vm.EmbodiedUG
+		if w.idleOnly[u] && vm.EmbodiedUG != 0 {
+			w.t.Fatalf("op %d (%s): VM %s never had a vCPU allocated but was charged %d µg embodied", i, op, u, vm.EmbodiedUG)
+		}
+		for _, c := range []struct {
+			part      string
+			got, want float64
+		}{{"dynamic", float64(vm.Emissions.DynamicUG), w.wantDyn[u]}, {"idle", float64(vm.Emissions.IdleUG), w.wantIdle[u]}} {
+			if d := c.want - c.got; d < -1e-9*c.want || d >= 1+1e-9*c.want {
+				w.t.Fatalf("op %d (%s): VM %s %s emissions %v µg, Σ energy × price of its tick %v µg", i, op, u, c.part, c.got, c.want)
+			}
+		}
+	}
+	want := w.emb.amortised()
+	if got := vms + t.EmbodiedHostUG + t.EmbodiedForgottenUG; got != want || t.EmbodiedAmortisedUG != want {
+		w.t.Fatalf("op %d (%s): Σ VMs embodied %d + host %d + forgotten %d = %d µg, ledger's amortised %d, amortised %d (off by %d)",
+			i, op, vms, t.EmbodiedHostUG, t.EmbodiedForgottenUG, got, t.EmbodiedAmortisedUG, want, int64(got-want))
+	}
+	if err := w.st.Validate(); err != nil {
+		w.t.Fatalf("op %d (%s): the ledger's state does not validate: %v", i, op, err)
+	}
 }
 
-// TestConservation runs random sequences of measure, split, forget,
-// outage (measures with no split), unattribute, refused splits and
-// restarts, and checks the invariant of the package doc after every op.
+// TestConservation runs random sequences of measure, split (with embodied
+// emissions and a new price each time), forget, outage (measures with no
+// split), unattribute, refused splits and restarts (sometimes with other
+// embodied figures), and checks the invariants of the package doc after
+// every op: energy to the µJ, embodied to the µg (against an amortised
+// total computed apart, with math/big), emissions by part within 1 µg of
+// Σ energy × price of its tick.
 func TestConservation(t *testing.T) {
 	for seed := range uint64(50) {
 		w := newWorld(t, seed)
