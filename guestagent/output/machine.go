@@ -1,13 +1,12 @@
 package output
 
 import (
-	"bufio"
-	"bytes"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
+
+	"github.com/virtwatt/virtwatt/internal/procinfo"
 )
 
 // DetectMachine describes the guest from <procRoot> the way CodeCarbon
@@ -25,27 +24,11 @@ func DetectMachine(procRoot string) Machine {
 		m.OS += "-" + strings.TrimSpace(string(b))
 	}
 	m.OS += "-" + unameMachine(runtime.GOARCH)
-	if b, err := readHead(filepath.Join(procRoot, "cpuinfo"), 64<<10); err == nil {
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		for sc.Scan() {
-			k, v, ok := strings.Cut(sc.Text(), ":")
-			if ok && strings.TrimSpace(k) == "model name" {
-				m.CPUModel = strings.TrimSpace(v)
-				break
-			}
-		}
+	if c, err := procinfo.ReadCPU(procRoot); err == nil {
+		m.CPUModel = c.ModelName
 	}
-	if b, err := readHead(filepath.Join(procRoot, "meminfo"), 4<<10); err == nil {
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			if len(f) >= 2 && f[0] == "MemTotal:" {
-				if kb, err := strconv.ParseUint(f[1], 10, 64); err == nil {
-					m.RAMTotalGB = float64(kb) / (1 << 20)
-				}
-				break
-			}
-		}
+	if b, err := procinfo.MemTotalBytes(procRoot); err == nil {
+		m.RAMTotalGB = float64(b) / (1 << 30)
 	}
 	return m
 }
@@ -60,19 +43,4 @@ func unameMachine(goarch string) string {
 		return "i686"
 	}
 	return goarch
-}
-
-// readHead reads at most n bytes of a file.
-func readHead(path string, n int) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	buf := make([]byte, n)
-	k, err := f.Read(buf)
-	if k > 0 {
-		return buf[:k], nil
-	}
-	return nil, err
 }

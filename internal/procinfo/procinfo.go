@@ -1,65 +1,58 @@
-// Package procinfo is the one parser of <proc-root>/cpuinfo and
-// <proc-root>/meminfo for both agents: the CPU's vendor, family, model and
-// model name, how many sockets and hardware threads the host has, and the
-// memory it holds. It reads through internal/regfile, so a FIFO planted at
-// the path never blocks it.
+// Package procinfo is the one reader of <proc-root>/cpuinfo and
+// <proc-root>/meminfo: the first processor's identity (vendor, family,
+// model, stepping, model name) and the memory size. Both agents and the
+// guest's outputs use it; nothing else parses those files.
 //
-// Invariants: a missing field is its zero value (a virtual CPU may say no
-// model name, ARM says no vendor_id); Sockets and Threads are at least 1
-// when the file parsed at all, so a caller multiplying by them never gets 0.
+// Files are opened through regfile (never blocking on a FIFO planted at the
+// path) and read only as far as needed: the first processor block of
+// cpuinfo, within its first 64 KiB, and meminfo's first 16 KiB.
 package procinfo
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/virtwatt/virtwatt/internal/regfile"
 )
 
-// Vendors, as CPU.Vendor says them.
+// What is read of each file, at most.
 const (
-	VendorIntel = "intel"
-	VendorAMD   = "amd"
+	cpuinfoLimit = 64 << 10
+	meminfoLimit = 16 << 10
 )
 
-// CPU is what /proc/cpuinfo says of the host's processors.
+// CPU is the first processor block of /proc/cpuinfo. Fields the file does
+// not have (an arm64 kernel writes no "model name") are zero; Family,
+// Model and Stepping are -1 when absent or not a number.
 type CPU struct {
-	// Vendor is VendorIntel, VendorAMD (Hygon, an AMD licensee, included)
-	// or "" when unknown; Family and Model are the first processor's
-	// "cpu family" and "model".
-	Vendor        string
-	Family, Model int
-	// ModelName is the first processor's "model name" ("" when absent).
-	ModelName string
-	// Sockets counts the distinct "physical id" values (1 when none is
-	// given, as in many VMs); Threads counts the "processor" blocks (1
-	// when none).
-	Sockets, Threads int
+	VendorID  string // "GenuineIntel", "AuthenticAMD", "HygonGenuine", ...
+	Family    int    // "cpu family"
+	Model     int    // "model"
+	Stepping  int    // "stepping"
+	ModelName string // "model name", trimmed
 }
 
-// ReadCPU parses a cpuinfo file. The error of a file that cannot be opened
-// is regfile's (os.IsNotExist works on it).
-func ReadCPU(path string) (CPU, error) {
+// ReadCPU parses <procRoot>/cpuinfo's first processor block.
+func ReadCPU(procRoot string) (CPU, error) {
+	path := filepath.Join(procRoot, "cpuinfo")
 	f, err := regfile.Open(path, 0)
 	if err != nil {
-		return CPU{}, err
+		return CPU{}, fmt.Errorf("procinfo: %w", err)
 	}
 	defer f.Close()
-	var (
-		c       CPU
-		first   = true // still in the first processor block
-		sockets = map[string]bool{}
-		sawAny  bool
-	)
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20) // flags lines are long on recent CPUs
+	c := CPU{Family: -1, Model: -1, Stepping: -1}
+	seen := false
+	sc := bufio.NewScanner(io.LimitReader(f, cpuinfoLimit))
 	for sc.Scan() {
 		line := sc.Text()
 		if strings.TrimSpace(line) == "" {
-			if sawAny {
-				first = false
+			if seen {
+				break // end of the first processor block
 			}
 			continue
 		}
@@ -67,63 +60,63 @@ func ReadCPU(path string) (CPU, error) {
 		if !ok {
 			continue
 		}
+		seen = true
 		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
-		sawAny = true
-		switch key {
-		case "processor":
-			c.Threads++
-		case "physical id":
-			sockets[val] = true
-		}
-		if !first {
-			continue
-		}
 		switch key {
 		case "vendor_id":
-			switch val {
-			case "GenuineIntel":
-				c.Vendor = VendorIntel
-			case "AuthenticAMD", "HygonGenuine":
-				c.Vendor = VendorAMD
-			}
+			c.VendorID = val
 		case "cpu family":
-			c.Family, _ = strconv.Atoi(val)
+			c.Family = atoi(val)
 		case "model":
-			c.Model, _ = strconv.Atoi(val)
+			c.Model = atoi(val)
+		case "stepping":
+			c.Stepping = atoi(val)
 		case "model name":
 			c.ModelName = val
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return CPU{}, fmt.Errorf("read %s: %w", path, err)
+		return CPU{}, fmt.Errorf("procinfo: read %s: %w", path, err)
 	}
-	c.Sockets = max(len(sockets), 1)
-	c.Threads = max(c.Threads, 1)
+	if !seen {
+		return CPU{}, fmt.Errorf("procinfo: %s: no \"key : value\" line in its first processor block", path)
+	}
 	return c, nil
 }
 
-// ReadMemTotal returns MemTotal of a meminfo file, in bytes (the file says
-// kB, which the kernel means as KiB).
-func ReadMemTotal(path string) (uint64, error) {
+func atoi(s string) int {
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 0 {
+		return -1
+	}
+	return v
+}
+
+// ErrNoMemTotal says meminfo has no usable MemTotal line.
+var ErrNoMemTotal = errors.New("no \"MemTotal: N kB\" line")
+
+// MemTotalBytes is <procRoot>/meminfo's MemTotal in bytes.
+func MemTotalBytes(procRoot string) (uint64, error) {
+	path := filepath.Join(procRoot, "meminfo")
 	f, err := regfile.Open(path, 0)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("procinfo: %w", err)
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(io.LimitReader(f, meminfoLimit))
 	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 2 || fields[0] != "MemTotal:" {
+		fl := strings.Fields(sc.Text())
+		if len(fl) < 2 || fl[0] != "MemTotal:" {
 			continue
 		}
-		kb, err := strconv.ParseUint(fields[1], 10, 64)
-		if err != nil || kb > (1<<64-1)/1024 {
-			return 0, fmt.Errorf("%s: MemTotal %q is not a number of kB", path, fields[1])
+		kb, err := strconv.ParseUint(fl[1], 10, 64)
+		if err != nil || (len(fl) > 2 && fl[2] != "kB") || kb > (1<<64-1)/1024 {
+			return 0, fmt.Errorf("procinfo: %s: MemTotal %q: %w", path, strings.Join(fl[1:], " "), ErrNoMemTotal)
 		}
 		return kb * 1024, nil
 	}
 	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("read %s: %w", path, err)
+		return 0, fmt.Errorf("procinfo: read %s: %w", path, err)
 	}
-	return 0, fmt.Errorf("%s: no MemTotal line", path)
+	return 0, fmt.Errorf("procinfo: %s: %w", path, ErrNoMemTotal)
 }
