@@ -14,6 +14,7 @@ import (
 
 	"github.com/virtwatt/virtwatt/hostagent/attribution"
 	"github.com/virtwatt/virtwatt/hostagent/domain"
+	"github.com/virtwatt/virtwatt/hostagent/intensity"
 	"github.com/virtwatt/virtwatt/hostagent/ledger"
 	"github.com/virtwatt/virtwatt/hostagent/meter"
 	"github.com/virtwatt/virtwatt/hostagent/publish"
@@ -35,6 +36,9 @@ type Sources struct {
 	CPU     func() (procstat.CPU, error)
 	Domains domain.Source
 	Now     func() time.Time
+	// Intensity is the grid carbon intensity in force, read once per tick
+	// (nil: the configured constant).
+	Intensity intensity.Source
 }
 
 // Agent runs ticks. It is not safe for concurrent ticks; Snapshot may be
@@ -78,6 +82,9 @@ func New(cfg Config, src Sources, writer *share.Writer, st *state.State, obs *Ob
 	}
 	if src.Now == nil {
 		src.Now = time.Now
+	}
+	if src.Intensity == nil {
+		src.Intensity = intensity.NewStatic(cfg.CarbonIntensity, cfg.CarbonIntensitySource)
 	}
 	if obs == nil {
 		obs = NewObserver()
@@ -151,6 +158,7 @@ func (a *Agent) Tick(ctx context.Context) bool {
 	defer func() { a.obs.tickDuration.Observe(time.Since(start).Seconds()) }()
 	defer a.cond.Flush()
 	now := a.src.Now()
+	a.readIntensity()
 
 	readings, err := a.src.Meter.Read()
 	if err != nil {

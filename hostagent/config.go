@@ -51,6 +51,13 @@ type Config struct {
 	EmbodiedKgCO2e        float64 `toml:"embodied_kgco2e"`
 	LifetimeYears         float64 `toml:"lifetime_years"`
 
+	// A live intensity (hostagent/intensity): a file or an Electricity
+	// Maps-shaped URL, polled every CarbonIntensityRefresh.
+	CarbonIntensityFile     string        `toml:"carbon_intensity_file"`
+	CarbonIntensityURL      string        `toml:"carbon_intensity_url"`
+	CarbonIntensityAuthFile string        `toml:"carbon_intensity_auth_file"`
+	CarbonIntensityRefresh  time.Duration `toml:"carbon_intensity_refresh"`
+
 	// Modes (flags only).
 	Once    bool `toml:"-"`
 	Demo    bool `toml:"-"`
@@ -138,6 +145,7 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.Float64Var(&c.PUE, "pue", c.PUE, "power usage effectiveness of the facility, written into records (0: not set)")
 	fs.Float64Var(&c.WUE, "wue", c.WUE, "water usage effectiveness in L/kWh, written into records (0: not set)")
 	fs.Float64Var(&c.CarbonIntensity, "carbon-intensity", c.CarbonIntensity, "grid carbon intensity in gCO2e/kWh, written into records (0: not set)")
+	bindIntensityFlags(fs, c)
 	fs.StringVar(&c.CarbonIntensitySource, "carbon-intensity-source", c.CarbonIntensitySource, "where --carbon-intensity comes from (free text)")
 	fs.Float64Var(&c.EmbodiedKgCO2e, "embodied-kgco2e", c.EmbodiedKgCO2e, "the host's manufacturing emissions in kgCO2e (0: not set)")
 	fs.Float64Var(&c.LifetimeYears, "lifetime-years", c.LifetimeYears, "years over which embodied emissions are amortized")
@@ -259,6 +267,9 @@ func (c Config) Validate() error {
 	}
 	if c.PUE != 0 && c.PUE < 1 {
 		bad("pue", "%v is below 1 (PUE is total facility power over IT power)", c.PUE)
+	for _, pr := range c.intensityConfig().Check() {
+		bad(pr.Key, "%s", pr.Msg)
+	}
 	}
 	if c.EmbodiedKgCO2e > 0 && c.LifetimeYears <= 0 {
 		bad("lifetime-years", "%v must be positive when embodied_kgco2e is set", c.LifetimeYears)

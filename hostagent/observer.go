@@ -10,7 +10,7 @@ type Observer struct {
 }
 
 // Stages counted by virtwatt_errors_total.
-var errorStages = []string{"meter", stageMeterReset, "procstat", "domains", "share", "state", "prune"}
+var errorStages = []string{"meter", stageMeterReset, "procstat", "domains", "share", "state", "prune", "intensity"}
 
 // NewObserver returns unregistered instrumentation.
 func NewObserver() *Observer {
@@ -22,7 +22,7 @@ func NewObserver() *Observer {
 		}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "virtwatt_errors_total",
-			Help: "Errors by stage of the tick (meter, meter_reset: a counter reset, procstat, domains, share, state, prune).",
+			Help: "Errors by stage of the tick (meter, meter_reset: a counter reset, procstat, domains, share, state, prune, intensity: a refused carbon intensity reading).",
 		}, []string{"stage"}),
 	}
 	for _, s := range errorStages {

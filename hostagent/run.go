@@ -106,6 +106,11 @@ func Main(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) erro
 		return err
 	}
 	obs := NewObserver()
+	ci, runIntensity, err := openIntensity(ctx, cfg, obs, log)
+	if err != nil {
+		return err
+	}
+	src.Intensity = ci
 	a, err := New(cfg, src, w, st, obs, log)
 	if err != nil {
 		return err
@@ -140,6 +145,7 @@ func Main(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) erro
 	defer cancel()
 	served := make(chan error, 1)
 	go func() { served <- srv.Run(ctx) }()
+	go func() { _ = runIntensity(ctx) }() // ends with ctx; Current never waits on it
 	log.Info("running", "interval", cfg.Interval, "share_root", cfg.ShareRoot, "state_file", cfg.StateFile,
 		"listen", srv.Addr().String(), "max_connections", srv.MaxConnections(), "idle", cfg.Idle, "overhead", cfg.Overhead,
 		"vms_in_state", len(st.VMs))

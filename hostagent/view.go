@@ -28,6 +28,7 @@ func (a *Agent) hostView(now time.Time, hostPower map[string]float64) *view.Host
 		ForgottenUJ:    t.ForgottenUJ,
 		PendingUJ:      t.PendingUJ,
 		Zones:          a.cfg.Zones,
+		Intensity:      a.intensityView(),
 	}
 	s.HostEnergy = make([]view.ZoneCounter, 0, len(t.HostEnergyUJ))
 	for k, v := range t.HostEnergyUJ {

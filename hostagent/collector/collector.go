@@ -18,6 +18,7 @@ type Collector struct {
 	hostEnergy, hostPower, unattributed *prometheus.Desc
 	forgotten, pending                  *prometheus.Desc
 	domPower, domCPU                    *prometheus.Desc
+	intensity, intensityAge             *prometheus.Desc
 }
 
 // New renders what snap returns at each scrape (nil: nothing yet).
@@ -45,6 +46,12 @@ func New(snap func() *view.Host) *Collector {
 		domCPU: prometheus.NewDesc("virtwatt_domain_cpu_seconds_total",
 			"A VM's CPU time (vCPUs plus emulator and I/O threads) accumulated by the agent; it never goes back.",
 			[]string{"domain", "uuid"}, nil),
+		intensity: prometheus.NewDesc("virtwatt_host_carbon_intensity_grams_per_kwh",
+			"Grid carbon intensity in force at the last tick, in gCO2e/kWh, written into every record; absent when not set.",
+			[]string{"source", "zone"}, nil),
+		intensityAge: prometheus.NewDesc("virtwatt_host_carbon_intensity_age_seconds",
+			"Age of the carbon intensity in force at the last tick (from its publication time, or the file's modification time); absent for a constant.",
+			nil, nil),
 	}
 }
 
@@ -63,6 +70,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for zone, w := range s.HostPowerW {
 		ch <- prometheus.MustNewConstMetric(c.hostPower, prometheus.GaugeValue, w, zone)
+	}
+	if ci := s.Intensity; ci.GramsPerKWh > 0 {
+		ch <- prometheus.MustNewConstMetric(c.intensity, prometheus.GaugeValue, ci.GramsPerKWh, ci.Source, ci.Zone)
+		if !ci.Time.IsZero() {
+			ch <- prometheus.MustNewConstMetric(c.intensityAge, prometheus.GaugeValue, max(0, s.Time.Sub(ci.Time).Seconds()))
+		}
 	}
 	for _, zone := range s.Zones {
 		ch <- prometheus.MustNewConstMetric(c.unattributed, prometheus.CounterValue, float64(s.UnattributedUJ[zone])/1e6, zone)

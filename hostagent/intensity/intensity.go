@@ -17,12 +17,16 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/virtwatt/virtwatt/share"
 )
 
 // MaxGramsPerKWh is the largest intensity a source may report, in
-// gCO2e/kWh. No grid is above about 1,100; more is a unit error (g/MWh,
-// lbs) or garbage, and is refused rather than clamped.
-const MaxGramsPerKWh = 5000.0
+// gCO2e/kWh: share.MaxCarbonIntensity, the bound guests apply to the
+// record (a value above it would be ignored by every guest). No grid is
+// above about 1,100; more is a unit error (g/MWh, lbs) or garbage, and is
+// refused rather than clamped.
+const MaxGramsPerKWh = share.MaxCarbonIntensity
 
 // Value is a grid carbon intensity and where it came from.
 type Value struct {

@@ -22,7 +22,9 @@ type Site struct {
 	Zones                 []string // counted zones
 	PUE, WUE              float64
 	CarbonIntensity       float64
-	CarbonIntensitySource string // "" with a CarbonIntensity: "host"
+	CarbonIntensitySource string    // "" with a CarbonIntensity: "host"
+	CarbonIntensityZone   string    // the grid zone of a live source's value
+	CarbonIntensityTime   time.Time // when a live source's value was published
 	EmbodiedKgCO2e        float64
 	LifetimeYears         float64
 }
@@ -63,6 +65,8 @@ func (s Site) Record(d *domain.Domain, vm state.VM, now time.Time, shares int) s
 		WUE:                   s.WUE,
 		CarbonIntensity:       s.CarbonIntensity,
 		CarbonIntensitySource: s.CarbonIntensitySource,
+		CarbonIntensityZone:   s.CarbonIntensityZone,
+		CarbonIntensityTime:   s.CarbonIntensityTime,
 		Labels:                d.Labels,
 	}
 	if s.CarbonIntensity > 0 && rec.CarbonIntensitySource == "" {

@@ -25,6 +25,17 @@ type Host struct {
 
 	Domains []Domain
 	Zones   []string // counted zones, in order
+
+	// Intensity is the grid carbon intensity in force at this tick
+	// (GramsPerKWh 0: not set; Time zero: a constant, with no age).
+	Intensity Intensity
+}
+
+// Intensity is a grid carbon intensity and where it came from.
+type Intensity struct {
+	GramsPerKWh  float64
+	Source, Zone string
+	Time         time.Time // when it was published
 }
 
 // ZoneCounter is one host zone's cumulative energy.
