@@ -119,6 +119,10 @@ type Accountant struct {
 	maxRange map[string]uint64 // tree mode: each zone's max range
 
 	energy    map[string]uint64  // the agent's cumulative µJ per zone
+	// byProv splits energy by provenance (see measure.Sample's
+	// EnergyByProvenance); prov is the provenance of what add counts now.
+	byProv map[measure.Provenance]map[string]uint64
+	prov   measure.Provenance
 	emissions map[string]float64 // grams per part (measure.Part*)
 	partUJ    map[string]uint64  // µJ per part, every zone
 	rawUsage  map[string]uint64  // record mode: last usage_uj per zone, as read
@@ -189,7 +193,7 @@ func (a *Accountant) Observe(now time.Time, obs follow.Observation) measure.Samp
 
 // restart forgets the baseline of the counters (not the agent's totals).
 func (a *Accountant) restart(mode string) {
-	if a.mode != "" && a.mode != mode {
+	if a.mode != "" && a.mode != mode && a.mode != ModeEstimate && mode != ModeEstimate {
 		a.log.Warn("share changed format: starting a new baseline", "from", a.mode, "to", mode)
 	}
 	a.mode = mode
@@ -220,6 +224,7 @@ func (a *Accountant) add(zone string, d, dyn, idle uint64) {
 		d = sum - cur
 	}
 	a.energy[zone] = sum
+	a.addProvenance(zone, d)
 	dyn = min(dyn, d)
 	idle = min(idle, d-dyn)
 	a.addPart(measure.PartDynamic, dyn)
@@ -373,10 +378,14 @@ func (a *Accountant) sample(now time.Time, up bool) measure.Sample {
 		Mode:               a.mode,
 		LastUpdate:         a.lastUpdate,
 		ReadErrors:         maps.Clone(a.errors),
+		EnergyByProvenance: a.energyByProvenance(),
 	}
 	if a.mode == ModeRecord {
 		s.HostTime = a.lastHost
 		s.Method, s.Model, s.IdleModel = a.meta.Provenance()
+	}
+	if a.mode == ModeEstimate {
+		s.Method, s.Model = a.prov.Method, a.prov.Model
 	}
 	if up && len(a.power) > 0 {
 		s.PowerW = maps.Clone(a.power)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/virtwatt/virtwatt/guestagent/follow"
+	"github.com/virtwatt/virtwatt/guestagent/measure"
 	"github.com/virtwatt/virtwatt/share"
 )
 
@@ -25,6 +26,8 @@ func (a *Accountant) observeRecord(now time.Time, r *share.Record) bool {
 	}
 	a.noteRefused(refused)
 	a.prices = prices
+	method, model, _ := r.Provenance()
+	a.prov = measure.Provenance{Method: method, Model: model}
 
 	switch {
 	case a.mode != ModeRecord:
@@ -44,6 +47,7 @@ func (a *Accountant) observeRecord(now time.Time, r *share.Record) bool {
 				// counter goes backwards.
 				emissions, partUJ, water := a.emissions, a.partUJ, a.water
 				a.energy, a.emissions, a.partUJ, a.water = nil, nil, nil, 0
+				a.byProv = nil // the same energy, relabelled by the record
 				defer func() {
 					a.water = max(a.water, water)
 					for p, g := range emissions {

@@ -25,6 +25,7 @@ func plausibleWrap(d, maxRange uint64, dt time.Duration) bool {
 func (a *Accountant) observeTree(now time.Time, t share.Tree) bool {
 	a.meta = share.Record{}
 	a.prices, _, _ = a.opts.Pricing.prices(nil, a.prices)
+	a.prov = treeProvenance
 
 	zones := map[string]treeZone{share.ZonePackage: {t.PackageUJ, t.PackageMaxUJ}}
 	if t.HasDRAM {

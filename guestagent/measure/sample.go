@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/virtwatt/virtwatt/internal/saturate"
+	"github.com/virtwatt/virtwatt/share"
 )
 
 // Sample is one observation, produced after each poll of the share.
@@ -46,6 +47,11 @@ type Sample struct {
 	// records read as measured by rapl, idle by time); "" when not said
 	// (a tree-only share, or before the share was read).
 	Method, Model, IdleModel, CPUModel string
+	// EnergyByProvenance is EnergyUJ split by how each µJ was obtained
+	// (a Provenance per source the agent followed: the host's record,
+	// a tree, or its own estimate): per provenance and zone, cumulative,
+	// never going backwards; summed over provenances it is EnergyUJ.
+	EnergyByProvenance map[Provenance]map[string]uint64
 
 	IntensityGPerKWh float64
 	IntensitySource  string
@@ -59,7 +65,8 @@ type Sample struct {
 	IntensityTime time.Time
 
 	// Mode is how the share was read: "record", "tree" (counters only, as a
-	// Scaphandre host writes them) or "" before the share was ever read.
+	// Scaphandre host writes them), ModeEstimate while no share is usable
+	// and the energy is the guest's own estimate, or "" before either.
 	Mode string
 	// LastUpdate is when the share last changed: the record's host
 	// timestamp, or the guest clock for a tree-only share; zero before.
@@ -67,6 +74,36 @@ type Sample struct {
 	// ReadErrors counts, per reason, the polls that could not use the share
 	// since the agent started (missing, too_large, garbled, schema, stale...).
 	ReadErrors map[string]uint64
+}
+
+// Provenance is how energy was obtained: Method (share.MethodMeasured or
+// share.MethodEstimated) and the Model that measured or estimated it.
+type Provenance struct{ Method, Model string }
+
+// Provenance is s's Method and Model, read as a schema-1 record is when
+// unsaid (a tree-only share's counters are RAPL's): measured by rapl.
+func (s Sample) Provenance() Provenance {
+	if s.Method == "" {
+		return Provenance{Method: share.MethodMeasured, Model: share.ModelRAPL}
+	}
+	return Provenance{Method: s.Method, Model: s.Model}
+}
+
+// Estimated reports whether s's energy and power come from the guest's
+// own estimate (no usable share) rather than from the share.
+func (s Sample) Estimated() bool { return s.Mode == ModeEstimate }
+
+// ModeEstimate is Sample.Mode while no share is usable and the guest
+// estimates the VM's energy itself.
+const ModeEstimate = "estimate"
+
+// PowerKnownAt reports whether s's power may be exported at now: the share
+// is up (UpAt), or s is an estimate no older than s.StaleAfter.
+func (s Sample) PowerKnownAt(now time.Time) bool {
+	if s.Estimated() {
+		return s.StaleAfter <= 0 || now.Sub(s.Time) <= s.StaleAfter
+	}
+	return s.UpAt(now)
 }
 
 // UpAt reports whether the share is still up at now: s.Up, and s no older

@@ -1,0 +1,91 @@
+package account
+
+import (
+	"maps"
+	"time"
+
+	"github.com/virtwatt/virtwatt/guestagent/measure"
+	"github.com/virtwatt/virtwatt/internal/saturate"
+	"github.com/virtwatt/virtwatt/share"
+)
+
+// ModeEstimate is the Accountant's mode while the energy is the guest's
+// own estimate (no usable share): see Estimated.
+const ModeEstimate = measure.ModeEstimate
+
+// treeProvenance is how a tree-only share's energy is counted in
+// EnergyByProvenance (the Sample's Method stays unsaid): as a schema-1
+// record's, measured by rapl, what a powercap tree holds.
+var treeProvenance = measure.Provenance{Method: share.MethodMeasured, Model: share.ModelRAPL}
+
+// Estimate is one step of the guest's own estimate of its VM's energy,
+// made while no share is usable (package selfestimate).
+type Estimate struct {
+	Model     string            // share.ModelCCF
+	EnergyUJ  map[string]uint64 // per zone, over the step
+	DynamicUJ map[string]uint64 // of EnergyUJ, what is dynamic (the rest is idle/static)
+	// PowerW per zone over the step; nil when not known (the first step).
+	PowerW map[string]float64
+}
+
+// Estimated accounts for one step of the guest's own estimate, made at
+// now (guest clock), and returns the resulting Sample: never up (the share
+// is not), Mode ModeEstimate, Method share.MethodEstimated, and the step's
+// power. The energy is priced at the guest's own settings, as a tree's is.
+//
+// Entering estimation forgets the share's baseline: the next record or
+// tree read is a baseline only, adding nothing, because the time between
+// its counters' last reading (or their start) and now was estimated: no
+// energy is counted twice. (Within one host interval at each switch, a
+// little time may be counted by neither, or by both.)
+func (a *Accountant) Estimated(now time.Time, e Estimate) measure.Sample {
+	if a.mode != ModeEstimate {
+		a.restart(ModeEstimate)
+		a.onlyTree = false // a record read later must not catch up with a tree
+		if a.energy == nil {
+			a.energy = map[string]uint64{}
+		}
+	}
+	a.prices, _, _ = a.opts.Pricing.prices(nil, a.prices)
+	a.prov = measure.Provenance{Method: share.MethodEstimated, Model: e.Model}
+	for zone, d := range e.EnergyUJ {
+		dyn := min(e.DynamicUJ[zone], d)
+		a.add(zone, d, dyn, d-dyn)
+	}
+	a.power = nil
+	if len(e.PowerW) > 0 {
+		a.power = maps.Clone(e.PowerW)
+	}
+	s := a.sample(now, false)
+	s.PowerW = maps.Clone(a.power)
+	return s
+}
+
+// addProvenance counts d µJ of zone under the provenance in force.
+func (a *Accountant) addProvenance(zone string, d uint64) {
+	if a.byProv == nil {
+		a.byProv = map[measure.Provenance]map[string]uint64{}
+	}
+	p := a.prov
+	if p.Method == "" {
+		p = treeProvenance // never unset in practice: each observe sets it first
+	}
+	m := a.byProv[p]
+	if m == nil {
+		m = map[string]uint64{}
+		a.byProv[p] = m
+	}
+	m[zone], _ = saturate.Add(m[zone], d)
+}
+
+// energyByProvenance is a deep copy of byProv.
+func (a *Accountant) energyByProvenance() map[measure.Provenance]map[string]uint64 {
+	if a.byProv == nil {
+		return nil
+	}
+	out := make(map[measure.Provenance]map[string]uint64, len(a.byProv))
+	for p, m := range a.byProv {
+		out[p] = maps.Clone(m)
+	}
+	return out
+}

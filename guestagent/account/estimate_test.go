@@ -1,0 +1,104 @@
+package account
+
+import (
+	"testing"
+
+	"github.com/virtwatt/virtwatt/guestagent/follow"
+	"github.com/virtwatt/virtwatt/guestagent/measure"
+	"github.com/virtwatt/virtwatt/share"
+)
+
+var (
+	provRAPL = measure.Provenance{Method: share.MethodMeasured, Model: share.ModelRAPL}
+	provCCF  = measure.Provenance{Method: share.MethodEstimated, Model: share.ModelCCF}
+)
+
+func est(pkg, dram uint64) Estimate {
+	return Estimate{Model: share.ModelCCF,
+		EnergyUJ:  map[string]uint64{share.ZonePackage: pkg, share.ZoneDRAM: dram},
+		DynamicUJ: map[string]uint64{share.ZonePackage: pkg / 2},
+		PowerW:    map[string]float64{share.ZonePackage: float64(pkg) / 1e6, share.ZoneDRAM: float64(dram) / 1e6}}
+}
+
+// checkByProvenance: the split by provenance sums to the energy, zone by
+// zone, and no series went back since prev.
+func checkByProvenance(t *testing.T, s, prev measure.Sample) {
+	t.Helper()
+	sum := map[string]uint64{}
+	for p, m := range s.EnergyByProvenance {
+		for z, v := range m {
+			sum[z] += v
+			if old := prev.EnergyByProvenance[p][z]; v < old {
+				t.Fatalf("%v/%s went back %d -> %d", p, z, old, v)
+			}
+		}
+	}
+	for p, m := range prev.EnergyByProvenance {
+		for z := range m {
+			if _, ok := s.EnergyByProvenance[p][z]; !ok {
+				t.Fatalf("%v/%s vanished", p, z)
+			}
+		}
+	}
+	for z, v := range s.EnergyUJ {
+		if sum[z] != v {
+			t.Fatalf("zone %s: by provenance %d, energy %d (%v)", z, sum[z], v, s.EnergyByProvenance)
+		}
+	}
+}
+
+// TestEstimatedThenMeasured: estimated energy, then a share appears (its
+// counters are a baseline only: that time was estimated), then measured
+// steps, then the share goes (estimated again) and comes back in the same
+// instance with counters that covered the gap (a baseline again): every
+// µJ counted once, under its provenance, and nothing goes back.
+func TestEstimatedThenMeasured(t *testing.T) {
+	a := newAcct(100)
+	var prev measure.Sample
+	step := func(s measure.Sample) measure.Sample {
+		t.Helper()
+		checkByProvenance(t, s, prev)
+		prev = s
+		return s
+	}
+	s := step(a.Estimated(at(0), est(2_000_000, 500_000)))
+	if s.Up || !s.Estimated() || s.Method != share.MethodEstimated || s.Model != share.ModelCCF || s.PowerW[share.ZonePackage] != 2 {
+		t.Fatalf("estimated sample: up %v mode %q %s/%s power %v", s.Up, s.Mode, s.Method, s.Model, s.PowerW)
+	}
+	if s.EnergyPartUJ[measure.PartDynamic] != 1_000_000 || s.EnergyPartUJ[measure.PartIdle] != 1_500_000 {
+		t.Fatalf("parts %v, want dynamic 1e6 idle 1.5e6", s.EnergyPartUJ)
+	}
+	step(a.Estimated(at(1), est(2_000_000, 500_000)))
+
+	// The share appears holding 50 J: a baseline, not energy.
+	s = step(a.Observe(at(2), obsRec(rec("i", 1, 2, 50_000_000))))
+	wantEnergy(t, s, share.ZonePackage, 4_000_000)
+	s = step(a.Observe(at(3), obsRec(rec("i", 2, 3, 53_000_000))))
+	if !s.Up || s.Estimated() || s.Method != share.MethodMeasured {
+		t.Fatalf("measured sample: up %v mode %q method %q", s.Up, s.Mode, s.Method)
+	}
+	wantEnergy(t, s, share.ZonePackage, 7_000_000)
+	if got := s.EnergyByProvenance[provRAPL][share.ZonePackage]; got != 3_000_000 {
+		t.Fatalf("measured package %d, want 3e6", got)
+	}
+	if got := s.EnergyByProvenance[provCCF][share.ZonePackage]; got != 4_000_000 {
+		t.Fatalf("estimated package %d, want 4e6 kept", got)
+	}
+
+	// The share goes; the guest estimates; it comes back with 20 J more on
+	// the same instance's counters, covering the estimated gap: a baseline.
+	step(a.Observe(at(4), follow.Observation{Reason: follow.ReasonMissing}))
+	step(a.Estimated(at(5), est(1_000_000, 0)))
+	s = step(a.Observe(at(6), obsRec(rec("i", 5, 6, 73_000_000))))
+	wantEnergy(t, s, share.ZonePackage, 8_000_000)
+	s = step(a.Observe(at(7), obsRec(rec("i", 6, 7, 74_000_000))))
+	wantEnergy(t, s, share.ZonePackage, 9_000_000)
+	if s.EnergyByProvenance[provRAPL][share.ZonePackage] != 4_000_000 || s.EnergyByProvenance[provCCF][share.ZonePackage] != 5_000_000 {
+		t.Fatalf("by provenance %v", s.EnergyByProvenance)
+	}
+	// A tree read after an estimate is a baseline too.
+	step(a.Estimated(at(8), est(1_000_000, 0)))
+	step(a.Observe(at(9), obsTree(90_000_000, 1<<40)))
+	s = step(a.Observe(at(10), obsTree(91_000_000, 1<<40)))
+	wantEnergy(t, s, share.ZonePackage, 10_000_000+1_000_000)
+}
