@@ -119,10 +119,6 @@ type Accountant struct {
 	maxRange map[string]uint64 // tree mode: each zone's max range
 
 	energy    map[string]uint64  // the agent's cumulative µJ per zone
-	// byProv splits energy by provenance (see measure.Sample's
-	// EnergyByProvenance); prov is the provenance of what add counts now.
-	byProv map[measure.Provenance]map[string]uint64
-	prov   measure.Provenance
 	emissions map[string]float64 // grams per part (measure.Part*)
 	partUJ    map[string]uint64  // µJ per part, every zone
 	rawUsage  map[string]uint64  // record mode: last usage_uj per zone, as read
@@ -134,6 +130,11 @@ type Accountant struct {
 	rawEmbodied  uint64
 	embodiedSeen bool
 	power        map[string]float64 // from the last step; nil when unknown
+
+	// byProv splits energy by provenance (see measure.Sample's
+	// EnergyByProvenance); prov is the provenance of what add counts now.
+	byProv map[measure.Provenance]map[string]uint64
+	prov   measure.Provenance
 
 	prices     Prices
 	lastHost   time.Time // record mode: host timestamp of the last record
