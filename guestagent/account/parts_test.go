@@ -228,3 +228,53 @@ func TestProvenanceFromRecord(t *testing.T) {
 		t.Fatalf("schema 1 provenance %q %q %q", s.Method, s.Model, s.IdleModel)
 	}
 }
+
+// TestTreeThenRecordSplits: a tree read just before the host's first
+// record (the host writes the tree first) is replaced by the record's
+// totals, split as the record says; what the tree's reading exported stays
+// unsplit (no part goes backwards), out of the split parts, so nothing is
+// counted twice and the total is the larger of the two.
+func TestTreeThenRecordSplits(t *testing.T) {
+	const kwh = 3_600_000_000_000
+	// The guest prices the tree at the world average (no host intensity in
+	// a tree), the record at its 200 g/kWh.
+	for _, tt := range []struct {
+		name   string
+		treeUJ uint64
+	}{
+		{"tree below the record", kwh / 4},
+		{"tree equal to the record, priced higher", kwh},
+		{"empty tree", 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := New(Options{PollInterval: time.Second})
+			s0 := a.Observe(at(0), obsTree(tt.treeUJ, 1<<50))
+			r := rec("a", 1, 0, 0)
+			r.Zones = map[string]share.ZoneEnergy{share.ZonePackage: {UsageUJ: 3 * kwh / 4, IdleUJ: kwh / 4}}
+			r.CarbonIntensity = 200
+			s := a.Observe(at(0.01), obsRec(r))
+			for p, g := range s0.EmissionsPartGrams {
+				if s.EmissionsPartGrams[p] < g || s.EnergyPartUJ[p] < s0.EnergyPartUJ[p] {
+					t.Fatalf("part %s went back: %v → %v", p, s0.EmissionsPartGrams, s.EmissionsPartGrams)
+				}
+			}
+			var sumUJ uint64
+			for _, e := range s.EnergyPartUJ {
+				sumUJ += e
+			}
+			if sumUJ != kwh || s.EnergyUJ[share.ZonePackage] != kwh {
+				t.Fatalf("energy by part %v (Σ %d), zone %d, want %d", s.EnergyPartUJ, sumUJ, s.EnergyUJ[share.ZonePackage], uint64(kwh))
+			}
+			wantTotal := max(s0.EmissionsGrams, 200.0) // 1 kWh at the record's 200 g/kWh
+			if diff := s.EmissionsGrams - wantTotal; diff > 1e-9 || diff < -1e-9 {
+				t.Fatalf("total %v g, want %v", s.EmissionsGrams, wantTotal)
+			}
+			if d, i := s.EnergyPartUJ[measure.PartDynamic], s.EnergyPartUJ[measure.PartIdle]; d != 3*i && !(d == 0 && i == 0) {
+				t.Fatalf("dynamic %d, idle %d: not the record's 3:1", d, i)
+			}
+			if tt.treeUJ == 0 && s.EnergyPartUJ[measure.PartDynamic] != 3*kwh/4 {
+				t.Fatalf("an empty tree: energy by part %v, want the record's split", s.EnergyPartUJ)
+			}
+		})
+	}
+}

@@ -2,10 +2,12 @@ package account
 
 import (
 	"fmt"
+	"math/bits"
 	"time"
 
 	"github.com/virtwatt/virtwatt/guestagent/follow"
 	"github.com/virtwatt/virtwatt/guestagent/measure"
+	"github.com/virtwatt/virtwatt/internal/saturate"
 	"github.com/virtwatt/virtwatt/share"
 )
 
@@ -45,23 +47,24 @@ func (a *Accountant) observeRecord(now time.Time, r *share.Record) bool {
 				// holds at least the energy exported so far, and never
 				// lowering the emissions or water exported: no exported
 				// counter goes backwards.
-				emissions, partUJ, water := a.emissions, a.partUJ, a.water
+				// Only trees were read: their energy is all unsplit.
+				oldG, oldUJ, water := a.emissions[measure.PartUnsplit], a.partUJ[measure.PartUnsplit], a.water
 				a.energy, a.emissions, a.partUJ, a.water = nil, nil, nil, 0
 				a.byProv = nil // the same energy, relabelled by the record
 				defer func() {
 					a.water = max(a.water, water)
-					for p, g := range emissions {
-						a.addPart(p, 0) // the maps exist
-						a.emissions[p] = max(a.emissions[p], g)
-						a.partUJ[p] = max(a.partUJ[p], partUJ[p])
-					}
+					a.keepUnsplit(oldG, oldUJ)
 				}()
 			}
-			// The tree's energy said no split, so neither does the
-			// record's catching up with it.
+			// A zone the tree did not count is split by the record; the
+			// energy catching up with the tree's is not (the tree said no
+			// split).
 			for zone, z := range r.Zones {
-				if t := z.TotalUJ(); t > a.energy[zone] {
-					a.add(zone, t-a.energy[zone], 0, 0)
+				switch t, e := z.TotalUJ(), a.energy[zone]; {
+				case e == 0:
+					a.add(zone, t, z.UsageUJ, z.IdleUJ)
+				case t > e:
+					a.add(zone, t-e, 0, 0)
 				}
 			}
 			if r.Schema >= 2 {
@@ -306,5 +309,47 @@ func (a *Accountant) stepEmbodied(r *share.Record, span time.Duration) {
 		a.badEmbodied(cur-prev, span)
 	default:
 		a.addEmbodied(cur - prev)
+	}
+}
+
+// keepUnsplit keeps the unsplit part at no less than g grams and uj µJ
+// (what a tree's reading exported before the record that replaced it),
+// taking them out of the dynamic and idle parts in proportion: the total
+// is the larger of the two, no part goes backwards, nothing is counted
+// twice.
+func (a *Accountant) keepUnsplit(g float64, uj uint64) {
+	if g <= 0 && uj == 0 {
+		return
+	}
+	if a.emissions == nil {
+		a.emissions, a.partUJ = map[string]float64{}, map[string]uint64{}
+	}
+	dyn, idle := a.emissions[measure.PartDynamic], a.emissions[measure.PartIdle]
+	if split := dyn + idle; g >= split {
+		dyn, idle = 0, 0
+	} else if split > 0 {
+		f := (split - g) / split
+		dyn, idle = dyn*f, idle*f
+	}
+	a.emissions[measure.PartDynamic], a.emissions[measure.PartIdle] = dyn, idle
+	a.emissions[measure.PartUnsplit] = max(g, a.emissions[measure.PartUnsplit])
+
+	du, di := a.partUJ[measure.PartDynamic], a.partUJ[measure.PartIdle]
+	total, _ := saturate.Add(du, di)
+	if uj >= total {
+		du, di = 0, 0
+	} else {
+		rest := total - uj
+		hi, lo := bits.Mul64(rest, du)
+		du, _ = bits.Div64(hi, lo, total) // rest × du / total: hi < total, as rest, du <= total
+		di = rest - du
+	}
+	a.partUJ[measure.PartDynamic], a.partUJ[measure.PartIdle] = du, di
+	a.partUJ[measure.PartUnsplit] = max(uj, a.partUJ[measure.PartUnsplit])
+	for _, p := range []string{measure.PartDynamic, measure.PartIdle} {
+		if a.partUJ[p] == 0 && a.emissions[p] == 0 {
+			delete(a.partUJ, p)
+			delete(a.emissions, p)
+		}
 	}
 }

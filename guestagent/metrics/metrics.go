@@ -27,13 +27,13 @@ var (
 		"Power attributed to this VM over the host's last interval, per zone; absent while unknown or stale.",
 		[]string{"zone"}, nil)
 	emissionsDesc = prometheus.NewDesc(namespace+"_vm_emissions_grams_total",
-		"Operational emissions of this VM in grams CO2e: energy × PUE × carbon intensity, accumulated at the intensity in force.",
-		nil, nil)
+		"Operational emissions of this VM in grams CO2e: energy × PUE × carbon intensity, each step priced at the intensity of its record, by part of the energy (dynamic: the VM's own usage; idle: its share of the host's idle power; unsplit: a share that gives no split). Embodied emissions are virtwatt_vm_embodied_grams_total.",
+		[]string{"part"}, nil)
 	waterDesc = prometheus.NewDesc(namespace+"_vm_water_liters_total",
 		"Water used for this VM's energy in liters: energy × WUE.",
 		nil, nil)
 	embodiedDesc = prometheus.NewDesc(namespace+"_vm_embodied_grams_total",
-		"This VM's share of the host's embodied emissions in grams CO2e, accumulated while the share was up; absent when the host gives none.",
+		"This VM's share of the host's embodied emissions in grams CO2e: the host's own counter (the record's embodied_ug) summed over its instances, or a schema-1 host's rate accumulated while the share was up; absent when the host gives none.",
 		nil, nil)
 	intensityDesc = prometheus.NewDesc(namespace+"_carbon_intensity_grams_per_kwh",
 		"Carbon intensity in force, in grams CO2e per kWh, with where it came from.",
@@ -145,11 +145,35 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(powerDesc, prometheus.GaugeValue, s.PowerW[z], z)
 		}
 	}
-	ch <- prometheus.MustNewConstMetric(emissionsDesc, prometheus.CounterValue, s.EmissionsGrams)
+	parts := emissionParts(s)
+	for _, p := range sortedKeys(parts) {
+		ch <- prometheus.MustNewConstMetric(emissionsDesc, prometheus.CounterValue, parts[p], p)
+	}
 	ch <- prometheus.MustNewConstMetric(waterDesc, prometheus.CounterValue, s.WaterLiters)
 	if s.EmbodiedSource != "" || s.EmbodiedGrams > 0 {
 		ch <- prometheus.MustNewConstMetric(embodiedDesc, prometheus.CounterValue, s.EmbodiedGrams)
 	}
+}
+
+// emissionParts is s's emissions by part, to export: those it holds, and
+// at least dynamic and idle (unsplit for a tree-only share) at 0 before
+// they have energy, so that the sum over parts is there from the first
+// read. A Sample that holds no parts but emissions (a sampler that does
+// not split) exports them as unsplit.
+func emissionParts(s measure.Sample) map[string]float64 {
+	parts := map[string]float64{}
+	switch {
+	case len(s.EmissionsPartGrams) == 0 && s.EmissionsGrams != 0:
+		parts[measure.PartUnsplit] = s.EmissionsGrams
+	case s.Mode == "tree":
+		parts[measure.PartUnsplit] = 0
+	default:
+		parts[measure.PartDynamic], parts[measure.PartIdle] = 0, 0
+	}
+	for p, g := range s.EmissionsPartGrams {
+		parts[p] = g
+	}
+	return parts
 }
 
 // reasons is every known reason plus any other present in m, sorted.

@@ -15,7 +15,7 @@ import (
 )
 
 func upSample() measure.Sample {
-	return measure.Sample{
+	s := measure.Sample{
 		Time: time.Unix(1_800_000_000, 0), HostTime: time.Unix(1_799_999_999, 500_000_000), Up: true,
 		Host: "hv1", Domain: "vm1", UUID: "u-1", Mode: "record",
 		EnergyUJ:         map[string]uint64{"package": 12_500_000, "dram": 1_000_000},
@@ -29,6 +29,8 @@ func upSample() measure.Sample {
 		LastUpdate: time.Unix(1_799_999_999, 500_000_000),
 		ReadErrors: map[string]uint64{"garbled": 2},
 	}
+	s.EmissionsPartGrams = map[string]float64{"dynamic": 1, "idle": 0.25}
+	return s
 }
 
 func TestCollectUp(t *testing.T) {
@@ -58,10 +60,11 @@ virtwatt_carbon_intensity_grams_per_kwh{source="country:FRA (Our World in Data 2
 # HELP virtwatt_vm_info Identity of this VM as its host names it; always 1.
 # TYPE virtwatt_vm_info gauge
 virtwatt_vm_info{domain="vm1",host="hv1",mode="record",uuid="u-1"} 1
-# HELP virtwatt_vm_emissions_grams_total Operational emissions of this VM in grams CO2e: energy × PUE × carbon intensity, accumulated at the intensity in force.
+# HELP virtwatt_vm_emissions_grams_total Operational emissions of this VM in grams CO2e: energy × PUE × carbon intensity, each step priced at the intensity of its record, by part of the energy (dynamic: the VM's own usage; idle: its share of the host's idle power; unsplit: a share that gives no split). Embodied emissions are virtwatt_vm_embodied_grams_total.
 # TYPE virtwatt_vm_emissions_grams_total counter
-virtwatt_vm_emissions_grams_total 1.25
-# HELP virtwatt_vm_embodied_grams_total This VM's share of the host's embodied emissions in grams CO2e, accumulated while the share was up; absent when the host gives none.
+virtwatt_vm_emissions_grams_total{part="dynamic"} 1
+virtwatt_vm_emissions_grams_total{part="idle"} 0.25
+# HELP virtwatt_vm_embodied_grams_total This VM's share of the host's embodied emissions in grams CO2e: the host's own counter (the record's embodied_ug) summed over its instances, or a schema-1 host's rate accumulated while the share was up; absent when the host gives none.
 # TYPE virtwatt_vm_embodied_grams_total counter
 virtwatt_vm_embodied_grams_total 0.5
 `
@@ -229,5 +232,58 @@ func TestCollectJudgesTheSampleAge(t *testing.T) {
 	}
 	if !names["virtwatt_vm_energy_joules_total"] {
 		t.Error("energy counters must keep their last values")
+	}
+}
+
+// TestEmissionParts: emissions by part, the sum over parts being the
+// Sample's total; dynamic and idle at 0 from the first read of a record, a
+// tree's energy unsplit, and a Sample without parts exported as unsplit.
+func TestEmissionParts(t *testing.T) {
+	tests := []struct {
+		name string
+		s    measure.Sample
+		want map[string]float64
+	}{
+		{"record, nothing yet", measure.Sample{Mode: "record"}, map[string]float64{"dynamic": 0, "idle": 0}},
+		{"record", measure.Sample{Mode: "record", EmissionsGrams: 3, EmissionsPartGrams: map[string]float64{"dynamic": 2, "idle": 1}},
+			map[string]float64{"dynamic": 2, "idle": 1}},
+		{"tree", measure.Sample{Mode: "tree", EmissionsGrams: 4, EmissionsPartGrams: map[string]float64{"unsplit": 4}},
+			map[string]float64{"unsplit": 4}},
+		{"record then tree", measure.Sample{Mode: "tree", EmissionsGrams: 6, EmissionsPartGrams: map[string]float64{"dynamic": 2, "idle": 1, "unsplit": 3}},
+			map[string]float64{"dynamic": 2, "idle": 1, "unsplit": 3}},
+		{"a sampler that does not split", measure.Sample{EmissionsGrams: 5}, map[string]float64{"unsplit": 5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.s.EnergyUJ = map[string]uint64{"package": 1}
+			c := New()
+			c.Update(tt.s)
+			reg := prometheus.NewPedanticRegistry()
+			reg.MustRegister(c)
+			mfs, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]float64{}
+			for _, mf := range mfs {
+				if mf.GetName() != "virtwatt_vm_emissions_grams_total" {
+					continue
+				}
+				for _, m := range mf.GetMetric() {
+					if len(m.GetLabel()) != 1 || m.GetLabel()[0].GetName() != "part" {
+						t.Fatalf("labels %v, want part alone", m.GetLabel())
+					}
+					got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+				}
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("parts %v, want %v", got, tt.want)
+			}
+			for p, v := range tt.want {
+				if g, ok := got[p]; !ok || g != v {
+					t.Fatalf("parts %v, want %v", got, tt.want)
+				}
+			}
+		})
 	}
 }

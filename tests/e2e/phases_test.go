@@ -274,8 +274,8 @@ func (e *env) emissions(t *testing.T) {
 		grams, n := sum(ss, "virtwatt_vm_emissions_grams_total", nil)
 		p, _ := sum(ss, "virtwatt_pue", nil)
 		ci, _ := sum(ss, "virtwatt_carbon_intensity_grams_per_kwh", nil)
-		if n != 1 {
-			t.Errorf("%s: %d emissions series", g.Name, n)
+		if n != 2 {
+			t.Errorf("%s: %d emissions series, want 2 (part dynamic and idle)", g.Name, n)
 		}
 		check(g.Name+" endpoint", energy, grams, p, ci)
 	}
