@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -59,6 +60,27 @@ func (c Config) Options(service, version string) (Options, error) {
 	return o, nil
 }
 
+// gzipFromEnv reads the compression the OTel SDK's exporter read (and so
+// these agents did before they encoded OTLP themselves):
+// OTEL_EXPORTER_OTLP_METRICS_COMPRESSION, else OTEL_EXPORTER_OTLP_COMPRESSION,
+// "gzip" or "none" (the default).
+func gzipFromEnv(lookup func(string) (string, bool)) (bool, error) {
+	for _, k := range []string{"OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"} {
+		v, ok := lookup(k)
+		if !ok {
+			continue
+		}
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "gzip":
+			return true, nil
+		case "none", "":
+			return false, nil
+		}
+		return false, fmt.Errorf("otlp: %s=%q: want gzip or none", k, v)
+	}
+	return false, nil
+}
+
 // Run starts pushing g's metrics when c has an endpoint and returns the
 // function that stops it (a last push, bounded by the timeout); with no
 // endpoint it does nothing and returns a no-op. Both agents call it once.
@@ -68,6 +90,9 @@ func Run(ctx context.Context, g prometheus.Gatherer, c Config, service, version 
 	}
 	o, err := c.Options(service, version)
 	if err != nil {
+		return nil, err
+	}
+	if o.Gzip, err = gzipFromEnv(os.LookupEnv); err != nil {
 		return nil, err
 	}
 	o.Logger = log

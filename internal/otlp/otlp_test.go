@@ -32,6 +32,8 @@ type receiver struct {
 	reqs    []*colmetrics.ExportMetricsServiceRequest
 	headers []http.Header
 	paths   []string
+	times   []time.Time // of every request, refused ones too (script)
+	refused int         // answered by a script, not decoded
 }
 
 func newReceiver(t *testing.T) *receiver {
