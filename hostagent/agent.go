@@ -98,12 +98,13 @@ func New(cfg Config, src Sources, writer *share.Writer, st *state.State, obs *Ob
 	a.site = publish.Site{
 		HostName: cfg.HostName, Interval: cfg.Interval, Zones: cfg.Zones,
 		PUE: cfg.PUE, WUE: cfg.WUE, CarbonIntensity: cfg.CarbonIntensity, CarbonIntensitySource: cfg.CarbonIntensitySource,
-		EmbodiedKgCO2e: cfg.EmbodiedKgCO2e, LifetimeYears: cfg.LifetimeYears,
+		EmbodiedKgCO2e: cfg.EmbodiedTotalKgCO2e(), LifetimeYears: cfg.LifetimeYears,
 	}
 	for _, z := range cfg.Zones {
 		a.splitters[z] = attribution.NewZoneSplitter(cfg.Policy())
 	}
 	a.ledger = ledger.New(st, cfg.Zones)
+	a.startEmbodied()
 	a.split.raw = map[string]rawTimes{}
 	a.dirs.init()
 	a.restore(src.Now())

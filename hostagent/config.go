@@ -50,6 +50,9 @@ type Config struct {
 	CarbonIntensitySource string  `toml:"carbon_intensity_source"`
 	EmbodiedKgCO2e        float64 `toml:"embodied_kgco2e"`
 	LifetimeYears         float64 `toml:"lifetime_years"`
+	// The server the embodied figure scales to (config_embodied.go).
+	EmbodiedSockets  int     `toml:"embodied_sockets"`
+	EmbodiedMemoryGB float64 `toml:"embodied_memory_gb"`
 
 	// A live intensity (hostagent/intensity): a file or an Electricity
 	// Maps-shaped URL, polled every CarbonIntensityRefresh.
@@ -88,7 +91,10 @@ func DefaultConfig() Config {
 		Overhead:      string(attribution.OverheadVM),
 		LogLevel:      cli.DefaultLogLevel,
 		LogFormat:     cli.DefaultLogFormat,
-		LifetimeYears: 4,
+		LifetimeYears: defaultLifetimeYears,
+		// The reference rack server (config_embodied.go), amortised
+		// unless set to 0.
+		EmbodiedKgCO2e: defaultEmbodiedKgCO2e,
 	}
 }
 
@@ -147,8 +153,9 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.Float64Var(&c.CarbonIntensity, "carbon-intensity", c.CarbonIntensity, "grid carbon intensity in gCO2e/kWh, written into records (0: not set)")
 	bindIntensityFlags(fs, c)
 	fs.StringVar(&c.CarbonIntensitySource, "carbon-intensity-source", c.CarbonIntensitySource, "where --carbon-intensity comes from (free text)")
-	fs.Float64Var(&c.EmbodiedKgCO2e, "embodied-kgco2e", c.EmbodiedKgCO2e, "the host's manufacturing emissions in kgCO2e (0: not set)")
+	fs.Float64Var(&c.EmbodiedKgCO2e, "embodied-kgco2e", c.EmbodiedKgCO2e, "the host's manufacturing emissions in kgCO2e (default: the reference rack server; 0: none)")
 	fs.Float64Var(&c.LifetimeYears, "lifetime-years", c.LifetimeYears, "years over which embodied emissions are amortized")
+	bindEmbodiedFlags(fs, c)
 	fs.BoolVar(&c.Once, "once", false, "take two readings one interval apart, print the per-VM split as a table and exit")
 	fs.BoolVar(&c.Demo, "demo", false, "run the real pipeline on a simulated meter and three simulated VMs")
 	fs.IntVar(&c.DemoVMs, "demo.vms", 3, "with --demo, how many simulated VMs (the first three are named, the rest demo-vm-NNNN)")
@@ -274,6 +281,7 @@ func (c Config) Validate() error {
 	if c.EmbodiedKgCO2e > 0 && c.LifetimeYears <= 0 {
 		bad("lifetime-years", "%v must be positive when embodied_kgco2e is set", c.LifetimeYears)
 	}
+	c.validateEmbodied(bad)
 	c.common().Validate(&p)
 	if _, err := c.OTLP.Options("", ""); err != nil {
 		p.AddErr(fmt.Errorf("config key otlp: %w", err))

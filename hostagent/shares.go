@@ -102,7 +102,7 @@ func (a *Agent) checkExisting(d *domain.Domain, vm *state.VM) {
 	if err != nil || rec.UUID != d.UUID || rec.Instance != vm.Instance {
 		return
 	}
-	ahead := rec.Sequence > vm.Sequence
+	ahead := rec.Sequence > vm.Sequence || rec.EmbodiedUG > vm.EmbodiedUG-vm.EmbodiedBaseUG
 	for z, e := range rec.Zones {
 		if e.TotalUJ() > vm.Zones[z].TotalUJ() {
 			ahead = true

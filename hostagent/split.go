@@ -113,12 +113,14 @@ func (a *Agent) splitTick(now time.Time, cpu procstat.CPU, doms []domain.Domain)
 			for _, s := range a.splitters {
 				s.Forget(uuid)
 			}
+			a.ledger.Vanished(uuid)
 			delete(b.power, uuid)
 			delete(b.share, uuid)
 		}
 	}
 
 	secs := elapsed.Seconds()
+	a.priceTick()
 	for _, z := range a.cfg.Zones {
 		res := a.splitters[z].Split(attribution.Tick{
 			EnergyUJ:   a.ledger.Pending(z),
@@ -144,6 +146,7 @@ func (a *Agent) splitTick(now time.Time, cpu procstat.CPU, doms []domain.Domain)
 			pw[z] = float64(sh.TotalUJ()) / 1e6 / secs
 		}
 	}
+	a.embodyTick(elapsed, cpu.CPUs)
 	for i := range doms {
 		d := &doms[i]
 		vm := b.states[i]

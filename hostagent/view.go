@@ -30,6 +30,7 @@ func (a *Agent) hostView(now time.Time, hostPower map[string]float64) *view.Host
 		Zones:          a.cfg.Zones,
 		Intensity:      a.intensityView(),
 	}
+	a.embodiedView(s)
 	s.HostEnergy = make([]view.ZoneCounter, 0, len(t.HostEnergyUJ))
 	for k, v := range t.HostEnergyUJ {
 		kind, sock, _ := strings.Cut(k, "/")
@@ -66,6 +67,7 @@ func (a *Agent) storeView(now time.Time, hostPower map[string]float64, doms []do
 			CPUTimeNS: vm.CPUTimeNS,
 			CPUShare:  a.tickBuf.share[d.UUID],
 		}
+		ds.EmbodiedUG, ds.Emissions = vm.EmbodiedUG, vm.Emissions
 		for z, w := range a.tickBuf.power[d.UUID] {
 			ds.PowerW[z] = w
 		}
@@ -87,6 +89,7 @@ func (a *Agent) storeView(now time.Time, hostPower map[string]float64, doms []do
 			IdleUJ:    make(map[string]uint64, len(a.cfg.Zones)),
 			CPUTimeNS: vm.CPUTimeNS,
 		}
+		ds.EmbodiedUG, ds.Emissions = vm.EmbodiedUG, vm.Emissions
 		for _, z := range a.cfg.Zones {
 			ds.UsageUJ[z] = vm.Zones[z].UsageUJ
 			ds.IdleUJ[z] = vm.Zones[z].IdleUJ

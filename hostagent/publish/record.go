@@ -79,6 +79,12 @@ func (s Site) Record(d *domain.Domain, vm state.VM, now time.Time, shares int) s
 		rec.EmbodiedGramsPerHour = estimate.EmbodiedGramsPerHour(s.EmbodiedKgCO2e, s.LifetimeYears, float64(d.VCPUs)/float64(max(shares, 1)))
 		rec.EmbodiedSource = embodiedSource
 	}
+	// Schema 2: the embodied emissions charged since the instance began
+	// (the guest takes this counter; the rate above is for schema 1).
+	if vm.EmbodiedUG > vm.EmbodiedBaseUG {
+		rec.EmbodiedUG = vm.EmbodiedUG - vm.EmbodiedBaseUG
+		rec.EmbodiedSource = embodiedSource
+	}
 	return rec
 }
 

@@ -4,7 +4,11 @@
 // the metrics collector and --once's table read it from any goroutine.
 package view
 
-import "time"
+import (
+	"time"
+
+	"github.com/virtwatt/virtwatt/hostagent/state"
+)
 
 // Host is what the agent knew after its last tick; the metrics collector
 // and --once only render it.
@@ -25,6 +29,10 @@ type Host struct {
 
 	Domains []Domain
 	Zones   []string // counted zones, in order
+
+	// Embodied emissions, µg CO2e: amortised so far (EmbodiedUG) = Σ
+	// domains' EmbodiedUG + the host's own + forgotten domains'.
+	EmbodiedUG, EmbodiedHostUG, EmbodiedForgottenUG uint64
 
 	// Intensity is the grid carbon intensity in force at this tick
 	// (GramsPerKWh 0: not set; Time zero: a constant, with no age).
@@ -54,4 +62,8 @@ type Domain struct {
 	PowerW            map[string]float64 // over the last split, per zone
 	CPUTimeNS         uint64             // cumulative, monotonic
 	CPUShare          float64            // of host capacity over the last split (0..1)
+	// EmbodiedUG is the VM's embodied emissions and Emissions its energy's
+	// emissions by part (dynamic, idle), µg CO2e, cumulative (state.VM).
+	EmbodiedUG uint64
+	Emissions  state.Emissions
 }

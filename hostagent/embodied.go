@@ -1,0 +1,37 @@
+package hostagent
+
+import (
+	"time"
+
+	"github.com/virtwatt/virtwatt/hostagent/view"
+)
+
+// startEmbodied gives the ledger the configured embodied figures; a state
+// that amortised other figures keeps what it amortised (ledger.SetEmbodied).
+func (a *Agent) startEmbodied() {
+	total, life := a.cfg.embodiedFigures()
+	if a.ledger.SetEmbodied(total, life) {
+		a.log.Info("embodied emissions: the figures changed since the state was saved; what was amortised stays, the rest is amortised at the new rate",
+			"embodied_kgco2e", a.cfg.EmbodiedTotalKgCO2e(), "lifetime_years", a.cfg.LifetimeYears)
+	}
+}
+
+// priceTick sets the price of the energy this split gives VMs: the PUE
+// and the grid intensity in force at this tick (the one its records carry).
+func (a *Agent) priceTick() { a.ledger.SetPrice(a.site.PUE, a.site.CarbonIntensity) }
+
+// embodyTick charges the embodied emissions amortised over elapsed to the
+// tick's domains by allocated vCPUs (tickBuf: b.vms counts only running
+// domains' vCPUs).
+func (a *Agent) embodyTick(elapsed time.Duration, hostCPUs int) {
+	b := &a.tickBuf
+	if err := a.ledger.Embody(elapsed, hostCPUs, b.vms, b.keys, b.states); err != nil {
+		a.log.Error("embodied split refused", "err", err)
+	}
+}
+
+// embodiedView adds the host's embodied counters to s.
+func (a *Agent) embodiedView(s *view.Host) {
+	t := a.ledger.Totals()
+	s.EmbodiedUG, s.EmbodiedHostUG, s.EmbodiedForgottenUG = t.EmbodiedAmortisedUG, t.EmbodiedHostUG, t.EmbodiedForgottenUG
+}
