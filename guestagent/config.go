@@ -244,7 +244,18 @@ func Spec(name string, out io.Writer, usage func(fs *flag.FlagSet)) cli.Spec[Con
 // once). It returns the arguments after the flags (after "--" for track).
 // With -h it prints usage to out and returns flag.ErrHelp.
 func ParseArgs(name string, args []string, out io.Writer, usage func(fs *flag.FlagSet)) (Config, []string, error) {
-	res, err := Spec(name, out, usage).Parse(args)
+	return ParseArgsWith(name, args, out, usage, nil)
+}
+
+// ParseArgsWith is ParseArgs for a subcommand with flags of its own,
+// bound to the flag set by extra (nil for none).
+func ParseArgsWith(name string, args []string, out io.Writer, usage func(fs *flag.FlagSet), extra func(fs *flag.FlagSet)) (Config, []string, error) {
+	spec := Spec(name, out, usage)
+	if extra != nil {
+		bind := spec.Bind
+		spec.Bind = func(fs *flag.FlagSet, c *Config) { bind(fs, c); extra(fs) }
+	}
+	res, err := spec.Parse(args)
 	if err != nil {
 		return Config{}, nil, err
 	}

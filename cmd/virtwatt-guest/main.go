@@ -34,6 +34,7 @@ Usage:
   virtwatt-guest [run] [flags]                 follow the share and serve /metrics (default)
   virtwatt-guest track [flags] -- CMD [ARGS]   run CMD and report the energy and emissions it caused
   virtwatt-guest status [flags]                is the share found, mounted read-only, fresh? what to fix
+  virtwatt-guest report [--format text|json]   the VM's footprint: embodied, dynamic, idle (g, %), with sources
   virtwatt-guest --version
   virtwatt-guest --list-countries | --list-cloud-regions
 
@@ -81,6 +82,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return runTrack(args, stdout, stderr)
 	case "status":
 		return runStatus(args, stdout, stderr)
+	case "report":
+		return runReport(args, stdout, stderr)
 	case "version":
 		fmt.Fprint(stdout, cli.VersionText("virtwatt-guest"))
 		return 0
@@ -88,7 +91,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		printUsage(stdout, "virtwatt-guest")
 		return 0
 	}
-	fmt.Fprintf(stderr, "virtwatt-guest: unknown command %q (want run, track or status; see --help)\n", cmd)
+	fmt.Fprintf(stderr, "virtwatt-guest: unknown command %q (want run, track, status or report; see --help)\n", cmd)
 	return 2
 }
 
