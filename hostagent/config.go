@@ -274,9 +274,9 @@ func (c Config) Validate() error {
 	}
 	if c.PUE != 0 && c.PUE < 1 {
 		bad("pue", "%v is below 1 (PUE is total facility power over IT power)", c.PUE)
+	}
 	for _, pr := range c.intensityConfig().Check() {
 		bad(pr.Key, "%s", pr.Msg)
-	}
 	}
 	if c.EmbodiedKgCO2e > 0 && c.LifetimeYears <= 0 {
 		bad("lifetime-years", "%v must be positive when embodied_kgco2e is set", c.LifetimeYears)

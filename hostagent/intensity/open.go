@@ -133,7 +133,7 @@ func Open(ctx context.Context, c Config, o Options) (Source, *Poller, error) {
 	if err := p.Poll(pctx); err != nil && o.Log != nil && ctx.Err() == nil {
 		cur := p.Current()
 		o.Log.Warn("no carbon intensity from the live source yet: records carry the configured constant until a reading is good",
-			"g_per_kwh", cur.GramsPerKWh, "source", cur.Source, "refresh", c.RefreshOrDefault())
+			"g_per_kwh", cur.GramsPerKWh, "intensity_source", cur.Source, "refresh", c.RefreshOrDefault())
 	}
 	return p, p, nil
 }

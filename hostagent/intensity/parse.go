@@ -58,6 +58,8 @@ func Parse(b []byte, now time.Time) (Value, error) {
 		return Value{}, fmt.Errorf("empty: %w", errIncomplete)
 	case t[0] == '{':
 		v, err = parseJSON(t)
+	case t[0] == '[':
+		return Value{}, errors.New("JSON: an array: want one object, as carbon-intensity/latest answers")
 	default:
 		v, err = parseCSV(b)
 	}

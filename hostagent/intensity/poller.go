@@ -97,10 +97,10 @@ func (p *Poller) Poll(ctx context.Context) error {
 	prev := p.Current()
 	p.good.Store(true)
 	if !p.ready.Swap(true) {
-		p.log.Info("carbon intensity source ready", "source", v.Source, "zone", v.Zone,
+		p.log.Info("carbon intensity source ready", "intensity_source", v.Source, "zone", v.Zone,
 			"g_per_kwh", v.GramsPerKWh, "time", v.Time, "from", p.f.Describe())
 	} else if prev.GramsPerKWh != v.GramsPerKWh || prev.Zone != v.Zone {
-		p.log.Debug("carbon intensity changed", "source", v.Source, "zone", v.Zone,
+		p.log.Debug("carbon intensity changed", "intensity_source", v.Source, "zone", v.Zone,
 			"g_per_kwh", v.GramsPerKWh, "was", prev.GramsPerKWh, "time", v.Time)
 	}
 	p.cur.Store(&v)
