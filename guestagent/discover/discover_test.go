@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -253,4 +254,57 @@ func TestRunLogsOnce(t *testing.T) {
 	if c := strings.Count(out, "share found and mounted read-only"); c != 1 {
 		t.Errorf("the mount is logged %d times, want once:\n%s", c, out)
 	}
+}
+
+// TestNext: Run looks every Interval until the share is there, then only
+// every SettledFactor intervals.
+func TestNext(t *testing.T) {
+	o := Options{Interval: 5 * time.Second}
+	for state, want := range map[string]time.Duration{
+		StateMounted: time.Minute, StateMountedNow: time.Minute, StateLocal: time.Minute,
+		StateNotFound: 5 * time.Second, StateNoPrivilege: 5 * time.Second, StateFailed: 5 * time.Second,
+	} {
+		if got := next(o, Result{State: state}); got != want {
+			t.Errorf("after %s: next look in %v, want %v", state, got, want)
+		}
+	}
+}
+
+// TestRunSettled: with the share in place Run does not look again within
+// SettledFactor intervals (a broken mount table is not even read).
+func TestRunSettled(t *testing.T) {
+	dir := tree(t, map[string]string{"virtwatt.json": "{}"})
+	proc := tree(t, map[string]string{"self/mountinfo": rootMount})
+	var log bytes.Buffer
+	var mu sync.Mutex
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Run(ctx, Options{ShareDir: dir, SysRoot: t.TempDir(), ProcRoot: proc, Interval: time.Second,
+			Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &log}, nil))})
+	}()
+	time.Sleep(200 * time.Millisecond) // the first look (local share) is done
+	if err := os.Remove(filepath.Join(proc, "self/mountinfo")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // 1.5 intervals, well under SettledFactor
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(log.String(), "looking for the share failed") {
+		t.Errorf("Run looked again within %d intervals of finding the share:\n%s", SettledFactor, log.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
