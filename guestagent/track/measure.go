@@ -152,5 +152,6 @@ func (m *measurement) end(ctx context.Context, argv []string, code int, ps *os.P
 	}
 	r.Energy = energyOf(m.s0, m.s1, m.s0Err, m.s1Err)
 	r.attribute()
+	r.Footprint = footprint(m.s0, m.s1, r)
 	return r
 }

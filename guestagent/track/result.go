@@ -7,6 +7,7 @@ import (
 
 	"github.com/virtwatt/virtwatt/estimate"
 	"github.com/virtwatt/virtwatt/guestagent/measure"
+	"github.com/virtwatt/virtwatt/guestagent/report"
 	"github.com/virtwatt/virtwatt/internal/saturate"
 )
 
@@ -101,6 +102,10 @@ type Result struct {
 	CommandLiters   float64
 	Equivalents     []estimate.Equivalent
 	AttributionNote string
+
+	// Footprint is the command's emissions in BLOOM's parts (the VM's
+	// when the command's share is unknown); nil when the energy is.
+	Footprint *report.Breakdown
 }
 
 func (r *Result) attribute() {

@@ -56,6 +56,7 @@ func (r Result) WriteSummary(w io.Writer) {
 		r.CommandGrams, e.EmissionsGrams, e.Intensity, orUnknown(e.IntensitySource), e.PUE, orUnknown(e.PUESource))
 	fmt.Fprintf(&b, "  water            %.6g L (command), %.6g L (VM); WUE %.3g L/kWh (%s)\n",
 		r.CommandLiters, e.WaterLiters, e.WUE, orUnknown(e.WUESource))
+	r.writeFootprint(&b)
 	fmt.Fprintf(&b, "  equivalents      (of the command's emissions and energy)\n")
 	for _, q := range r.Equivalents {
 		fmt.Fprintf(&b, "    %-12.4g %-10s %-20s %s\n", q.Value, q.Unit, q.Name, q.Source)
