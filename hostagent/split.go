@@ -23,6 +23,7 @@ type tickBuffers struct {
 	states    []*state.VM                   // the state of doms[i], looked up once per tick
 	writes    []pendingWrite
 	writeErrs []error
+	static    map[string]uint64 // zone → the curve's static energy of this split
 }
 
 // counterDelta is the growth of a domain's cumulative CPU counter over a
@@ -121,6 +122,11 @@ func (a *Agent) splitTick(now time.Time, cpu procstat.CPU, doms []domain.Domain)
 
 	secs := elapsed.Seconds()
 	a.priceTick()
+	if b.static == nil {
+		b.static = map[string]uint64{}
+	}
+	model := a.curveSplit(uint64(elapsed.Nanoseconds()), busy, cpu.CPUs, b.static)
+	a.site.IdleModel = a.curves.used
 	for _, z := range a.cfg.Zones {
 		res := a.splitters[z].Split(attribution.Tick{
 			EnergyUJ:   a.ledger.Pending(z),
@@ -128,6 +134,8 @@ func (a *Agent) splitTick(now time.Time, cpu procstat.CPU, doms []domain.Domain)
 			BusyNS:     busy,
 			HostCPUs:   cpu.CPUs,
 			VMs:        b.vms,
+			Model:      model,
+			StaticUJ:   b.static[z],
 		}, b.keys)
 		if err := a.ledger.Split(z, res, b.states); err != nil {
 			a.log.Error("split refused", "err", err)

@@ -27,6 +27,9 @@ type Site struct {
 	CarbonIntensityTime   time.Time // when a live source's value was published
 	EmbodiedKgCO2e        float64
 	LifetimeYears         float64
+	// IdleModel is how the energy of the split the record follows divided
+	// into idle and usage parts (share.IdleModel*; "" says nothing).
+	IdleModel string
 }
 
 // embodiedSource names how a record's embodied emissions were reckoned.
@@ -68,6 +71,7 @@ func (s Site) Record(d *domain.Domain, vm state.VM, now time.Time, shares int) s
 		CarbonIntensityZone:   s.CarbonIntensityZone,
 		CarbonIntensityTime:   s.CarbonIntensityTime,
 		Labels:                d.Labels,
+		IdleModel:             s.IdleModel,
 	}
 	if s.CarbonIntensity > 0 && rec.CarbonIntensitySource == "" {
 		rec.CarbonIntensitySource = "host"

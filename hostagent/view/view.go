@@ -30,6 +30,12 @@ type Host struct {
 	Domains []Domain
 	Zones   []string // counted zones, in order
 
+	// IdleModel is how the last split divided idle from usage energy
+	// (share.IdleModelTime, IdleModelFitted, IdleModelCalibrated); Curves
+	// are the power curves known, by zone (fixed ones first).
+	IdleModel string
+	Curves    []Curve
+
 	// Embodied emissions, µg CO2e: amortised so far (EmbodiedUG) = Σ
 	// domains' EmbodiedUG + the host's own + forgotten domains'.
 	EmbodiedUG, EmbodiedHostUG, EmbodiedForgottenUG uint64
