@@ -16,10 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/virtwatt/virtwatt/guestagent/account"
 	"github.com/virtwatt/virtwatt/guestagent/follow"
 	"github.com/virtwatt/virtwatt/guestagent/measure"
 	"github.com/virtwatt/virtwatt/guestagent/metrics"
+	"github.com/virtwatt/virtwatt/guestagent/selfestimate"
 	"github.com/virtwatt/virtwatt/internal/condlog"
 	"github.com/virtwatt/virtwatt/internal/otlp"
 	"github.com/virtwatt/virtwatt/internal/webserver"
@@ -35,8 +35,7 @@ type Agent struct {
 	now     func() time.Time
 	version string
 
-	reader    follow.Reader
-	acct      *account.Accountant
+	source    *selfestimate.Source // the share, or the guest's own estimate when none is usable
 	collector *metrics.Collector
 	reg       *prometheus.Registry
 	outErrors *prometheus.CounterVec
@@ -80,7 +79,6 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Agent, error) {
 		log:       logger,
 		now:       time.Now,
 		version:   "dev",
-		reader:    follow.Reader{Dir: cfg.ShareDir},
 		collector: metrics.New(),
 		reg:       prometheus.NewRegistry(),
 		outErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -89,11 +87,7 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Agent, error) {
 		}, []string{"output"}),
 		ready: make(chan struct{}),
 	}
-	a.acct = account.New(account.Options{
-		Pricing:      cfg.Pricing(),
-		PollInterval: cfg.PollInterval.Duration,
-		Logger:       logger,
-	})
+	a.source = newSource(cfg, logger)
 	a.reg.MustRegister(
 		a.collector, a.outErrors,
 		collectors.NewGoCollector(),
@@ -223,8 +217,7 @@ loop:
 func (a *Agent) Poll(ctx context.Context) measure.Sample { return a.poll(ctx) }
 
 func (a *Agent) poll(ctx context.Context) measure.Sample {
-	obs := a.reader.Read()
-	s := a.acct.Observe(a.now(), obs)
+	obs, s := a.source.Poll(a.now())
 	a.collector.Update(s)
 	a.mu.Lock()
 	a.last = s

@@ -54,6 +54,9 @@ type Config struct {
 
 	TopProcesses int    `toml:"top_processes"`
 	ProcRoot     string `toml:"proc_root"`
+	// Estimate: while no share is usable, estimate the VM's power from the
+	// guest's CPU use (Cloud Carbon Footprint's model; package selfestimate).
+	Estimate bool `toml:"estimate"`
 	// ProcScanInterval is the least time between two scans of the guest's
 	// processes; 0 scans at every share update.
 	ProcScanInterval Duration `toml:"proc_scan_interval"`
@@ -100,6 +103,7 @@ func Defaults() Config {
 		MaxConns:         webserver.DefaultMaxConnections,
 		TopProcesses:     DefaultTopProcesses,
 		ProcRoot:         DefaultProcRoot,
+		Estimate:         true,
 		ProcScanInterval: Duration{DefaultProcScanInterval},
 		CSVInterval:      Duration{DefaultCSVInterval},
 		LogLevel:         DefaultLogLevel,
@@ -217,6 +221,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(optFloat{&c.WUE}, "wue", "water usage effectiveness in `L/kWh`; wins over the host's value; default 0")
 	fs.IntVar(&c.TopProcesses, "top-processes", c.TopProcesses, "how many processes get virtwatt_process_power_watts (0: none)")
 	fs.StringVar(&c.ProcRoot, "proc-root", c.ProcRoot, "where the guest's procfs is mounted")
+	fs.BoolVar(&c.Estimate, "estimate", c.Estimate, "while no share is usable, estimate the VM's power from its CPU use (Cloud Carbon Footprint's model), exported with method=\"estimated\"; --estimate=false exports nothing then")
 	fs.DurationVar(&c.ProcScanInterval.Duration, "proc-scan-interval", c.ProcScanInterval.Duration, "scan the guest's processes for the per-process split at most this often (0: at every share update)")
 	fs.StringVar(&c.CSV, "csv", c.CSV, "append CodeCarbon-style emissions rows to this `file`")
 	fs.DurationVar(&c.CSVInterval.Duration, "csv-interval", c.CSVInterval.Duration, "one CSV row per this interval")

@@ -15,6 +15,7 @@ import (
 	"github.com/virtwatt/virtwatt/guestagent/measure"
 	"github.com/virtwatt/virtwatt/guestagent/output"
 	"github.com/virtwatt/virtwatt/guestagent/procsplit"
+	"github.com/virtwatt/virtwatt/guestagent/selfestimate"
 )
 
 // Outputs are the sinks and collectors a Config asks for, besides the
@@ -111,30 +112,43 @@ func NewCSV(cfg Config, logger *slog.Logger) (*output.CSV, error) {
 // for `virtwatt-guest track` and `status`: the energy never goes backwards between calls.
 // A call whose read failed returns the Sample with the read's error.
 type ShareSampler struct {
-	reader follow.Reader
-	acct   *account.Accountant
+	source *selfestimate.Source
 	now    func() time.Time
 }
 
-// NewShareSampler is a ShareSampler over cfg's share, priced as cfg says.
+// NewShareSampler is a ShareSampler over cfg's share, priced as cfg says,
+// estimating from cfg's proc root while no share is usable.
 func NewShareSampler(cfg Config, logger *slog.Logger) *ShareSampler {
+	return &ShareSampler{source: newSource(cfg, logger), now: time.Now}
+}
+
+// newSource follows cfg's share, and estimates from cfg's proc root while
+// no share is usable (package selfestimate) when cfg.Estimate. The estimator fails only when
+// its embedded table does (a broken build): that is logged, and the share
+// alone is followed.
+func newSource(cfg Config, logger *slog.Logger) *selfestimate.Source {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &ShareSampler{
-		reader: follow.Reader{Dir: cfg.ShareDir},
-		acct: account.New(account.Options{
-			Pricing: cfg.Pricing(), PollInterval: cfg.PollInterval.Duration, Logger: logger,
-		}),
-		now: time.Now,
+	var est *selfestimate.Estimator
+	if cfg.Estimate {
+		var err error
+		if est, err = selfestimate.New(selfestimate.Options{ProcRoot: cfg.ProcRoot, Logger: logger}); err != nil {
+			logger.Error("guest estimate unavailable: nothing is exported while no share is usable", "err", err)
+			est = nil
+		}
 	}
+	acct := account.New(account.Options{
+		Pricing: cfg.Pricing(), PollInterval: cfg.PollInterval.Duration, Logger: logger,
+	})
+	return selfestimate.NewSource(follow.Reader{Dir: cfg.ShareDir}, acct, est, logger)
 }
 
-// Sample implements measure.Sampler.
+// Sample implements measure.Sampler. A read of the share that failed is an
+// error, unless the Sample is the guest's own estimate.
 func (m *ShareSampler) Sample(context.Context) (measure.Sample, error) {
-	obs := m.reader.Read()
-	s := m.acct.Observe(m.now(), obs)
-	if obs.Err != nil {
+	obs, s := m.source.Poll(m.now())
+	if obs.Err != nil && !s.Estimated() {
 		return s, fmt.Errorf("reading the share: %w", obs.Err)
 	}
 	return s, nil

@@ -100,7 +100,9 @@ func TestTrack(t *testing.T) {
 	}{
 		{"exit code passed through", []string{"track", "--share-dir", shareDir, "--", "sh", "-c", "exit 3"}, 3, "VM energy"},
 		{"no command", []string{"track", "--share-dir", shareDir}, 2, "no command"},
-		{"missing share still runs", []string{"track", "--share-dir", filepath.Join(root, "nope"), "--", "true"}, 0, "unknown"},
+		{"missing share still runs", []string{"track", "--share-dir", filepath.Join(root, "nope"), "--", "true"}, 0, "VM energy"},
+		{"missing share: the guest's estimate", []string{"track", "--share-dir", filepath.Join(root, "nope"), "--", "sleep", "0.3"}, 0, "estimated (ccf)"},
+		{"missing share, --estimate=false: unknown", []string{"track", "--share-dir", filepath.Join(root, "nope"), "--estimate=false", "--", "true"}, 0, "unknown"},
 		{"not found", []string{"track", "--", "/nonexistent/cmd"}, 127, "not found"},
 		{"--version after CMD is CMD's", []string{"track", "--share-dir", shareDir, "sh", "-c", "exit 3", "--version"}, 3, "VM energy"},
 		{"--version after -- CMD is CMD's", []string{"track", "--share-dir", shareDir, "--", "sh", "-c", "exit 3", "--version"}, 3, "VM energy"},

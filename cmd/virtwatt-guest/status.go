@@ -47,6 +47,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	cfg.Estimate = false // status judges the share itself, never the guest's estimate
 	rep := status.Run(ctx, status.Options{ShareDir: cfg.ShareDir, Sampler: guestagent.NewShareSampler(cfg, nil)})
 	if err := rep.Write(stdout); err != nil {
 		fmt.Fprintf(stderr, "virtwatt-guest status: %v\n", err)

@@ -133,8 +133,11 @@ type Accountant struct {
 
 	// byProv splits energy by provenance (see measure.Sample's
 	// EnergyByProvenance); prov is the provenance of what add counts now.
-	byProv map[measure.Provenance]map[string]uint64
-	prov   measure.Provenance
+	// estimated: the guest estimated energy since the share's counters were
+	// last read, so their next reading is a baseline (see Estimated).
+	byProv    map[measure.Provenance]map[string]uint64
+	prov      measure.Provenance
+	estimated bool
 
 	prices     Prices
 	lastHost   time.Time // record mode: host timestamp of the last record
@@ -194,7 +197,7 @@ func (a *Accountant) Observe(now time.Time, obs follow.Observation) measure.Samp
 
 // restart forgets the baseline of the counters (not the agent's totals).
 func (a *Accountant) restart(mode string) {
-	if a.mode != "" && a.mode != mode && a.mode != ModeEstimate && mode != ModeEstimate {
+	if a.mode != "" && a.mode != mode {
 		a.log.Warn("share changed format: starting a new baseline", "from", a.mode, "to", mode)
 	}
 	a.mode = mode
@@ -384,9 +387,6 @@ func (a *Accountant) sample(now time.Time, up bool) measure.Sample {
 	if a.mode == ModeRecord {
 		s.HostTime = a.lastHost
 		s.Method, s.Model, s.IdleModel = a.meta.Provenance()
-	}
-	if a.mode == ModeEstimate {
-		s.Method, s.Model = a.prov.Method, a.prov.Model
 	}
 	if up && len(a.power) > 0 {
 		s.PowerW = maps.Clone(a.power)

@@ -33,18 +33,18 @@ type Estimate struct {
 // is not), Mode ModeEstimate, Method share.MethodEstimated, and the step's
 // power. The energy is priced at the guest's own settings, as a tree's is.
 //
-// Entering estimation forgets the share's baseline: the next record or
-// tree read is a baseline only, adding nothing, because the time between
-// its counters' last reading (or their start) and now was estimated: no
-// energy is counted twice. (Within one host interval at each switch, a
-// little time may be counted by neither, or by both.)
+// The share's next reading (a record or tree: the same instance's next
+// sequence, a new instance, or the first ever) is then a baseline only,
+// adding no energy, because the time its counters cover since their last
+// reading (or their start) was estimated: no energy is counted twice.
+// Within one host interval at each switch a little time may be counted by
+// neither or both. Within the same instance, a record's embodied_ug
+// steps on as before (it is not energy, and was not estimated).
 func (a *Accountant) Estimated(now time.Time, e Estimate) measure.Sample {
-	if a.mode != ModeEstimate {
-		a.restart(ModeEstimate)
-		a.onlyTree = false // a record read later must not catch up with a tree
-		if a.energy == nil {
-			a.energy = map[string]uint64{}
-		}
+	a.estimated = true
+	a.onlyTree = false // a record read later must not catch up with a tree
+	if a.energy == nil {
+		a.energy = map[string]uint64{}
 	}
 	a.prices, _, _ = a.opts.Pricing.prices(nil, a.prices)
 	a.prov = measure.Provenance{Method: share.MethodEstimated, Model: e.Model}
@@ -53,11 +53,12 @@ func (a *Accountant) Estimated(now time.Time, e Estimate) measure.Sample {
 		a.add(zone, d, dyn, d-dyn)
 	}
 	a.power = nil
-	if len(e.PowerW) > 0 {
-		a.power = maps.Clone(e.PowerW)
-	}
 	s := a.sample(now, false)
-	s.PowerW = maps.Clone(a.power)
+	s.Mode, s.Method, s.Model, s.IdleModel = ModeEstimate, share.MethodEstimated, e.Model, ""
+	s.HostTime = time.Time{}
+	if len(e.PowerW) > 0 {
+		s.PowerW = maps.Clone(e.PowerW)
+	}
 	return s
 }
 

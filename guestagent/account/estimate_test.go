@@ -102,3 +102,32 @@ func TestEstimatedThenMeasured(t *testing.T) {
 	s = step(a.Observe(at(10), obsTree(91_000_000, 1<<40)))
 	wantEnergy(t, s, share.ZonePackage, 10_000_000+1_000_000)
 }
+
+// TestEstimatedWhileStaleOrUnconfirmed: a record that stops advancing
+// (stale), or one too old to trust (unconfirmed), is estimated over; when
+// its sequence advances, the step that covers the estimated time is a
+// baseline, and the share is up again.
+func TestEstimatedWhileStaleOrUnconfirmed(t *testing.T) {
+	a := newAcct(100)
+	a.Observe(at(0), obsRec(rec("i", 1, 0, 10_000_000)))
+	a.Observe(at(1), obsRec(rec("i", 2, 1, 11_000_000)))
+	if s := a.Observe(at(9), obsRec(rec("i", 2, 1, 11_000_000))); s.Up {
+		t.Fatal("a record unchanged for 8 intervals is up")
+	}
+	a.Estimated(at(10), est(3_000_000, 0))
+	s := a.Observe(at(11), obsRec(rec("i", 3, 11, 21_000_000))) // 10 J over the estimated gap
+	if !s.Up || s.EnergyUJ[share.ZonePackage] != 11_000_000+3_000_000 {
+		t.Fatalf("after the stale gap: up %v energy %d, want up and 14e6", s.Up, s.EnergyUJ[share.ZonePackage])
+	}
+
+	b := newAcct(100)
+	old := rec("i", 7, -86400, 5_000_000) // a day old: unconfirmed
+	if s := b.Observe(at(0), obsRec(old)); s.Up {
+		t.Fatal("a day-old record is up")
+	}
+	b.Estimated(at(1), est(1_000_000, 0))
+	s = b.Observe(at(2), obsRec(rec("i", 8, 2, 9_000_000)))
+	if !s.Up || s.EnergyUJ[share.ZonePackage] != 5_000_000+1_000_000 {
+		t.Fatalf("after the unconfirmed record: up %v energy %d, want up and 6e6", s.Up, s.EnergyUJ[share.ZonePackage])
+	}
+}

@@ -109,12 +109,17 @@ func (a *Accountant) observeRecord(now time.Time, r *share.Record) bool {
 	// give no power).
 	span := max(dt, now.Sub(a.lastChange))
 	power := map[string]float64{}
+	estimated := a.estimated
+	a.estimated = false
 	for zone, z := range r.Zones {
 		cur := z.TotalUJ()
 		prev, seen := a.raw[zone]
 		prevUsage := a.rawUsage[zone]
 		a.raw[zone], a.rawUsage[zone] = cur, z.UsageUJ
 		switch {
+		case estimated:
+			// The time since the last record was estimated (see
+			// Estimated): a baseline, not energy.
 		case !seen && !plausible(cur, span):
 			a.badSample(zone, cur, span)
 		case !seen:
@@ -210,6 +215,8 @@ func (a *Accountant) coversEnergy(r *share.Record) bool {
 // energy on them is new energy, unless span >= 0 and it would need more
 // than MaxPlausibleWatts over span (a bad sample: a baseline only).
 func (a *Accountant) baseline(now time.Time, r *share.Record, all bool, span time.Duration) {
+	all = all && !a.estimated // the time the counters cover was estimated (see Estimated)
+	a.estimated = false
 	for zone, z := range r.Zones {
 		a.raw[zone], a.rawUsage[zone] = z.TotalUJ(), z.UsageUJ
 		switch {

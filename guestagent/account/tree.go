@@ -32,7 +32,8 @@ func (a *Accountant) observeTree(now time.Time, t share.Tree) bool {
 		zones[share.ZoneDRAM] = treeZone{t.DRAMUJ, t.DRAMMaxUJ}
 	}
 	if a.mode != ModeTree {
-		first := a.mode == ""
+		first := a.mode == "" && !a.estimated // after an estimate: a baseline only (see Estimated)
+		a.estimated = false
 		a.restart(ModeTree)
 		if first {
 			a.onlyTree = true
@@ -54,11 +55,18 @@ func (a *Accountant) observeTree(now time.Time, t share.Tree) bool {
 	changed, appeared, reset := false, false, false
 	deltas := map[string]uint64{}
 	span := now.Sub(a.lastChange)
+	estimated := a.estimated
+	a.estimated = false
 	for zone, z := range zones {
 		prev, seen := a.raw[zone]
 		prevMax := a.maxRange[zone]
 		a.raw[zone], a.maxRange[zone] = z.energy, z.maxRange
 		switch {
+		case estimated:
+			// The time since the last reading was estimated (see
+			// Estimated): a baseline, not energy; power unknown.
+			reset, changed = true, true
+			continue
 		case !seen:
 			a.add(zone, z.energy, 0, 0)
 			appeared = true

@@ -21,11 +21,11 @@ const namespace = "virtwatt"
 
 var (
 	energyDesc = prometheus.NewDesc(namespace+"_vm_energy_joules_total",
-		"Energy attributed to this VM by its host, per RAPL zone, cumulative since the agent started counting (it includes the energy on the host's counter at that time).",
-		[]string{"zone"}, nil)
+		"Energy of this VM per zone, cumulative since the agent started counting (it includes the energy on the host's counter at that time), by how it was obtained: method measured or estimated, and model (rapl: the host's RAPL counters; tdp, calibrated: the host's own estimate; ccf: the guest's own Cloud Carbon Footprint estimate while no share is usable). Each series only grows; their sum is the VM's energy.",
+		[]string{"zone", "method", "model"}, nil)
 	powerDesc = prometheus.NewDesc(namespace+"_vm_power_watts",
-		"Power attributed to this VM over the host's last interval, per zone; absent while unknown or stale.",
-		[]string{"zone"}, nil)
+		"Power of this VM over the last interval, per zone, with how it was obtained (see virtwatt_vm_energy_joules_total); absent while unknown or stale.",
+		[]string{"zone", "method", "model"}, nil)
 	emissionsDesc = prometheus.NewDesc(namespace+"_vm_emissions_grams_total",
 		"Operational emissions of this VM in grams CO2e: energy × PUE × carbon intensity, each step priced at the intensity of its record, by part of the energy (dynamic: the VM's own usage; idle: its share of the host's idle power; unsplit: a share that gives no split). Embodied emissions are virtwatt_vm_embodied_grams_total.",
 		[]string{"part"}, nil)
@@ -137,12 +137,19 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(lastUpdateDesc, prometheus.GaugeValue,
 			unixSeconds(s.LastUpdate))
 	}
-	for _, z := range sortedKeys(s.EnergyUJ) {
-		ch <- prometheus.MustNewConstMetric(energyDesc, prometheus.CounterValue, float64(s.EnergyUJ[z])/1e6, z)
+	for _, p := range provenances(s) {
+		zones := s.EnergyByProvenance[p]
+		if len(s.EnergyByProvenance) == 0 {
+			zones = s.EnergyUJ // a Sample made without the split: all of it as it says
+		}
+		for _, z := range sortedKeys(zones) {
+			ch <- prometheus.MustNewConstMetric(energyDesc, prometheus.CounterValue, float64(zones[z])/1e6, z, p.Method, p.Model)
+		}
 	}
-	if s.Up {
+	if have && s.PowerKnownAt(now()) {
+		p := s.Provenance()
 		for _, z := range sortedKeys(s.PowerW) {
-			ch <- prometheus.MustNewConstMetric(powerDesc, prometheus.GaugeValue, s.PowerW[z], z)
+			ch <- prometheus.MustNewConstMetric(powerDesc, prometheus.GaugeValue, s.PowerW[z], z, p.Method, p.Model)
 		}
 	}
 	parts := emissionParts(s)
@@ -174,6 +181,25 @@ func emissionParts(s measure.Sample) map[string]float64 {
 		parts[p] = g
 	}
 	return parts
+}
+
+// provenances is every (method, model) s's energy has, sorted; s's own
+// when it has no split.
+func provenances(s measure.Sample) []measure.Provenance {
+	if len(s.EnergyByProvenance) == 0 {
+		return []measure.Provenance{s.Provenance()}
+	}
+	ps := make([]measure.Provenance, 0, len(s.EnergyByProvenance))
+	for p := range s.EnergyByProvenance {
+		ps = append(ps, p)
+	}
+	sort.Slice(ps, func(i, j int) bool {
+		if ps[i].Method != ps[j].Method {
+			return ps[i].Method < ps[j].Method
+		}
+		return ps[i].Model < ps[j].Model
+	})
+	return ps
 }
 
 // reasons is every known reason plus any other present in m, sorted.

@@ -37,14 +37,14 @@ func TestCollectUp(t *testing.T) {
 	c := New()
 	c.Update(upSample())
 	want := `
-# HELP virtwatt_vm_energy_joules_total Energy attributed to this VM by its host, per RAPL zone, cumulative since the agent started counting (it includes the energy on the host's counter at that time).
+# HELP virtwatt_vm_energy_joules_total Energy of this VM per zone, cumulative since the agent started counting (it includes the energy on the host's counter at that time), by how it was obtained: method measured or estimated, and model (rapl: the host's RAPL counters; tdp, calibrated: the host's own estimate; ccf: the guest's own Cloud Carbon Footprint estimate while no share is usable). Each series only grows; their sum is the VM's energy.
 # TYPE virtwatt_vm_energy_joules_total counter
-virtwatt_vm_energy_joules_total{zone="dram"} 1
-virtwatt_vm_energy_joules_total{zone="package"} 12.5
-# HELP virtwatt_vm_power_watts Power attributed to this VM over the host's last interval, per zone; absent while unknown or stale.
+virtwatt_vm_energy_joules_total{method="measured",model="rapl",zone="dram"} 1
+virtwatt_vm_energy_joules_total{method="measured",model="rapl",zone="package"} 12.5
+# HELP virtwatt_vm_power_watts Power of this VM over the last interval, per zone, with how it was obtained (see virtwatt_vm_energy_joules_total); absent while unknown or stale.
 # TYPE virtwatt_vm_power_watts gauge
-virtwatt_vm_power_watts{zone="dram"} 0.5
-virtwatt_vm_power_watts{zone="package"} 7.5
+virtwatt_vm_power_watts{method="measured",model="rapl",zone="dram"} 0.5
+virtwatt_vm_power_watts{method="measured",model="rapl",zone="package"} 7.5
 # HELP virtwatt_share_up 1 when the share is present, valid and fresh; 0 otherwise.
 # TYPE virtwatt_share_up gauge
 virtwatt_share_up 1
@@ -188,7 +188,8 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 		return
 	}
 	c := New()
-	c.Update(upSample())
+	c.SetClock(func() time.Time { return estimatedSample().Time })
+	c.Update(estimatedSample()) // both methods' series, and estimated power
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
 	mfs, err := reg.Gather()
@@ -285,5 +286,53 @@ func TestEmissionParts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// estimatedSample is a guest estimating after a share went away: energy
+// under both provenances, power from the estimate, the share down.
+func estimatedSample() measure.Sample {
+	s := upSample()
+	s.Up, s.Mode, s.Method, s.Model, s.IdleModel = false, measure.ModeEstimate, "estimated", "ccf", ""
+	s.StaleAfter = 3 * time.Second
+	s.EnergyByProvenance = map[measure.Provenance]map[string]uint64{
+		{Method: "measured", Model: "rapl"}: {"package": 10_000_000, "dram": 1_000_000},
+		{Method: "estimated", Model: "ccf"}: {"package": 2_500_000},
+	}
+	s.PowerW = map[string]float64{"package": 3.25, "dram": 0.784}
+	return s
+}
+
+// TestCollectEstimated: while the guest estimates, virtwatt_share_up is 0,
+// power is exported labelled estimated/ccf, and energy per (method, model),
+// the measured series keeping its value beside the estimated one.
+func TestCollectEstimated(t *testing.T) {
+	s := estimatedSample()
+	now := s.Time
+	c := New()
+	c.SetClock(func() time.Time { return now })
+	c.Update(s)
+	want := `
+# HELP virtwatt_share_up 1 when the share is present, valid and fresh; 0 otherwise.
+# TYPE virtwatt_share_up gauge
+virtwatt_share_up 0
+# HELP virtwatt_vm_energy_joules_total Energy of this VM per zone, cumulative since the agent started counting (it includes the energy on the host's counter at that time), by how it was obtained: method measured or estimated, and model (rapl: the host's RAPL counters; tdp, calibrated: the host's own estimate; ccf: the guest's own Cloud Carbon Footprint estimate while no share is usable). Each series only grows; their sum is the VM's energy.
+# TYPE virtwatt_vm_energy_joules_total counter
+virtwatt_vm_energy_joules_total{method="estimated",model="ccf",zone="package"} 2.5
+virtwatt_vm_energy_joules_total{method="measured",model="rapl",zone="dram"} 1
+virtwatt_vm_energy_joules_total{method="measured",model="rapl",zone="package"} 10
+# HELP virtwatt_vm_power_watts Power of this VM over the last interval, per zone, with how it was obtained (see virtwatt_vm_energy_joules_total); absent while unknown or stale.
+# TYPE virtwatt_vm_power_watts gauge
+virtwatt_vm_power_watts{method="estimated",model="ccf",zone="dram"} 0.784
+virtwatt_vm_power_watts{method="estimated",model="ccf",zone="package"} 3.25
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want),
+		"virtwatt_share_up", "virtwatt_vm_energy_joules_total", "virtwatt_vm_power_watts"); err != nil {
+		t.Fatal(err)
+	}
+	// An estimate too old (the poll loop stuck) gives no power either.
+	now = s.Time.Add(s.StaleAfter + time.Millisecond)
+	if gatherNames(t, c)["virtwatt_vm_power_watts"] {
+		t.Error("power exported from an estimate past its staleness limit")
 	}
 }

@@ -110,3 +110,32 @@ func TestRecordBeforeTheShareHasNoNumbers(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONLMethod: each line says how its energy was obtained: the
+// guest's own estimate, a record's provenance, or (a tree, a schema-1
+// record) measured by rapl; nothing before the share or estimate started.
+func TestJSONLMethod(t *testing.T) {
+	for _, tc := range []struct {
+		s                   measure.Sample
+		method, model, mode string
+	}{
+		{measure.Sample{Time: t0, Mode: measure.ModeEstimate, Method: "estimated", Model: "ccf",
+			EnergyUJ: map[string]uint64{"package": 1}, PowerW: map[string]float64{"package": 3}}, "estimated", "ccf", "estimate"},
+		{measure.Sample{Time: t0, Up: true, Mode: "record", Method: "estimated", Model: "tdp", EnergyUJ: map[string]uint64{"package": 1}}, "estimated", "tdp", "record"},
+		{measure.Sample{Time: t0, Up: true, Mode: "tree", EnergyUJ: map[string]uint64{"package": 1}}, "measured", "rapl", "tree"},
+		{measure.Sample{Time: t0}, "", "", ""},
+	} {
+		b, err := json.Marshal(NewRecord(tc.s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got map[string]any
+		must(t, json.Unmarshal(b, &got))
+		m, _ := got["method"].(string)
+		mo, _ := got["model"].(string)
+		md, _ := got["mode"].(string)
+		if m != tc.method || mo != tc.model || md != tc.mode {
+			t.Errorf("%s: method %q model %q mode %q, want %q %q %q", b, m, mo, md, tc.method, tc.model, tc.mode)
+		}
+	}
+}

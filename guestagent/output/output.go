@@ -28,7 +28,9 @@ type Sink interface {
 //	host_time                   host clock of the share record it came from (absent for a tree-only share)
 //	last_update                 when the share last changed
 //	up                          the share is present, valid and fresh
-//	mode                        "record" or "tree": how the share was read
+//	mode                        "record" or "tree": how the share was read; "estimate" while no share is usable
+//	method, model               how the energy and power were obtained: measured/rapl (the host's RAPL),
+//	                            estimated/tdp or calibrated (the host's estimate), estimated/ccf (the guest's own)
 //	host, domain, uuid, labels  the VM, as the host names it
 //	energy_uj                   cumulative µJ per zone ("package", "dram")
 //	energy_joules               cumulative J over every zone
@@ -48,6 +50,8 @@ type Record struct {
 	LastUpdate      *time.Time         `json:"last_update,omitempty"`
 	Up              bool               `json:"up"`
 	Mode            string             `json:"mode,omitempty"`
+	Method          string             `json:"method,omitempty"`
+	Model           string             `json:"model,omitempty"`
 	Host            string             `json:"host,omitempty"`
 	Domain          string             `json:"domain,omitempty"`
 	UUID            string             `json:"uuid,omitempty"`
@@ -91,6 +95,8 @@ func NewRecord(s measure.Sample) Record {
 		EmbodiedSource:  s.EmbodiedSource,
 	}
 	if s.Started() {
+		p := s.Provenance()
+		r.Method, r.Model = p.Method, p.Model
 		// Before the share was ever read there is no energy, and nothing
 		// priced from it: the numbers are absent, never zeros.
 		r.EnergyJoules = finitePtr(float64(s.TotalEnergyUJ()) / 1e6)

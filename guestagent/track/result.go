@@ -28,6 +28,9 @@ type Energy struct {
 	TotalUJ        uint64
 	EmissionsGrams float64 // VM, PUE included, at the intensities in force
 	WaterLiters    float64
+	// ByProvenance is TotalUJ by how it was obtained (measured by rapl,
+	// estimated by ccf when no share was usable, ...), every zone together.
+	ByProvenance map[measure.Provenance]uint64
 
 	Intensity       float64
 	IntensitySource string
@@ -40,6 +43,10 @@ type Energy struct {
 // start and the end of the run.
 const NoHostUpdate = "no host update during the run (the command was shorter than the host's interval, or the host agent is not running)"
 
+// NoEstimateStep is Energy.Reason when no share was usable and the run
+// was too short for the guest's estimate to advance.
+const NoEstimateStep = "no share, and the run was shorter than one step of the guest's estimate (a /proc/stat clock tick)"
+
 // energyOf is the VM's energy between the Samples s0 (start) and s1 (end):
 // unknown when either failed, or when the share was not updated between
 // them.
@@ -51,16 +58,16 @@ func energyOf(s0, s1 measure.Sample, err0, err1 error) Energy {
 		return Energy{Reason: fmt.Sprintf("no VM energy at the end: %v", err1)}
 	case !s0.Started() || !s1.Started():
 		return Energy{Reason: "the share was never read (is it mounted? see virtwatt_share_up)"}
-	case !s1.LastUpdate.After(s0.LastUpdate):
+	case !updated(s1).After(updated(s0)):
 		// Both ends read the same update: a command shorter than one host
 		// interval, or a host that is not running. 0 J would be a lie.
 		return Energy{Reason: NoHostUpdate}
 	}
 	e := Energy{
 		Known:           true,
-		Stale:           !s0.Up || !s1.Up,
-		From:            s0.LastUpdate,
-		To:              s1.LastUpdate,
+		Stale:           !(s0.Up || s0.Estimated()) || !(s1.Up || s1.Estimated()),
+		From:            updated(s0),
+		To:              updated(s1),
 		ZoneUJ:          map[string]uint64{},
 		EmissionsGrams:  max(0, s1.EmissionsGrams-s0.EmissionsGrams),
 		WaterLiters:     max(0, s1.WaterLiters-s0.WaterLiters),
@@ -79,7 +86,31 @@ func energyOf(s0, s1 measure.Sample, err0, err1 error) Energy {
 		e.ZoneUJ[z] = d
 		e.TotalUJ, _ = saturate.Add(e.TotalUJ, d)
 	}
+	if e.TotalUJ == 0 && s1.Estimated() {
+		// The guest's estimate advances with /proc/stat's clock ticks
+		// (10 ms): a run shorter than one got none. 0 J would be a lie.
+		return Energy{Reason: NoEstimateStep}
+	}
+	for p, zones := range s1.EnergyByProvenance {
+		for z, v := range zones {
+			if old := s0.EnergyByProvenance[p][z]; v > old {
+				if e.ByProvenance == nil {
+					e.ByProvenance = map[measure.Provenance]uint64{}
+				}
+				e.ByProvenance[p], _ = saturate.Add(e.ByProvenance[p], v-old)
+			}
+		}
+	}
 	return e
+}
+
+// updated is when s's energy was last updated: the share's last update,
+// or, for the guest's own estimate, the sample's time.
+func updated(s measure.Sample) time.Time {
+	if s.Estimated() {
+		return s.Time
+	}
+	return s.LastUpdate
 }
 
 // Result is a tracked command's measurement.

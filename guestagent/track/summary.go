@@ -1,12 +1,16 @@
 package track
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/virtwatt/virtwatt/estimate"
+	"github.com/virtwatt/virtwatt/guestagent/measure"
 	"github.com/virtwatt/virtwatt/guestagent/output"
 	"github.com/virtwatt/virtwatt/share"
 )
@@ -42,6 +46,9 @@ func (r Result) WriteSummary(w io.Writer) {
 	fmt.Fprintf(&b, "  VM energy        %.3f J (%.6g kWh) [%s]\n", float64(e.TotalUJ)/1e6, estimate.KWh(e.TotalUJ), strings.Join(zones, ", "))
 	fmt.Fprintf(&b, "  host window      %s to %s (%.3f s of host time: the energy covers the host's updates, not the exact run)\n",
 		e.From.Format(time.RFC3339Nano), e.To.Format(time.RFC3339Nano), e.To.Sub(e.From).Seconds())
+	if hasEstimate(e.ByProvenance) {
+		fmt.Fprintf(&b, "  method           %s\n", methods(e.ByProvenance))
+	}
 	if e.Stale {
 		fmt.Fprintf(&b, "                   the share was not fresh at the start or the end: a lower bound\n")
 	}
@@ -62,6 +69,34 @@ func (r Result) WriteSummary(w io.Writer) {
 		fmt.Fprintf(&b, "    %-12.4g %-10s %-20s %s\n", q.Value, q.Unit, q.Name, q.Source)
 	}
 	io.WriteString(w, b.String())
+}
+
+// hasEstimate reports whether any of the energy was estimated.
+func hasEstimate(by map[measure.Provenance]uint64) bool {
+	for p, v := range by {
+		if p.Method == share.MethodEstimated && v > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// methods says how the VM's energy was obtained, largest part first:
+// "estimated (ccf) 3.000 J, measured (rapl) 1.000 J".
+func methods(by map[measure.Provenance]uint64) string {
+	ps := slices.Collect(maps.Keys(by))
+	slices.SortFunc(ps, func(a, b measure.Provenance) int {
+		return cmp.Or(cmp.Compare(by[b], by[a]), cmp.Compare(a.Method, b.Method), cmp.Compare(a.Model, b.Model))
+	})
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = fmt.Sprintf("%s (%s) %.3f J", p.Method, p.Model, float64(by[p])/1e6)
+	}
+	s := strings.Join(parts, ", ")
+	if hasEstimate(by) {
+		s += "; estimated: the guest's own Cloud Carbon Footprint estimate while no share was usable"
+	}
+	return s
 }
 
 // shellJoin quotes the arguments that need it, so that the line can be

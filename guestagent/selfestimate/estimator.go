@@ -1,0 +1,195 @@
+// Package selfestimate is where a guest's energy comes from when no share
+// is usable: the VM's own power estimated the Cloud Carbon Footprint way,
+// from the guest's /proc, and the switching between that estimate and the
+// share (Source).
+//
+// The estimate, per step between two polls (package estimate's CCF
+// functions): CPU (zone "package") = vCPUs × (min + (max − min) × u), with
+// u the guest's busy share of its CPU time over the step (/proc/stat) and
+// min/max the per-vCPU watts of the CPU microarchitecture /proc/cpuinfo
+// names (CCF's average when it is not recognised, said once); memory (zone
+// "dram") = MemTotal × 0.392 W/GB. The CPU's min part and the memory are
+// idle (static) energy, the rest dynamic. Energy is integer µJ, the
+// fraction carried to the next step, so that the counter is the integral
+// of the power exported, to the µJ.
+package selfestimate
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"path/filepath"
+	"time"
+
+	"github.com/virtwatt/virtwatt/estimate"
+	"github.com/virtwatt/virtwatt/guestagent/account"
+	"github.com/virtwatt/virtwatt/internal/procinfo"
+	"github.com/virtwatt/virtwatt/internal/procstat"
+	"github.com/virtwatt/virtwatt/share"
+)
+
+// DefaultMaxStep is the longest step estimated: a longer gap between two
+// steps (a VM suspended, a poll loop stuck) starts a new baseline, its
+// energy unknown rather than guessed.
+const DefaultMaxStep = 5 * time.Minute
+
+// Estimator estimates the VM's energy from the guest's /proc. It is not
+// safe for concurrent use.
+type Estimator struct {
+	statPath string
+	coef     estimate.CCFCoefficients
+	known    bool // coef is the microarchitecture's own, not CCF's average
+	memBytes uint64
+	maxStep  time.Duration
+	log      *slog.Logger
+
+	have      bool
+	last      procstat.Ticks
+	lastTime  time.Time
+	carry     map[string]float64 // µJ fractions not yet counted, per zone and "dynamic"
+	warnedGap bool
+	announce  func() // logs what the estimate uses, on the first step; then nil
+}
+
+// Options configure an Estimator.
+type Options struct {
+	ProcRoot string        // default "/proc"
+	MaxStep  time.Duration // default DefaultMaxStep
+	Logger   *slog.Logger
+}
+
+// New reads the CPU and memory from <ProcRoot>/cpuinfo and meminfo, once;
+// the first Step says in the log what the estimate uses. A cpuinfo that
+// cannot be read is an unknown CPU (CCF's average); a meminfo without
+// MemTotal leaves memory out; both are said then. Only the embedded table
+// failing to load is an error.
+func New(o Options) (*Estimator, error) {
+	if o.ProcRoot == "" {
+		o.ProcRoot = "/proc"
+	}
+	if o.MaxStep <= 0 {
+		o.MaxStep = DefaultMaxStep
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Estimator{statPath: filepath.Join(o.ProcRoot, "stat"), maxStep: o.MaxStep, log: o.Logger, carry: map[string]float64{}}
+	cpu, cerr := procinfo.ReadCPU(o.ProcRoot)
+	arch := estimate.CCFMicroarchitecture(cpu.VendorID, cpu.Family, cpu.Model, cpu.Stepping, cpu.ModelName)
+	coef, known, err := estimate.CCFFor(arch)
+	if err != nil {
+		return nil, fmt.Errorf("selfestimate: %w", err)
+	}
+	e.coef, e.known = coef, known
+	e.memBytes, _ = procinfo.MemTotalBytes(o.ProcRoot)
+	e.announce = func() { e.describe(cpu, cerr) }
+	return e, nil
+}
+
+// describe logs, once, what the estimate uses and what it could not know.
+func (e *Estimator) describe(cpu procinfo.CPU, cerr error) {
+	args := []any{"source", fmt.Sprintf("%s %d", estimate.CCFSource, estimate.CCFYear),
+		"cpu_model", cpu.ModelName, "min_watts_per_vcpu", e.coef.MinWatts, "max_watts_per_vcpu", e.coef.MaxWatts,
+		"memory_gib", float64(e.memBytes) / (1 << 30), "memory_watts_per_gb", estimate.CCFMemoryWattsPerGB}
+	switch {
+	case cerr != nil:
+		e.log.Warn("guest estimate: CPU unknown (cpuinfo unreadable): using Cloud Carbon Footprint's average across microarchitectures",
+			append(args, "err", cerr)...)
+	case !e.known:
+		e.log.Warn("guest estimate: CPU microarchitecture not in Cloud Carbon Footprint's table: using its average across microarchitectures",
+			append(args, "vendor", cpu.VendorID, "family", cpu.Family, "model", cpu.Model, "stepping", cpu.Stepping)...)
+	default:
+		e.log.Info("guest estimate: Cloud Carbon Footprint coefficients of the CPU's microarchitecture",
+			append(args, "microarchitecture", e.coef.Microarchitecture)...)
+	}
+	if e.memBytes == 0 {
+		e.log.Warn("guest estimate: memory size unknown (no MemTotal in meminfo): memory power left out of the estimate")
+	}
+}
+
+// Coefficients are the per-vCPU watts the estimate uses, and whether they
+// are the microarchitecture's own (false: CCF's average).
+func (e *Estimator) Coefficients() (estimate.CCFCoefficients, bool) { return e.coef, e.known }
+
+// MemoryBytes is the memory the estimate counts (0: unknown, left out).
+func (e *Estimator) MemoryBytes() uint64 { return e.memBytes }
+
+// Mark takes now and the current /proc/stat as the start of the next step,
+// without estimating (the share measured the time before).
+func (e *Estimator) Mark(now time.Time) error {
+	t, err := procstat.ReadTicks(e.statPath)
+	if err != nil {
+		e.have = false
+		return err
+	}
+	e.have, e.last, e.lastTime = true, t, now
+	return nil
+}
+
+// Step estimates the energy since the last Step or Mark, at now. The first
+// step, one after a gap longer than MaxStep, one over which the clock or
+// /proc/stat's counters went back, and one with no CPU time elapsed give
+// no energy and no power: they are baselines.
+func (e *Estimator) Step(now time.Time) (account.Estimate, error) {
+	out := account.Estimate{Model: share.ModelCCF}
+	if e.announce != nil {
+		e.announce()
+		e.announce = nil
+	}
+	t, err := procstat.ReadTicks(e.statPath)
+	if err != nil {
+		e.have = false
+		return out, fmt.Errorf("guest estimate: %w", err)
+	}
+	prev, prevTime, had := e.last, e.lastTime, e.have
+	dt := now.Sub(prevTime)
+	if had && t.Total() == prev.Total() && dt >= 0 && dt <= e.maxStep {
+		return out, nil // no tick elapsed yet (polls closer than 10 ms): keep the baseline
+	}
+	e.have, e.last, e.lastTime = true, t, now
+	switch {
+	case !had:
+		return out, nil
+	case dt <= 0 || t.Busy < prev.Busy || t.Total() < prev.Total():
+		return out, nil
+	case dt > e.maxStep:
+		if !e.warnedGap {
+			e.warnedGap = true
+			e.log.Warn("guest estimate: a gap longer than the longest step; its energy is not estimated (further gaps are not logged)",
+				"gap", dt, "max_step", e.maxStep)
+		}
+		return out, nil
+	}
+	u := float64(t.Busy-prev.Busy) / float64(t.Total()-prev.Total())
+	vcpus := max(t.CPUs, 1)
+	cpuW := estimate.CCFCPUWatts(e.coef, vcpus, u)
+	staticW := estimate.CCFCPUWatts(e.coef, vcpus, 0)
+	memW := estimate.CCFMemoryWatts(e.memBytes)
+	sec := dt.Seconds()
+	pkg := e.take(share.ZonePackage, cpuW*sec*1e6)
+	dyn := min(e.take("dynamic", (cpuW-staticW)*sec*1e6), pkg)
+	out.EnergyUJ = map[string]uint64{share.ZonePackage: pkg}
+	out.DynamicUJ = map[string]uint64{share.ZonePackage: dyn}
+	out.PowerW = map[string]float64{share.ZonePackage: cpuW}
+	if e.memBytes > 0 {
+		out.EnergyUJ[share.ZoneDRAM] = e.take(share.ZoneDRAM, memW*sec*1e6)
+		out.PowerW[share.ZoneDRAM] = memW
+	}
+	return out, nil
+}
+
+// take returns the whole µJ of uj plus key's carried fraction, and carries
+// the new fraction.
+func (e *Estimator) take(key string, uj float64) uint64 {
+	v := e.carry[key] + uj
+	if !(v > 0) || math.IsInf(v, 0) {
+		e.carry[key] = 0
+		return 0
+	}
+	w := math.Floor(v)
+	e.carry[key] = v - w
+	if w >= math.MaxUint64 {
+		return math.MaxUint64
+	}
+	return uint64(w)
+}

@@ -1,0 +1,202 @@
+package selfestimate
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/virtwatt/virtwatt/estimate"
+	"github.com/virtwatt/virtwatt/share"
+)
+
+var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+// fakeProc copies testdata/proc (4 vCPUs of a Xeon Gold 6248, Cascade
+// Lake; 8 GiB) into a temporary proc root.
+func fakeProc(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range []string{"cpuinfo", "meminfo", "stat"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "proc", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// writeStat writes a /proc/stat of 4 CPUs with these aggregate busy
+// (user) and idle ticks.
+func writeStat(t *testing.T, dir string, busy, idle uint64) {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "cpu  %d 0 0 %d 0 0 0 0 0 0\n", busy, idle)
+	for i := range 4 {
+		fmt.Fprintf(&b, "cpu%d %d 0 0 %d 0 0 0 0 0 0\n", i, busy/4, idle/4)
+	}
+	b.WriteString("intr 0\nctxt 0\n")
+	if err := os.WriteFile(filepath.Join(dir, "stat"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStepIsCCFByHand: 4 vCPUs of Cascade Lake (CCF: 0.64 to 3.97 W per
+// vCPU) busy a quarter of 10 s, and 8 GiB at 0.392 W/GB.
+func TestStepIsCCFByHand(t *testing.T) {
+	proc := fakeProc(t)
+	e, err := New(Options{ProcRoot: proc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, known := e.Coefficients(); !known || c.Microarchitecture != estimate.CCFCascadeLake {
+		t.Fatalf("coefficients %+v known %v, want Cascade Lake's", c, known)
+	}
+	first, err := e.Step(t0)
+	if err != nil || first.EnergyUJ != nil || first.PowerW != nil {
+		t.Fatalf("first step: %+v, %v; want a baseline", first, err)
+	}
+	writeStat(t, proc, 1000+1000, 3000+3000) // 4000 ticks = 4 CPUs × 10 s; 1000 busy
+	got, err := e.Step(t0.Add(10 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpuW := 4 * (0.64 + (3.97-0.64)*0.25)
+	memW := 8 * 0.392
+	if math.Abs(got.PowerW[share.ZonePackage]-cpuW) > 1e-12 || math.Abs(got.PowerW[share.ZoneDRAM]-memW) > 1e-12 {
+		t.Fatalf("power %v, want package %v W, dram %v W", got.PowerW, cpuW, memW)
+	}
+	wantPkg := cpuW * 10 * 1e6
+	wantDyn := 4 * (3.97 - 0.64) * 0.25 * 10 * 1e6
+	wantMem := memW * 10 * 1e6
+	if !within1(got.EnergyUJ[share.ZonePackage], wantPkg) || !within1(got.DynamicUJ[share.ZonePackage], wantDyn) || !within1(got.EnergyUJ[share.ZoneDRAM], wantMem) {
+		t.Fatalf("energy %v dynamic %v, want package %.1f (dynamic %.1f), dram %.1f µJ", got.EnergyUJ, got.DynamicUJ, wantPkg, wantDyn, wantMem)
+	}
+	if got.Model != share.ModelCCF {
+		t.Fatalf("model %q", got.Model)
+	}
+}
+
+// within1 reports whether the whole µJ got are the µJ want, to the µJ
+// (float rounding of the same formula).
+func within1(got uint64, want float64) bool { return math.Abs(float64(got)-want) <= 1 }
+
+// TestStepCarriesFractions: many short steps add up to the integral of
+// the power, to the µJ.
+func TestStepCarriesFractions(t *testing.T) {
+	proc := fakeProc(t)
+	e, err := New(Options{ProcRoot: proc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Step(t0)
+	var sum uint64
+	busy, idle := uint64(1000), uint64(3000)
+	for i := 1; i <= 1000; i++ {
+		busy, idle = busy+1, idle+3 // 4 ticks per 10 ms step: u = 0.25
+		writeStat(t, proc, busy, idle)
+		s, err := e.Step(t0.Add(time.Duration(i) * 10 * time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum += s.EnergyUJ[share.ZonePackage]
+	}
+	want := 4 * (0.64 + (3.97-0.64)*0.25) * 10 * 1e6
+	if d := math.Abs(float64(sum) - want); d > 1 {
+		t.Fatalf("1000 steps: %d µJ, integral %.1f µJ: %.1f µJ apart", sum, want, d)
+	}
+}
+
+// TestStepBaselines: a step over which the clock or the counters went
+// back, or longer than MaxStep, gives no energy; the next one does.
+func TestStepBaselines(t *testing.T) {
+	proc := fakeProc(t)
+	e, err := New(Options{ProcRoot: proc, MaxStep: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Step(t0)
+	for _, tc := range []struct {
+		name       string
+		at         time.Duration
+		busy, idle uint64
+		energy     bool
+	}{
+		{"normal", 10 * time.Second, 2000, 6000, true},
+		{"clock back", 5 * time.Second, 3000, 9000, false},
+		{"after clock back", 15 * time.Second, 4000, 12000, true},
+		{"counters back (a new boot's /proc/stat)", 25 * time.Second, 100, 300, false},
+		{"after counters back", 35 * time.Second, 1100, 3300, true},
+		{"gap longer than MaxStep", 5 * time.Minute, 2100, 6300, false},
+		{"after the gap", 5*time.Minute + 10*time.Second, 3100, 9300, true},
+	} {
+		writeStat(t, proc, tc.busy, tc.idle)
+		s, err := e.Step(t0.Add(tc.at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.EnergyUJ[share.ZonePackage] > 0; got != tc.energy {
+			t.Errorf("%s: energy %v, want energy %v", tc.name, s.EnergyUJ, tc.energy)
+		}
+	}
+}
+
+// TestUnknownCPUUsesCCFAverage: a CPU CCF has no figures for (arm64
+// here: no vendor, no model name) is estimated at CCF's average, said
+// once in the log; a missing meminfo leaves memory out, said too.
+func TestUnknownCPUUsesCCFAverage(t *testing.T) {
+	proc := fakeProc(t)
+	if err := os.WriteFile(filepath.Join(proc, "cpuinfo"), []byte("processor\t: 0\nBogoMIPS\t: 50.00\nCPU implementer\t: 0x41\nCPU part\t: 0xd0c\n\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(proc, "meminfo")); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	e, err := New(Options{ProcRoot: proc, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	avg, _, _ := estimate.CCFFor(estimate.CCFUnknown)
+	if c, known := e.Coefficients(); known || c != avg {
+		t.Fatalf("coefficients %+v known %v, want CCF's average %+v", c, known, avg)
+	}
+	e.Step(t0)
+	writeStat(t, proc, 2000, 6000)
+	s, _ := e.Step(t0.Add(10 * time.Second))
+	writeStat(t, proc, 3000, 9000)
+	e.Step(t0.Add(20 * time.Second))
+	if want := 4 * (0.74 + (3.54-0.74)*0.25) * 10 * 1e6; !within1(s.EnergyUJ[share.ZonePackage], want) {
+		t.Fatalf("package %d µJ, want %.1f at CCF's average", s.EnergyUJ[share.ZonePackage], want)
+	}
+	if _, ok := s.EnergyUJ[share.ZoneDRAM]; ok {
+		t.Fatalf("dram estimated without a memory size: %v", s.EnergyUJ)
+	}
+	if n := strings.Count(logs.String(), "average across microarchitectures"); n != 1 {
+		t.Fatalf("the average is said %d times, want once:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "memory size unknown") {
+		t.Fatalf("a missing MemTotal is not said:\n%s", logs.String())
+	}
+}
+
+// TestStepStatUnreadable: an unreadable /proc/stat is an error naming it.
+func TestStepStatUnreadable(t *testing.T) {
+	proc := fakeProc(t)
+	e, err := New(Options{ProcRoot: proc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(proc, "stat"))
+	if _, err := e.Step(t0); err == nil || !strings.Contains(err.Error(), "stat") {
+		t.Fatalf("Step = %v, want an error naming the file", err)
+	}
+}
