@@ -51,12 +51,12 @@ func TestCollectorRendersConservedFigures(t *testing.T) {
 	}
 	text := gatherText(t, reg)
 	for _, want := range []string{
-		`virtwatt_host_energy_joules_total{socket="1",zone="core"}`,
-		`virtwatt_domain_energy_joules_total{domain="vm-000000000000",label_project="",label_team="infra",part="idle",uuid=`,
+		`virtwatt_host_energy_joules_total{method="measured",model="rapl",socket="1",zone="core"}`,
+		`virtwatt_domain_energy_joules_total{domain="vm-000000000000",label_project="",label_team="infra",method="measured",model="rapl",part="idle",uuid=`,
 		`virtwatt_domain_power_watts{domain="vm-000000000001"`,
 		`virtwatt_domain_cpu_seconds_total{domain="vm-000000000002"`,
 		`virtwatt_host_unattributed_energy_joules_total{zone="dram"}`,
-		`virtwatt_host_power_watts{zone="package"}`,
+		`virtwatt_host_power_watts{method="measured",model="rapl",zone="package"}`,
 		`virtwatt_errors_total{stage="domains"} 0`,
 	} {
 		if !strings.Contains(text, want) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/virtwatt/virtwatt/estimate"
 	"github.com/virtwatt/virtwatt/hostagent/attribution"
 	"github.com/virtwatt/virtwatt/internal/cli"
 	"github.com/virtwatt/virtwatt/internal/otlp"
@@ -37,7 +38,6 @@ type Config struct {
 	WebConfig    string        `toml:"web_config_file"`
 	MaxConns     int           `toml:"web_max_connections"`
 	Idle         string        `toml:"idle"`
-	IdleModel    string        `toml:"idle_model"` // auto, time or curve (config_curve.go)
 	Overhead     string        `toml:"overhead"`
 	HostName     string        `toml:"host_name"`
 	LogLevel     string        `toml:"log_level"`
@@ -62,8 +62,15 @@ type Config struct {
 	CarbonIntensityAuthFile string        `toml:"carbon_intensity_auth_file"`
 	CarbonIntensityRefresh  time.Duration `toml:"carbon_intensity_refresh"`
 
-	// PowerCurve is a calibrated curve per counted zone ([power_curve.<zone>]).
-	PowerCurve map[string]CurveConfig `toml:"power_curve"`
+	// The estimating meter (meter = "estimate", or "auto" without RAPL):
+	// model tdp's figures (package estimate, HostPowerParams).
+	EstimateIdleFraction   float64 `toml:"estimate_idle_fraction"`
+	EstimateWattsPerThread float64 `toml:"estimate_watts_per_thread"`
+	EstimateDRAMWattsPerGB float64 `toml:"estimate_dram_watts_per_gb"`
+	EstimateTDPWatts       float64 `toml:"estimate_tdp_watts"`
+	// RecordSchema is the share record schema written: share.SchemaVersion,
+	// or 1 for guests that read no newer (measured energy only).
+	RecordSchema int `toml:"record_schema"`
 
 	// Modes (flags only).
 	Once    bool `toml:"-"`
@@ -92,7 +99,6 @@ func DefaultConfig() Config {
 		Listen:        ":28380",
 		MaxConns:      webserver.DefaultMaxConnections,
 		Idle:          string(attribution.IdleVCPUs),
-		IdleModel:     IdleModelAuto,
 		Overhead:      string(attribution.OverheadVM),
 		LogLevel:      cli.DefaultLogLevel,
 		LogFormat:     cli.DefaultLogFormat,
@@ -100,6 +106,11 @@ func DefaultConfig() Config {
 		// The reference rack server (config_embodied.go), amortised
 		// unless set to 0.
 		EmbodiedKgCO2e: defaultEmbodiedKgCO2e,
+
+		EstimateIdleFraction:   estimate.DefaultIdleFraction,
+		EstimateWattsPerThread: estimate.DefaultWattsPerThread,
+		EstimateDRAMWattsPerGB: estimate.DefaultDRAMWattsPerGB,
+		RecordSchema:           share.SchemaVersion,
 	}
 }
 
@@ -139,7 +150,7 @@ func (c *Config) common() cli.Common {
 // (--config, the web, log and version flags are internal/cli's).
 func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.DurationVar(&c.Interval, "interval", c.Interval, "time between two readings of the meters and of libvirt")
-	fs.StringVar(&c.Meter, "meter", c.Meter, "energy meter: auto (powercap, else MSR), powercap or msr")
+	fs.StringVar(&c.Meter, "meter", c.Meter, "energy meter: auto (powercap, else MSR, else estimate), powercap, msr or estimate (model tdp, no RAPL)")
 	fs.StringVar(&c.PowercapRoot, "powercap-root", c.PowercapRoot, "powercap sysfs root holding intel-rapl:N zones")
 	fs.StringVar(&c.MSRRoot, "msr-root", c.MSRRoot, "root of the msr device files (<root>/N/msr)")
 	fs.Var(stringList{&c.Zones}, "zones", "counted zones, comma-separated: package,dram (default) or psys")
@@ -150,7 +161,6 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.StateFile, "state-file", c.StateFile, "file keeping every VM's cumulative counters across restarts (outside the share root)")
 	fs.DurationVar(&c.PruneAfter, "prune-after", c.PruneAfter, "remove a vanished domain's share directory after this long")
 	fs.StringVar(&c.Idle, "idle", c.Idle, "who gets the host's idle energy: host, vcpus or busy")
-	bindCurveFlags(fs, c)
 	fs.StringVar(&c.Overhead, "overhead", c.Overhead, "who gets emulator/IO-thread CPU time: vm or host")
 	fs.StringVar(&c.HostName, "host-name", c.HostName, "host name written into each record (default: the system's)")
 	otlp.RegisterFlags(fs, &c.OTLP)
@@ -162,6 +172,11 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.Float64Var(&c.EmbodiedKgCO2e, "embodied-kgco2e", c.EmbodiedKgCO2e, "the host's manufacturing emissions in kgCO2e (default: the reference rack server; 0: none)")
 	fs.Float64Var(&c.LifetimeYears, "lifetime-years", c.LifetimeYears, "years over which embodied emissions are amortized")
 	bindEmbodiedFlags(fs, c)
+	fs.Float64Var(&c.EstimateIdleFraction, "estimate.idle-fraction", c.EstimateIdleFraction, "estimating meter: idle power as a fraction of P_max (default CCF's 0.74/3.5 W per vCPU)")
+	fs.Float64Var(&c.EstimateWattsPerThread, "estimate.watts-per-thread", c.EstimateWattsPerThread, "estimating meter: P_max per hardware thread of a CPU not in the TDP table (default CCF's 3.5 W)")
+	fs.Float64Var(&c.EstimateDRAMWattsPerGB, "estimate.dram-watts-per-gb", c.EstimateDRAMWattsPerGB, "estimating meter: DRAM power per GB of MemTotal (default CCF's 0.392 W/GB; 0: no dram zone)")
+	fs.Float64Var(&c.EstimateTDPWatts, "estimate.tdp-watts", c.EstimateTDPWatts, "estimating meter: TDP per socket in W, overriding the table (0: from the table)")
+	fs.IntVar(&c.RecordSchema, "record-schema", c.RecordSchema, "share record schema to write: 2, or 1 for guests older than schema 2 (measured energy only)")
 	fs.BoolVar(&c.Once, "once", false, "take two readings one interval apart, print the per-VM split as a table and exit")
 	fs.BoolVar(&c.Demo, "demo", false, "run the real pipeline on a simulated meter and three simulated VMs")
 	fs.IntVar(&c.DemoVMs, "demo.vms", 3, "with --demo, how many simulated VMs (the first three are named, the rest demo-vm-NNNN)")
@@ -226,10 +241,11 @@ func (c Config) Validate() error {
 		bad("interval", "%v", err)
 	}
 	switch c.Meter {
-	case "auto", "powercap", "msr":
+	case "auto", "powercap", "msr", "estimate":
 	default:
-		bad("meter", "%q is not one of auto, powercap, msr", c.Meter)
+		bad("meter", "%q is not one of auto, powercap, msr, estimate", c.Meter)
 	}
+	c.validateEstimate(bad)
 	if len(c.Zones) == 0 {
 		bad("zones", "is empty; use [\"package\", \"dram\"] or [\"psys\"]")
 	}
@@ -255,7 +271,6 @@ func (c Config) Validate() error {
 	if err := c.Policy().Validate(); err != nil {
 		bad("idle/overhead", "%v", err)
 	}
-	c.validateCurve(bad)
 	if c.Demo && c.DemoVMs < 1 {
 		bad("demo.vms", "must be >= 1, got %d", c.DemoVMs)
 	}

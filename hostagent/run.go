@@ -12,7 +12,6 @@ import (
 
 	"github.com/virtwatt/virtwatt/hostagent/demo"
 	"github.com/virtwatt/virtwatt/hostagent/libvirtsrc"
-	"github.com/virtwatt/virtwatt/hostagent/meter"
 	"github.com/virtwatt/virtwatt/hostagent/state"
 	"github.com/virtwatt/virtwatt/hostagent/view"
 	"github.com/virtwatt/virtwatt/internal/flock"
@@ -31,7 +30,7 @@ func openSources(cfg Config, log *slog.Logger) (Sources, error) {
 		w := demo.NewWorldSize(time.Now, uint64(time.Now().UnixNano()), cfg.DemoVMs)
 		return Sources{Meter: w.Meter(), CPU: w.CPU, Domains: w.Domains(), Now: time.Now}, nil
 	}
-	m, err := meter.Open(cfg.Meter, cfg.PowercapRoot, cfg.MSRRoot)
+	m, err := openMeter(cfg, time.Now, log) // meterselect.go
 	if err != nil {
 		return Sources{}, err
 	}

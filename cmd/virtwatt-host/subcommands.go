@@ -21,7 +21,7 @@ import (
 	"github.com/virtwatt/virtwatt/internal/cli"
 )
 
-// runSubcommand runs `attach`, `detach` or `doctor` when args[0] names
+// runSubcommand runs `attach`, `detach`, `doctor` or `calibrate` when args[0] names
 // one, and returns its exit code; ok is false for anything else (the
 // agent's own flags).
 func runSubcommand(args []string) (code int, ok bool) {
@@ -36,6 +36,8 @@ func runSubcommand(args []string) (code int, ok bool) {
 		run = cmdDetach
 	case "doctor":
 		run = cmdDoctor
+	case "calibrate":
+		run = cmdCalibrate // calibrate.go
 	default:
 		return 0, false
 	}
@@ -44,7 +46,7 @@ func runSubcommand(args []string) (code int, ok bool) {
 
 // isSubcommand reports whether name is one of the subcommands.
 func isSubcommand(name string) bool {
-	return name == "attach" || name == "detach" || name == "doctor"
+	return name == "attach" || name == "detach" || name == "doctor" || name == "calibrate"
 }
 
 // subFlags are the agent's keys the subcommands use: from --config, then
@@ -75,7 +77,7 @@ func newSubFlags(name, usage string, stderr io.Writer) *subFlags {
 
 func (s *subFlags) meterFlags() {
 	d := hostagent.DefaultConfig()
-	s.fs.StringVar(&s.meter, "meter", d.Meter, "energy meter: auto, powercap or msr")
+	s.fs.StringVar(&s.meter, "meter", d.Meter, "energy meter: auto, powercap, msr or estimate")
 	s.fs.StringVar(&s.powercapRoot, "powercap-root", d.PowercapRoot, "powercap sysfs root")
 	s.fs.StringVar(&s.msrRoot, "msr-root", d.MSRRoot, "root of the msr device files")
 	s.fs.StringVar(&s.stateFile, "state-file", d.StateFile, "the agent's state file")
@@ -232,7 +234,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	r := doctor.Run(ctx, doctor.Options{Meter: cfg.Meter, PowercapRoot: cfg.PowercapRoot, MSRRoot: cfg.MSRRoot,
 		LibvirtURI: cfg.LibvirtURI, ShareRoot: cfg.ShareRoot, RORoot: cfg.RORoot, StateFile: cfg.StateFile,
-		Listen: cfg.Listen, Interval: cfg.Interval, ProcRoot: cfg.ProcRoot})
+		Listen: cfg.Listen, Interval: cfg.Interval, ProcRoot: cfg.ProcRoot, Estimate: cfg.EstimateParams()})
 	if *asJSON {
 		if err := r.WriteJSON(stdout); err != nil {
 			return 1

@@ -19,20 +19,18 @@ type Collector struct {
 	forgotten, pending                  *prometheus.Desc
 	domPower, domCPU                    *prometheus.Desc
 	intensity, intensityAge             *prometheus.Desc
-	curve                               curveDescs // curve.go
 }
 
 // New renders what snap returns at each scrape (nil: nothing yet).
 func New(snap func() *view.Host) *Collector {
 	return &Collector{
-		snap:  snap,
-		curve: newCurveDescs(),
+		snap: snap,
 		hostEnergy: prometheus.NewDesc("virtwatt_host_energy_joules_total",
 			"Host energy per RAPL zone and socket, wrap-corrected and cumulative since the state file began.",
-			[]string{"zone", "socket"}, nil),
+			[]string{"zone", "socket", "method", "model"}, nil),
 		hostPower: prometheus.NewDesc("virtwatt_host_power_watts",
 			"Host power per RAPL zone, summed over sockets, over the last tick.",
-			[]string{"zone"}, nil),
+			[]string{"zone", "method", "model"}, nil),
 		unattributed: prometheus.NewDesc("virtwatt_host_unattributed_energy_joules_total",
 			"Energy of a counted zone that no VM got: host processes, idle kept by the host, rounding. Σ domains + this = host energy.",
 			[]string{"zone"}, nil),
@@ -44,7 +42,7 @@ func New(snap func() *view.Host) *Collector {
 			[]string{"zone"}, nil),
 		domPower: prometheus.NewDesc("virtwatt_domain_power_watts",
 			"A VM's power per zone over the last split.",
-			[]string{"domain", "uuid", "zone"}, nil),
+			[]string{"domain", "uuid", "zone", "method", "model"}, nil),
 		domCPU: prometheus.NewDesc("virtwatt_domain_cpu_seconds_total",
 			"A VM's CPU time (vCPUs plus emulator and I/O threads) accumulated by the agent; it never goes back.",
 			[]string{"domain", "uuid"}, nil),
@@ -68,12 +66,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	footprint.collect(ch, s)
-	c.curve.collect(ch, s)
+	method, model := provenance(s) // provenance.go
 	for _, z := range s.HostEnergy {
-		ch <- prometheus.MustNewConstMetric(c.hostEnergy, prometheus.CounterValue, float64(z.EnergyUJ)/1e6, z.Kind, strconv.Itoa(z.Socket))
+		ch <- prometheus.MustNewConstMetric(c.hostEnergy, prometheus.CounterValue, float64(z.EnergyUJ)/1e6, z.Kind, strconv.Itoa(z.Socket), method, model)
 	}
 	for zone, w := range s.HostPowerW {
-		ch <- prometheus.MustNewConstMetric(c.hostPower, prometheus.GaugeValue, w, zone)
+		ch <- prometheus.MustNewConstMetric(c.hostPower, prometheus.GaugeValue, w, zone, method, model)
 	}
 	if ci := s.Intensity; ci.GramsPerKWh > 0 {
 		ch <- prometheus.MustNewConstMetric(c.intensity, prometheus.GaugeValue, ci.GramsPerKWh, ci.Source, ci.Zone)
@@ -101,7 +99,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	sort.Strings(extra)
-	names := []string{"domain", "uuid", "zone", "part"}
+	names := []string{"domain", "uuid", "zone", "part", "method", "model"}
 	for _, k := range extra {
 		names = append(names, "label_"+k)
 	}
@@ -110,9 +108,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		names, nil)
 	values := make([]string, len(names))
 	for _, d := range s.Domains {
-		values[0], values[1] = d.Name, d.UUID
+		values[0], values[1], values[4], values[5] = d.Name, d.UUID, method, model
 		for i, k := range extra {
-			values[4+i] = d.Labels[k]
+			values[6+i] = d.Labels[k]
 		}
 		for _, zone := range s.Zones {
 			values[2] = zone
@@ -121,7 +119,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			values[3] = "idle"
 			ch <- prometheus.MustNewConstMetric(domEnergy, prometheus.CounterValue, float64(d.IdleUJ[zone])/1e6, values...)
 			if w, ok := d.PowerW[zone]; ok {
-				ch <- prometheus.MustNewConstMetric(c.domPower, prometheus.GaugeValue, w, d.Name, d.UUID, zone)
+				ch <- prometheus.MustNewConstMetric(c.domPower, prometheus.GaugeValue, w, d.Name, d.UUID, zone, method, model)
 			}
 		}
 		ch <- prometheus.MustNewConstMetric(c.domCPU, prometheus.CounterValue, float64(d.CPUTimeNS)/1e9, d.Name, d.UUID)

@@ -26,6 +26,7 @@ import (
 
 	"libvirt.org/go/libvirt"
 
+	"github.com/virtwatt/virtwatt/estimate"
 	"github.com/virtwatt/virtwatt/hostagent/domxml"
 	"github.com/virtwatt/virtwatt/hostagent/meter"
 	"github.com/virtwatt/virtwatt/hostagent/romount"
@@ -51,8 +52,12 @@ type Options struct {
 	StateFile                    string
 	Listen                       string
 	Interval                     time.Duration
-	// ProcRoot holds self/mountinfo (default /proc).
+	// ProcRoot holds self/mountinfo, and cpuinfo, stat and meminfo for
+	// the estimating meter (default /proc).
 	ProcRoot string
+	// Estimate are the estimating meter's figures (the estimate_* keys;
+	// zero: the documented defaults).
+	Estimate estimate.HostPowerParams
 	// Watch is how long records are watched for their sequence to advance
 	// (default: 1.5 intervals).
 	Watch time.Duration
@@ -140,7 +145,15 @@ func Run(ctx context.Context, o Options) *Report {
 
 func checkMeter(o Options) Check {
 	c := Check{Name: "meter"}
-	m, err := meter.Open(o.Meter, o.PowercapRoot, o.MSRRoot)
+	params := o.Estimate
+	if params == (estimate.HostPowerParams{}) {
+		params = estimate.DefaultHostPowerParams()
+	}
+	m, fellBack, err := meter.OpenWithEstimate(meter.Options{Kind: o.Meter, PowercapRoot: o.PowercapRoot, MSRRoot: o.MSRRoot,
+		Estimate: meter.EstimateOptions{ProcRoot: o.ProcRoot, Params: params}})
+	if e, ok := m.(*meter.Estimator); ok && err == nil {
+		return estimatorCheck(e, fellBack)
+	}
 	var rs []meter.Reading
 	if err == nil {
 		rs, err = m.Read()
@@ -167,7 +180,7 @@ func checkMeter(o Options) Check {
 		}
 	}
 	c.Status = OK
-	c.Detail = m.Name() + ": " + strings.Join(zones, ", ")
+	c.Detail = "will use " + m.Name() + " (method measured, model rapl): " + strings.Join(zones, ", ")
 	if rootOnly {
 		c.Detail += "; the counters are not world-readable (the CVE-2020-8694 mitigation): virtwatt-host must stay root or be granted read access"
 	}

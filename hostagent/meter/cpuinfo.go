@@ -1,20 +1,21 @@
 package meter
 
 import (
+	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/virtwatt/virtwatt/internal/procinfo"
 	"github.com/virtwatt/virtwatt/internal/regfile"
 )
 
 // Vendors accepted by NewMSRVendor.
 const (
-	VendorIntel = procinfo.VendorIntel
-	VendorAMD   = procinfo.VendorAMD
+	VendorIntel = "intel"
+	VendorAMD   = "amd"
 )
 
 // cpuID is what the MSR meter needs from /proc/cpuinfo.
@@ -24,15 +25,44 @@ type cpuID struct {
 	model  int
 }
 
-// readCPUInfo reads the first processor's identity from a /proc/cpuinfo
-// file (internal/procinfo parses it). Hygon (an AMD licensee) uses AMD's
-// RAPL registers and reads as VendorAMD.
+// readCPUInfo parses the first processor block of a /proc/cpuinfo file.
+// Hygon (an AMD licensee) uses AMD's RAPL registers and reads as VendorAMD.
 func readCPUInfo(path string) (cpuID, error) {
-	c, err := procinfo.ReadCPU(path)
+	f, err := regfile.Open(path, 0)
 	if err != nil {
 		return cpuID{}, err
 	}
-	return cpuID{vendor: c.Vendor, family: c.Family, model: c.Model}, nil
+	defer f.Close()
+	var id cpuID
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.TrimSpace(line) == "" && id.vendor != "" {
+			break // end of the first processor block
+		}
+		key, val, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
+		switch key {
+		case "vendor_id":
+			switch val {
+			case "GenuineIntel":
+				id.vendor = VendorIntel
+			case "AuthenticAMD", "HygonGenuine":
+				id.vendor = VendorAMD
+			}
+		case "cpu family":
+			id.family, _ = strconv.Atoi(val)
+		case "model":
+			id.model, _ = strconv.Atoi(val)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return cpuID{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	return id, nil
 }
 
 // intelDRAMFixedUnit reports whether an Intel model's DRAM counter uses the

@@ -1,12 +1,18 @@
 package meter
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+
+	"github.com/virtwatt/virtwatt/estimate"
+)
 
 // Meter kinds accepted by Open.
 const (
 	OpenAuto     = "auto"
 	OpenPowercap = "powercap"
 	OpenMSR      = "msr"
+	OpenEstimate = "estimate" // OpenWithEstimate only
 )
 
 // Open returns the meter named by kind:
@@ -44,10 +50,67 @@ func Open(kind, powercapRoot, msrRoot string) (Meter, error) {
 	if merr == nil {
 		return m, nil
 	}
-	return nil, fmt.Errorf("meter: no readable RAPL energy counters (tried powercap at %s and msr at %s). "+
+	return nil, &NoRAPLError{PowercapRoot: powercapRoot, MSRRoot: orDefault(msrRoot, defaultMSRRoot), Powercap: perr, MSR: merr}
+}
+
+// NoRAPLError is Open's error when neither powercap nor the MSRs can be
+// read: it names both paths tried and why each failed.
+type NoRAPLError struct {
+	PowercapRoot, MSRRoot string
+	Powercap, MSR         error
+}
+
+func (e *NoRAPLError) Error() string {
+	return fmt.Sprintf("meter: no readable RAPL energy counters (tried powercap at %s and msr at %s). "+
 		"Run virtwatt-host as root (energy_uj is root-only since CVE-2020-8694; MSRs need CAP_SYS_RAWIO), "+
 		"and load a driver: `modprobe intel_rapl_common intel_rapl_msr` for powercap or `modprobe msr` for MSRs.\n"+
-		"  %w\n  %w", powercapRoot, orDefault(msrRoot, defaultMSRRoot), perr, merr)
+		"  %v\n  %v", e.PowercapRoot, e.MSRRoot, e.Powercap, e.MSR)
+}
+
+// Unwrap gives both causes.
+func (e *NoRAPLError) Unwrap() []error { return []error{e.Powercap, e.MSR} }
+
+// Options are what OpenWithEstimate needs: the meter kind (auto, powercap,
+// msr or estimate), the RAPL roots, and the estimating meter's options.
+type Options struct {
+	Kind, PowercapRoot, MSRRoot string
+	Estimate                    EstimateOptions
+}
+
+// OpenWithEstimate is Open that also knows the estimating meter:
+//   - "estimate": the Estimator, always;
+//   - "auto" (or ""): RAPL as Open finds it, else the Estimator, with
+//     fellBack the *NoRAPLError saying what was tried and why each failed
+//     (for the one warning the caller logs);
+//   - "powercap", "msr": as Open, never estimating.
+func OpenWithEstimate(o Options) (m Meter, fellBack error, err error) {
+	switch o.Kind {
+	case OpenEstimate:
+		e, err := NewEstimator(o.Estimate)
+		if err != nil {
+			return nil, nil, err
+		}
+		return e, nil, nil
+	case OpenAuto, "":
+	default:
+		m, err := Open(o.Kind, o.PowercapRoot, o.MSRRoot)
+		return m, nil, err
+	}
+	m, err = Open(o.Kind, o.PowercapRoot, o.MSRRoot)
+	if err == nil {
+		return m, nil, nil
+	}
+	e, eerr := NewEstimator(o.Estimate)
+	if eerr != nil {
+		return nil, nil, fmt.Errorf("%w\n  and the estimating fallback cannot run either: %w", err, eerr)
+	}
+	return e, err, nil
+}
+
+// DefaultEstimateOptions are EstimateOptions with the documented model
+// figures, reading procRoot on the wall clock.
+func DefaultEstimateOptions(procRoot string) EstimateOptions {
+	return EstimateOptions{ProcRoot: procRoot, Params: estimate.DefaultHostPowerParams(), Now: time.Now}
 }
 
 func orDefault(s, def string) string {
