@@ -40,15 +40,16 @@ func (c Config) validateCurve(bad func(key, format string, args ...any)) {
 		bad("idle-model", "%q is not one of auto, time, curve", c.IdleModel)
 	}
 	for z, cc := range c.PowerCurve {
-		key := "power_curve." + z
+		// TOML tables: the message names the table and its key (cli.Problems
+		// would spell power_curve.<zone>.idle_watts with underscores).
 		if !slices.Contains(c.Zones, z) {
-			bad(key, "zone %q is not counted (zones = %v): remove the table or count the zone", z, c.Zones)
+			bad("power_curve", "[power_curve.%s]: zone %q is not counted (zones = %v): remove the table or count the zone", z, z, c.Zones)
 		}
 		if !(cc.IdleWatts > 0) || cc.IdleWatts > 1e6 || math.IsInf(cc.IdleWatts, 0) {
-			bad(key+".idle_watts", "%v must be a positive number of watts (at most 1e6)", cc.IdleWatts)
+			bad("power_curve", "[power_curve.%s] idle_watts = %v: must be a positive number of watts (at most 1e6)", z, cc.IdleWatts)
 		}
 		if !(cc.MarginalWattsPerCPU >= 0) || cc.MarginalWattsPerCPU > 1e6 || math.IsInf(cc.MarginalWattsPerCPU, 0) {
-			bad(key+".marginal_watts_per_cpu", "%v must be a non-negative number of watts per CPU (at most 1e6)", cc.MarginalWattsPerCPU)
+			bad("power_curve", "[power_curve.%s] marginal_watts_per_cpu = %v: must be a non-negative number of watts per busy CPU (at most 1e6)", z, cc.MarginalWattsPerCPU)
 		}
 	}
 	if len(c.PowerCurve) > 0 {

@@ -2,15 +2,21 @@ package hostagent
 
 import (
 	"context"
+	"io"
 	"math"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/virtwatt/virtwatt/hostagent/domain"
 	"github.com/virtwatt/virtwatt/hostagent/meter"
+	"github.com/virtwatt/virtwatt/hostagent/powercurve"
 	"github.com/virtwatt/virtwatt/hostagent/state"
 	"github.com/virtwatt/virtwatt/internal/procstat"
 	"github.com/virtwatt/virtwatt/share"
@@ -212,4 +218,190 @@ func TestAgentLearnsPowerCurve(t *testing.T) {
 	if math.Abs(ri-idle) > 0.05 || math.Abs(rm-marginal) > 0.05 {
 		t.Fatalf("restored curve %.3f W + %.3f W/CPU, want %.3f + %.3f", ri, rm, idle, marginal)
 	}
+}
+
+// The curve metrics: the learned idle and marginal power, the fit's
+// quality and samples and the idle model in use, passing promtool.
+func TestCurveMetrics(t *testing.T) {
+	w := newCurveWorld(t)
+	cfg := testConfig(t)
+	a := w.agent(t, cfg)
+	ctx := context.Background()
+	a.Tick(ctx)
+	for range 100 {
+		w.step(t)
+		a.Tick(ctx)
+	}
+	reg, err := newRegistry(a, NewObserver())
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := gatherText(t, reg)
+	t.Log(grepLines(text, "virtwatt_host_idle_power_watts{", "virtwatt_host_marginal", "virtwatt_host_power_curve_r2"))
+	for series, want := range map[string]float64{
+		`virtwatt_host_idle_power_watts{source="fitted",zone="package"}`:             trueIdleW,
+		`virtwatt_host_marginal_power_watts_per_cpu{source="fitted",zone="package"}`: trueMarginalW,
+		`virtwatt_host_idle_power_watts{source="fitted",zone="dram"}`:                5,
+		`virtwatt_host_power_curve_samples{source="fitted",zone="package"}`:          100,
+		`virtwatt_host_power_curve_accepted{zone="package"}`:                         1,
+		`virtwatt_host_idle_model_info{idle_model="fitted"}`:                         1,
+	} {
+		got, ok := seriesValue(text, series)
+		if !ok || math.Abs(got-want) > 0.05*want {
+			t.Errorf("%s = %v (present %v), want %v ±5 %%", series, got, ok, want)
+		}
+	}
+	for _, series := range []string{`virtwatt_host_power_curve_r2{source="fitted",zone="package"}`, `virtwatt_host_power_curve_residual_watts{source="fitted",zone="package"}`} {
+		if v, ok := seriesValue(text, series); !ok || !(v > 0) {
+			t.Errorf("%s = %v (present %v), want a positive value", series, v, ok)
+		}
+	}
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("VIRTWATT_REQUIRE_TOOLS") != "" {
+			t.Fatal("promtool not found and VIRTWATT_REQUIRE_TOOLS is set")
+		}
+		t.Skip("promtool not installed")
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(text)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// A calibrated curve in the state file (calibrate's) or in the config is
+// used from the first split, records say "calibrated", and the static part
+// is min(idle × Δt, E) exactly; idle_model = "time" ignores every curve.
+func TestAgentUsesCalibratedCurve(t *testing.T) {
+	calibrated := func(idleUW, marginalUW uint64) *powercurve.SavedCurve {
+		return &powercurve.SavedCurve{Time: time.Date(2026, 12, 1, 11, 0, 0, 0, time.UTC), IdleUW: idleUW, MarginalUWPerCPU: marginalUW, Samples: 40}
+	}
+	tests := []struct {
+		name      string
+		mode      string
+		state     bool
+		config    bool
+		wantModel string
+		packageUW uint64 // the static power used for package
+	}{
+		{"state", IdleModelAuto, true, false, share.IdleModelCalibrated, 40_100_000},
+		{"config wins over state", IdleModelAuto, true, true, share.IdleModelCalibrated, 39_500_000},
+		{"time ignores curves", IdleModelTime, true, true, share.IdleModelTime, 0},
+		{"huge idle: all static", IdleModelCurve, true, false, share.IdleModelCalibrated, 0}, // set below
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newCurveWorld(t)
+			cfg := testConfig(t)
+			cfg.IdleModel = tc.mode
+			st := state.New()
+			if tc.state {
+				pkg := calibrated(40_100_000, 12_000_000)
+				if tc.name == "huge idle: all static" {
+					pkg = calibrated(900_000_000, 0)
+					tc.packageUW = 900_000_000
+				}
+				st.PowerCurve = &powercurve.Saved{Zones: map[string]*powercurve.SavedZone{
+					"package": {Calibrated: pkg}, "dram": {Calibrated: calibrated(5_000_000, 250_000)}}}
+			}
+			if tc.config {
+				cfg.PowerCurve = map[string]CurveConfig{"package": {IdleWatts: 39.5, MarginalWattsPerCPU: 12}, "dram": {IdleWatts: 5, MarginalWattsPerCPU: 0.25}}
+			}
+			if err := cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Save(cfg.StateFile, w.Now()); err != nil {
+				t.Fatal(err)
+			}
+			a := w.agent(t, cfg)
+			ctx := context.Background()
+			a.Tick(ctx)
+			var want, base uint64
+			base = idleOf(a.st, "package")
+			for range 5 {
+				w.step(t)
+				split := splitUJ(a.st, "package")
+				a.Tick(ctx)
+				e := splitUJ(a.st, "package") - split
+				want += min(staticUJ(tc.packageUW, uint64(time.Second)), e)
+				rec, err := share.ReadRecord(filepath.Join(cfg.ShareRoot, nameFor(2)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rec.IdleModel != tc.wantModel {
+					t.Fatalf("record says idle_model %q, want %q", rec.IdleModel, tc.wantModel)
+				}
+			}
+			if tc.packageUW == 0 {
+				return
+			}
+			got := idleOf(a.st, "package") - base
+			if d := int64(got) - int64(want); d < -2 || d > 2 {
+				t.Fatalf("VMs' idle energy %d µJ, want Σ min(%d µW × 1 s, E) = %d µJ", got, tc.packageUW, want)
+			}
+			checkConservation(t, a.st, cfg.Zones)
+		})
+	}
+}
+
+func TestConfigCurveKeys(t *testing.T) {
+	for name, tc := range map[string]struct {
+		mod  func(c *Config)
+		want string
+	}{
+		"bad idle model": {func(c *Config) { c.IdleModel = "fitted" }, `"fitted" is not one of auto, time, curve`},
+		"uncounted zone": {func(c *Config) { c.PowerCurve = map[string]CurveConfig{"psys": {IdleWatts: 1}} }, `[power_curve.psys]: zone "psys" is not counted`},
+		"missing zone":   {func(c *Config) { c.PowerCurve = map[string]CurveConfig{"package": {IdleWatts: 40}} }, `no table for counted zone "dram"`},
+		"zero idle":      {func(c *Config) { c.PowerCurve = map[string]CurveConfig{"package": {}, "dram": {IdleWatts: 1}} }, "[power_curve.package] idle_watts = 0: must be a positive number"},
+		"negative slope": {func(c *Config) {
+			c.PowerCurve = map[string]CurveConfig{"package": {IdleWatts: 1, MarginalWattsPerCPU: -1}, "dram": {IdleWatts: 1}}
+		}, "[power_curve.package] marginal_watts_per_cpu = -1"},
+		"NaN idle": {func(c *Config) {
+			c.PowerCurve = map[string]CurveConfig{"package": {IdleWatts: math.NaN()}, "dram": {IdleWatts: 1}}
+		}, "idle_watts"},
+	} {
+		c := testConfig(t)
+		tc.mod(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want an error with %q", name, err, tc.want)
+		}
+	}
+	// The lines calibrate --print-config prints parse.
+	dir := t.TempDir()
+	p := filepath.Join(dir, "host.toml")
+	body := "state_file = \"" + filepath.Join(dir, "s.json") + "\"\nidle_model = \"curve\"\n[power_curve.package]\nidle_watts = 40.125\nmarginal_watts_per_cpu = 11.9\n[power_curve.dram]\nidle_watts = 5.0\nmarginal_watts_per_cpu = 0.25\n"
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ParseConfigTo(io.Discard, []string{"--config", p}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.IdleModel != IdleModelCurve || c.PowerCurve["package"].IdleWatts != 40.125 || c.PowerCurve["dram"].MarginalWattsPerCPU != 0.25 {
+		t.Fatalf("parsed %+v", c.PowerCurve)
+	}
+}
+
+func grepLines(text string, prefixes ...string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		for _, p := range prefixes {
+			if strings.HasPrefix(l, p) {
+				out = append(out, l)
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// seriesValue is the value of the series written exactly as series.
+func seriesValue(text, series string) (float64, bool) {
+	for _, l := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(l, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			return f, err == nil
+		}
+	}
+	return 0, false
 }
