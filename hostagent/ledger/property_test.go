@@ -143,9 +143,13 @@ func (w *world) split() {
 	w.l.SetPrice(1+w.r.Float64(), w.r.Float64()*800)
 	w.price = (w.l.price.perUJ)
 	for _, z := range zones {
-		res := w.splitters[z].Split(attribution.Tick{
+		tick := attribution.Tick{
 			EnergyUJ: w.l.Pending(z), CapacityNS: capacity, BusyNS: w.r.Uint64N(capacity + 1), HostCPUs: 8, VMs: avms,
-		}, keys)
+		}
+		if w.r.IntN(2) == 0 { // the power-curve split: a static part below, at or above E
+			tick.Model, tick.StaticUJ = attribution.ModelCurve, w.r.Uint64N(2*tick.EnergyUJ+1)
+		}
+		res := w.splitters[z].Split(tick, keys)
 		if err := w.l.Split(z, res, vms); err != nil {
 			w.t.Fatalf("a real splitter's result was refused: %v", err)
 		}
