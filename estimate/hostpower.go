@@ -24,11 +24,10 @@ const (
 	// table does not know: CCF's average maximum watts per vCPU (one
 	// hyper-thread) for AWS, 3.5 W (CCF methodology, 2021).
 	DefaultWattsPerThread = 3.5
-	// DefaultDRAMWattsPerGB is CCF's memory coefficient, 0.392 W/GB: the
-	// mean of Crucial's "3 W per 8 GB of DDR3/DDR4" (0.375) and Micron's
-	// DDR4 power model (0.4083) (CCF methodology, 2021). GB here is 10⁹
-	// bytes of MemTotal.
-	DefaultDRAMWattsPerGB = 0.392
+	// DefaultDRAMWattsPerGB is CCF's memory coefficient, 0.392 W/GB
+	// (CCFMemoryWattsPerGB, the one the guest's estimate uses too). GB
+	// here is 10⁹ bytes of MemTotal.
+	DefaultDRAMWattsPerGB = CCFMemoryWattsPerGB
 	// HostPowerSource names the model and its sources in one line.
 	HostPowerSource = "TDP × sockets (" + CPUTDPSource + "), idle fraction and per-thread default from " +
 		"Cloud Carbon Footprint (SPECpower-derived AWS averages 0.74/3.5 W per vCPU, 2021), DRAM 0.392 W/GB (CCF, 2021)"
