@@ -57,6 +57,9 @@ type Agent struct {
 	cond    *condlog.Logger // failures, logged once per condition, not per tick
 
 	splitters map[string]*attribution.ZoneSplitter
+	curves    curves // the host's power curve, learned or calibrated (curve.go)
+	// meterReset says the last meter reading had a reset in it.
+	meterReset bool
 
 	lastMeter time.Time // time of the previous meter reading
 
@@ -107,6 +110,7 @@ func New(cfg Config, src Sources, writer *share.Writer, st *state.State, obs *Ob
 		return nil, err
 	}
 	a.ledger = ledger.New(st, cfg.Zones)
+	a.initCurves()
 	a.startEmbodied()
 	a.split.raw = map[string]rawTimes{}
 	a.dirs.init()
@@ -171,6 +175,7 @@ func (a *Agent) Tick(ctx context.Context) bool {
 	}
 	a.cond.OK("meter")
 	deltas := a.meterDeltas(readings, now)
+	a.noteMeterReset(deltas)
 	elapsed := time.Duration(0)
 	if !a.lastMeter.IsZero() {
 		elapsed = now.Sub(a.lastMeter)
@@ -201,6 +206,7 @@ func (a *Agent) Tick(ctx context.Context) bool {
 	// agent restarts from counters at or above what any guest has seen.
 	if a.writer != nil && a.cfg.StateFile != "" {
 		a.st.Baseline = a.baseline(now, readings)
+		a.saveCurves()
 		err := a.st.Save(a.cfg.StateFile, now)
 		a.fail("state", err)
 	}

@@ -38,6 +38,7 @@ type Config struct {
 	WebConfig    string        `toml:"web_config_file"`
 	MaxConns     int           `toml:"web_max_connections"`
 	Idle         string        `toml:"idle"`
+	IdleModel    string        `toml:"idle_model"` // auto, time or curve (config_curve.go)
 	Overhead     string        `toml:"overhead"`
 	HostName     string        `toml:"host_name"`
 	LogLevel     string        `toml:"log_level"`
@@ -72,6 +73,9 @@ type Config struct {
 	// or 1 for guests that read no newer (measured energy only).
 	RecordSchema int `toml:"record_schema"`
 
+	// PowerCurve is a calibrated curve per counted zone ([power_curve.<zone>]).
+	PowerCurve map[string]CurveConfig `toml:"power_curve"`
+
 	// Modes (flags only).
 	Once    bool `toml:"-"`
 	Demo    bool `toml:"-"`
@@ -99,6 +103,7 @@ func DefaultConfig() Config {
 		Listen:        ":28380",
 		MaxConns:      webserver.DefaultMaxConnections,
 		Idle:          string(attribution.IdleVCPUs),
+		IdleModel:     IdleModelAuto,
 		Overhead:      string(attribution.OverheadVM),
 		LogLevel:      cli.DefaultLogLevel,
 		LogFormat:     cli.DefaultLogFormat,
@@ -161,6 +166,7 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.StateFile, "state-file", c.StateFile, "file keeping every VM's cumulative counters across restarts (outside the share root)")
 	fs.DurationVar(&c.PruneAfter, "prune-after", c.PruneAfter, "remove a vanished domain's share directory after this long")
 	fs.StringVar(&c.Idle, "idle", c.Idle, "who gets the host's idle energy: host, vcpus or busy")
+	bindCurveFlags(fs, c)
 	fs.StringVar(&c.Overhead, "overhead", c.Overhead, "who gets emulator/IO-thread CPU time: vm or host")
 	fs.StringVar(&c.HostName, "host-name", c.HostName, "host name written into each record (default: the system's)")
 	otlp.RegisterFlags(fs, &c.OTLP)
@@ -271,6 +277,7 @@ func (c Config) Validate() error {
 	if err := c.Policy().Validate(); err != nil {
 		bad("idle/overhead", "%v", err)
 	}
+	c.validateCurve(bad)
 	if c.Demo && c.DemoVMs < 1 {
 		bad("demo.vms", "must be >= 1, got %d", c.DemoVMs)
 	}

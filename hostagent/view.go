@@ -30,6 +30,7 @@ func (a *Agent) hostView(now time.Time, hostPower map[string]float64) *view.Host
 		Zones:          a.cfg.Zones,
 		Intensity:      a.intensityView(),
 	}
+	s.IdleModel, s.Curves = a.curveView()
 	s.Method, s.Model = a.site.Method, a.site.Model
 	a.embodiedView(s)
 	s.HostEnergy = make([]view.ZoneCounter, 0, len(t.HostEnergyUJ))

@@ -19,12 +19,14 @@ type Collector struct {
 	forgotten, pending                  *prometheus.Desc
 	domPower, domCPU                    *prometheus.Desc
 	intensity, intensityAge             *prometheus.Desc
+	curve                               curveDescs // curve.go
 }
 
 // New renders what snap returns at each scrape (nil: nothing yet).
 func New(snap func() *view.Host) *Collector {
 	return &Collector{
-		snap: snap,
+		snap:  snap,
+		curve: newCurveDescs(),
 		hostEnergy: prometheus.NewDesc("virtwatt_host_energy_joules_total",
 			"Host energy per RAPL zone and socket, wrap-corrected and cumulative since the state file began.",
 			[]string{"zone", "socket", "method", "model"}, nil),
@@ -67,6 +69,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	footprint.collect(ch, s)
 	method, model := provenance(s) // provenance.go
+	c.curve.collect(ch, s)
 	for _, z := range s.HostEnergy {
 		ch <- prometheus.MustNewConstMetric(c.hostEnergy, prometheus.CounterValue, float64(z.EnergyUJ)/1e6, z.Kind, strconv.Itoa(z.Socket), method, model)
 	}

@@ -27,6 +27,9 @@ type Site struct {
 	CarbonIntensityTime   time.Time // when a live source's value was published
 	EmbodiedKgCO2e        float64
 	LifetimeYears         float64
+	// IdleModel is how the energy of the split the record follows divided
+	// into idle and usage parts (share.IdleModel*; "" says nothing).
+	IdleModel string
 	// Provenance of the energy (share.Method*, share.Model*) and the host
 	// CPU's model name; RecordSchema is the schema written (0 or
 	// share.SchemaVersion: the newest; 1: Downgrade, for old guests).
@@ -73,6 +76,7 @@ func (s Site) Record(d *domain.Domain, vm state.VM, now time.Time, shares int) s
 		CarbonIntensityZone:   s.CarbonIntensityZone,
 		CarbonIntensityTime:   s.CarbonIntensityTime,
 		Labels:                d.Labels,
+		IdleModel:             s.IdleModel,
 	}
 	rec.Method, rec.Model, rec.CPUModel = s.Method, s.Model, s.CPUModel
 	if s.CarbonIntensity > 0 && rec.CarbonIntensitySource == "" {

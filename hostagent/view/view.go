@@ -30,6 +30,12 @@ type Host struct {
 	Domains []Domain
 	Zones   []string // counted zones, in order
 
+	// IdleModel is how the last split divided idle from usage energy
+	// (share.IdleModelTime, IdleModelFitted, IdleModelCalibrated); Curves
+	// are the power curves known, by zone (fixed ones first).
+	IdleModel string
+	Curves    []Curve
+
 	// Method and Model say how the energy was obtained (share.Method*,
 	// share.Model*): the energy and power metrics carry them as labels.
 	Method, Model string
