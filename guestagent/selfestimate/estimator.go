@@ -88,7 +88,7 @@ func New(o Options) (*Estimator, error) {
 
 // describe logs, once, what the estimate uses and what it could not know.
 func (e *Estimator) describe(cpu procinfo.CPU, cerr error) {
-	args := []any{"source", fmt.Sprintf("%s %d", estimate.CCFSource, estimate.CCFYear),
+	args := []any{"coefficients", fmt.Sprintf("%s %d", estimate.CCFSource, estimate.CCFYear),
 		"cpu_model", cpu.ModelName, "min_watts_per_vcpu", e.coef.MinWatts, "max_watts_per_vcpu", e.coef.MaxWatts,
 		"memory_gib", float64(e.memBytes) / (1 << 30), "memory_watts_per_gb", estimate.CCFMemoryWattsPerGB}
 	switch {
