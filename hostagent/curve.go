@@ -43,7 +43,7 @@ func (a *Agent) initCurves() {
 	}
 	// An estimating meter's power is a function of busy CPUs by
 	// construction: fitting it would only learn the model back.
-	c.learn = a.src.Meter != nil && a.src.Meter.Name() != "estimate"
+	c.learn = a.src.Meter != nil && meter.ProvenanceOf(a.src.Meter).Method == share.MethodMeasured
 	c.learners = make(map[string]*powercurve.Learner, len(a.cfg.Zones))
 	c.fixed = map[string]fixedCurve{}
 	c.used = share.IdleModelTime

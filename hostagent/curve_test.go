@@ -405,3 +405,28 @@ func seriesValue(text, series string) (float64, bool) {
 	}
 	return 0, false
 }
+
+// estimatedMeter is the fake's meter saying it estimates.
+type estimatedMeter struct{ meter.Meter }
+
+func (estimatedMeter) Provenance() meter.Provenance {
+	return meter.Provenance{Method: share.MethodEstimated, Model: share.ModelTDP}
+}
+
+// An estimating meter's power is a model of busy CPUs already: it teaches
+// no curve, and the split stays by time.
+func TestEstimatingMeterTeachesNoCurve(t *testing.T) {
+	w := newCurveWorld(t)
+	w.m = estimatedMeter{w.m}
+	cfg := testConfig(t)
+	a := w.agent(t, cfg)
+	ctx := context.Background()
+	a.Tick(ctx)
+	for range 100 {
+		w.step(t)
+		a.Tick(ctx)
+	}
+	if a.curves.used != share.IdleModelTime || len(a.Snapshot().Curves) != 0 || a.st.PowerCurve != nil {
+		t.Fatalf("idle model %q, curves %+v, saved %+v: want time and nothing learned", a.curves.used, a.Snapshot().Curves, a.st.PowerCurve)
+	}
+}

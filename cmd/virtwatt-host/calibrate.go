@@ -15,6 +15,7 @@ import (
 	"github.com/virtwatt/virtwatt/hostagent/calibrate"
 	"github.com/virtwatt/virtwatt/hostagent/meter"
 	"github.com/virtwatt/virtwatt/internal/procstat"
+	"github.com/virtwatt/virtwatt/share"
 )
 
 const calibrateUsage = `[flags]
@@ -107,7 +108,7 @@ func runCalibrate(meterKind, powercapRoot, msrRoot, procRoot, stateFile string, 
 	if err != nil {
 		return err
 	}
-	if m.Name() == "estimate" {
+	if meter.ProvenanceOf(m).Method != share.MethodMeasured {
 		return errors.New("the meter estimates (no RAPL): a curve fitted to an estimate only gives the model back; calibrate needs a measuring meter")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
