@@ -114,19 +114,27 @@ func (s *Saved) Validate() error {
 	return nil
 }
 
-// SaveWindow returns l's window in integers.
+// SaveWindow writes l's window into z in integers, reusing z's slices.
 func (l *Learner) SaveWindow(z *SavedZone) {
 	z.CPUs = l.cpus
-	z.Bins = z.Bins[:0]
-	for _, b := range l.win.bins {
-		sb := make([][2]uint64, len(b))
-		for i, p := range b {
-			sb[i] = [2]uint64{toUnits(p.BusyCPUs, 1e3, maxMilliCPUs), toUnits(p.PowerW, 1e3, maxMilliwatts)}
-		}
-		z.Bins = append(z.Bins, sb)
-	}
 	if l.win.Len() == 0 {
 		z.Bins = nil
+		return
+	}
+	n := len(l.win.bins)
+	if cap(z.Bins) < n {
+		z.Bins = make([][][2]uint64, n)
+	}
+	z.Bins = z.Bins[:n]
+	for i, b := range l.win.bins {
+		sb := z.Bins[i][:0]
+		if sb == nil {
+			sb = [][2]uint64{} // [] in the file, not null
+		}
+		for _, p := range b {
+			sb = append(sb, [2]uint64{toUnits(p.BusyCPUs, 1e3, maxMilliCPUs), toUnits(p.PowerW, 1e3, maxMilliwatts)})
+		}
+		z.Bins[i] = sb
 	}
 }
 
