@@ -5,7 +5,8 @@
 //
 // The estimate, per step between two polls (package estimate's CCF
 // functions): CPU (zone "package") = vCPUs × (min + (max − min) × u), with
-// u the guest's busy share of its CPU time over the step (/proc/stat) and
+// u the guest's busy share of its CPU time over the step (/proc/stat,
+// steal time excluded: the host ran something else then) and
 // min/max the per-vCPU watts of the CPU microarchitecture /proc/cpuinfo
 // names (CCF's average when it is not recognised, said once); memory (zone
 // "dram") = MemTotal × 0.392 W/GB. The CPU's min part and the memory are
@@ -150,7 +151,7 @@ func (e *Estimator) Step(now time.Time) (account.Estimate, error) {
 	switch {
 	case !had:
 		return out, nil
-	case dt <= 0 || t.Busy < prev.Busy || t.Total() < prev.Total():
+	case dt <= 0 || t.Busy < prev.Busy || t.Total() < prev.Total() || t.Steal < prev.Steal:
 		return out, nil
 	case dt > e.maxStep:
 		if !e.warnedGap {
@@ -160,7 +161,9 @@ func (e *Estimator) Step(now time.Time) (account.Estimate, error) {
 		}
 		return out, nil
 	}
-	u := float64(t.Busy-prev.Busy) / float64(t.Total()-prev.Total())
+	// Steal time is the host's CPUs running something else while this VM
+	// waited: not this VM's power.
+	u := float64(t.Busy-prev.Busy-min(t.Steal-prev.Steal, t.Busy-prev.Busy)) / float64(t.Total()-prev.Total())
 	vcpus := max(t.CPUs, 1)
 	cpuW := estimate.CCFCPUWatts(e.coef, vcpus, u)
 	staticW := estimate.CCFCPUWatts(e.coef, vcpus, 0)

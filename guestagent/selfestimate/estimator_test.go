@@ -200,3 +200,27 @@ func TestStepStatUnreadable(t *testing.T) {
 		t.Fatalf("Step = %v, want an error naming the file", err)
 	}
 }
+
+// TestStepExcludesSteal: steal time (the host running something else
+// while the vCPUs waited) is not the VM's: it counts as neither busy nor
+// power, though it is CPU time.
+func TestStepExcludesSteal(t *testing.T) {
+	proc := fakeProc(t)
+	e, err := New(Options{ProcRoot: proc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Step(t0)
+	// 4000 ticks over 10 s: 2000 user, of the rest 1000 steal and 1000 idle.
+	body := "cpu  3000 0 0 4000 0 0 0 1000 0 0\ncpu0 0 0 0 0 0 0 0 0 0 0\ncpu1 0 0 0 0 0 0 0 0 0 0\ncpu2 0 0 0 0 0 0 0 0 0 0\ncpu3 0 0 0 0 0 0 0 0 0 0\n"
+	if err := os.WriteFile(filepath.Join(proc, "stat"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := e.Step(t0.Add(10 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 4 * (0.64 + (3.97-0.64)*0.5); math.Abs(s.PowerW[share.ZonePackage]-want) > 1e-12 {
+		t.Fatalf("power %v W, want %v W (u = 2000/4000: steal is not busy)", s.PowerW[share.ZonePackage], want)
+	}
+}

@@ -20,9 +20,10 @@ import (
 // Ticks is the aggregate "cpu" line of /proc/stat in clock ticks
 // (USER_HZ), summed over every CPU, and the number of cpuN lines.
 type Ticks struct {
-	Busy uint64 // user+nice+system+irq+softirq+steal (guest time is inside user and nice)
-	Idle uint64 // idle+iowait
-	CPUs int    // cpuN lines
+	Busy  uint64 // user+nice+system+irq+softirq+steal (guest time is inside user and nice)
+	Idle  uint64 // idle+iowait
+	Steal uint64 // of Busy, steal: in a VM, time its vCPUs waited for the host's CPUs
+	CPUs  int    // cpuN lines
 }
 
 // Total is Busy + Idle.
@@ -146,6 +147,7 @@ func parse(br *bufio.Reader) (Ticks, error) {
 			}
 			c.Busy = v[fUser] + v[fNice] + v[fSystem] + v[fIRQ] + v[fSoftIRQ] + v[fSteal]
 			c.Idle = v[fIdle] + v[fIOWait]
+			c.Steal = v[fSteal]
 			haveTotal = true
 		} else if _, ok := parseUint(name[3:]); ok {
 			c.CPUs++

@@ -144,7 +144,7 @@ func TestReadTicks(t *testing.T) {
 		want          Ticks
 		wantErr       string
 	}{
-		{name: "with cpuN lines", content: "cpu  10 1 5 100 4 2 3 7 50 0\ncpu0 10 1 5 100 4 2 3 7 50 0\nintr 1\n", want: Ticks{Busy: 28, Idle: 104, CPUs: 1}},
+		{name: "with cpuN lines", content: "cpu  10 1 5 100 4 2 3 7 50 0\ncpu0 10 1 5 100 4 2 3 7 50 0\nintr 1\n", want: Ticks{Busy: 28, Idle: 104, Steal: 7, CPUs: 1}},
 		{name: "aggregate only", content: "cpu 1 2 3 4 5\n", want: Ticks{Busy: 6, Idle: 9}},
 		{name: "not a number", content: "cpu 1 x 3 4 5\n", wantErr: `field 2 "x"`},
 		{name: "too few fields", content: "cpu 1 2 3\n", wantErr: "at least 4"},
