@@ -106,6 +106,9 @@ func (a *Agent) restore(now time.Time) {
 	case b.Meter != a.src.Meter.Name() || b.Meter == "demo" || len(b.Readings) == 0:
 		a.log.Info("fresh baselines: the saved ones come from another meter", "saved_meter", b.Meter)
 		return
+	case b.Meter == meter.EstimatorName:
+		a.log.Info("fresh baselines: the estimating meter's counters start at 0 in each process; the downtime is not counted")
+		return
 	case b.BootID != "" && b.BootID != cur.bootID:
 		a.log.Info("fresh baselines: the machine rebooted since the state was saved (its energy counters restarted); the downtime is not counted",
 			"saved_boot_id", b.BootID, "boot_id", cur.bootID)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/virtwatt/virtwatt/estimate"
 	"github.com/virtwatt/virtwatt/hostagent/meter"
 	"github.com/virtwatt/virtwatt/hostagent/state"
@@ -250,4 +252,55 @@ func TestEstimateKeysValidated(t *testing.T) {
 	if p := cfg.EstimateParams(); p != estimate.DefaultHostPowerParams() {
 		t.Errorf("default params %+v, want %+v", p, estimate.DefaultHostPowerParams())
 	}
+}
+
+// TestEstimateRestartTakesFreshBaselines: the estimating meter's counters
+// start at 0 in each process, so a restart within the restore gap must not
+// continue from the saved readings (they would read as a counter reset, or
+// a bogus delta); it takes fresh baselines and goes on counting exactly.
+func TestEstimateRestartTakesFreshBaselines(t *testing.T) {
+	h := newEstimatingHost(t, "xeon-2s", 2)
+	cfg := estimatingConfig(t, h)
+	run := func(st *state.State, ticks int) *Agent {
+		t.Helper()
+		m, err := openMeter(cfg, h.Now, quietLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := share.NewWriter(cfg.ShareRoot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.Close() })
+		a, err := New(cfg, Sources{Meter: m, CPU: h.CPU, Domains: h, Now: h.Now}, w, st, nil, quietLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range ticks {
+			if i > 0 {
+				h.advance(time.Second)
+				h.writeStat(t)
+			}
+			if !a.Tick(context.Background()) {
+				t.Fatalf("tick %d failed", i)
+			}
+		}
+		return a
+	}
+	first := run(state.New(), 30) // a long first run: its saved counter is large
+	before := first.st.HostEnergyUJ[hostKey("package", 0)]
+	h.advance(2 * time.Second) // restarted within the restore gap
+	st, err := state.Load(cfg.StateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := run(st, 5)
+	if got := testutil.ToFloat64(second.obs.errors.WithLabelValues(stageMeterReset)); got != 0 {
+		t.Errorf("the restart read %v meter resets", got)
+	}
+	after := second.st.HostEnergyUJ[hostKey("package", 0)]
+	if after <= before {
+		t.Errorf("package energy %d µJ after the restart, %d before: nothing counted since", after, before)
+	}
+	checkConservation(t, second.st, cfg.Zones)
 }
