@@ -13,38 +13,13 @@ import (
 	"time"
 
 	"github.com/virtwatt/virtwatt/guestagent/output"
+	"github.com/virtwatt/virtwatt/guestagent/selfestimate/fakeproc"
 	"github.com/virtwatt/virtwatt/share"
 )
 
-// estimateProc copies guestagent/selfestimate/testdata/proc (4 vCPUs of a
-// Xeon Gold 6248, Cascade Lake; MemTotal 8 GiB) into a temporary proc root.
-func estimateProc(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, f := range []string{"cpuinfo", "meminfo", "stat"} {
-		b, err := os.ReadFile(filepath.Join("selfestimate", "testdata", "proc", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
+func estimateProc(t *testing.T) string { return fakeproc.New(t) }
 
-// setStat writes the fake /proc/stat: 4 CPUs, these aggregate ticks.
-func setStat(t *testing.T, proc string, busy, idle uint64) {
-	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, "cpu  %d 0 0 %d 0 0 0 0 0 0\n", busy, idle)
-	for i := range 4 {
-		fmt.Fprintf(&b, "cpu%d %d 0 0 %d 0 0 0 0 0 0\n", i, busy/4, idle/4)
-	}
-	if err := os.WriteFile(filepath.Join(proc, "stat"), []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+func setStat(t *testing.T, proc string, busy, idle uint64) { fakeproc.SetStat(t, proc, busy, idle) }
 
 // gathered is the agent's registry as "name{labels}" → value.
 func gathered(t *testing.T, a *Agent) map[string]float64 {

@@ -2,7 +2,6 @@ package selfestimate
 
 import (
 	"bytes"
-	"fmt"
 	"log/slog"
 	"math"
 	"os"
@@ -12,42 +11,15 @@ import (
 	"time"
 
 	"github.com/virtwatt/virtwatt/estimate"
+	"github.com/virtwatt/virtwatt/guestagent/selfestimate/fakeproc"
 	"github.com/virtwatt/virtwatt/share"
 )
 
 var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
-// fakeProc copies testdata/proc (4 vCPUs of a Xeon Gold 6248, Cascade
-// Lake; 8 GiB) into a temporary proc root.
-func fakeProc(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, f := range []string{"cpuinfo", "meminfo", "stat"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "proc", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
+func fakeProc(t *testing.T) string { return fakeproc.New(t) }
 
-// writeStat writes a /proc/stat of 4 CPUs with these aggregate busy
-// (user) and idle ticks.
-func writeStat(t *testing.T, dir string, busy, idle uint64) {
-	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, "cpu  %d 0 0 %d 0 0 0 0 0 0\n", busy, idle)
-	for i := range 4 {
-		fmt.Fprintf(&b, "cpu%d %d 0 0 %d 0 0 0 0 0 0\n", i, busy/4, idle/4)
-	}
-	b.WriteString("intr 0\nctxt 0\n")
-	if err := os.WriteFile(filepath.Join(dir, "stat"), []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+func writeStat(t *testing.T, dir string, busy, idle uint64) { fakeproc.SetStat(t, dir, busy, idle) }
 
 // TestStepIsCCFByHand: 4 vCPUs of Cascade Lake (CCF: 0.64 to 3.97 W per
 // vCPU) busy a quarter of 10 s, and 8 GiB at 0.392 W/GB.
