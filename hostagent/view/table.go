@@ -7,7 +7,8 @@ import (
 	"text/tabwriter"
 )
 
-// WriteTable writes the per-VM split of the last tick as a table (--once).
+// WriteTable writes the per-VM split of the last tick as a table (--once);
+// its last row is the host's power, labelled by how it was obtained.
 func WriteTable(w io.Writer, s *Host) error {
 	if s == nil {
 		return fmt.Errorf("no reading taken")
@@ -31,6 +32,9 @@ func WriteTable(w io.Writer, s *Host) error {
 	}
 	host := "(host share)\t\t\t\t"
 	all := "(measured)\t\t\t\t"
+	if s.Method != "" && s.Method != "measured" {
+		all = "(" + s.Method + ", " + s.Model + ")\t\t\t\t" // e.g. (estimated, tdp)
+	}
 	for _, z := range s.Zones {
 		measured := s.HostPowerW[z]
 		host += fmt.Sprintf("%.2f\t", measured-total[z])

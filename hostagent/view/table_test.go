@@ -37,7 +37,20 @@ func TestWriteTable(t *testing.T) {
 			}
 		}
 	}
+	h.Method, h.Model = "estimated", "tdp"
+	b.Reset()
+	if err := WriteTable(&b, h); err != nil {
+		t.Fatal(err)
+	}
+	if last := lastLine(b.String()); !strings.Contains(last, "(estimated, tdp)") || !strings.Contains(last, "100.00") {
+		t.Errorf("an estimated host's power row is %q", last)
+	}
 	if err := WriteTable(&b, nil); err == nil {
 		t.Error("no error for no reading")
 	}
+}
+
+func lastLine(s string) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	return l[len(l)-1]
 }
