@@ -77,7 +77,7 @@ func newSubFlags(name, usage string, stderr io.Writer) *subFlags {
 
 func (s *subFlags) meterFlags() {
 	d := hostagent.DefaultConfig()
-	s.fs.StringVar(&s.meter, "meter", d.Meter, "energy meter: auto, powercap or msr")
+	s.fs.StringVar(&s.meter, "meter", d.Meter, "energy meter: auto, powercap, msr or estimate")
 	s.fs.StringVar(&s.powercapRoot, "powercap-root", d.PowercapRoot, "powercap sysfs root")
 	s.fs.StringVar(&s.msrRoot, "msr-root", d.MSRRoot, "root of the msr device files")
 	s.fs.StringVar(&s.stateFile, "state-file", d.StateFile, "the agent's state file")
@@ -234,7 +234,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	r := doctor.Run(ctx, doctor.Options{Meter: cfg.Meter, PowercapRoot: cfg.PowercapRoot, MSRRoot: cfg.MSRRoot,
 		LibvirtURI: cfg.LibvirtURI, ShareRoot: cfg.ShareRoot, RORoot: cfg.RORoot, StateFile: cfg.StateFile,
-		Listen: cfg.Listen, Interval: cfg.Interval, ProcRoot: cfg.ProcRoot})
+		Listen: cfg.Listen, Interval: cfg.Interval, ProcRoot: cfg.ProcRoot, Estimate: cfg.EstimateParams()})
 	if *asJSON {
 		if err := r.WriteJSON(stdout); err != nil {
 			return 1
