@@ -7,12 +7,14 @@ package testbin
 import (
 	"bufio"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -148,11 +150,14 @@ func Scrape(t testing.TB, addr string) map[string]float64 {
 }
 
 // Sum adds the samples whose key is name with labels containing every part,
-// and says how many there were.
+// and says how many there were. It adds them in the order of their keys,
+// so that the sum of the same series, none of them lower, is never lower
+// (a map's order would move the float sum's last bits either way).
 func Sum(m map[string]float64, name string, parts ...string) (float64, int) {
 	var s float64
 	n := 0
-	for k, v := range m {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		v := m[k]
 		if !strings.HasPrefix(k, name+"{") && k != name {
 			continue
 		}
