@@ -234,3 +234,23 @@ func TestProblemsCounted(t *testing.T) {
 		t.Fatalf("problems logged %d times, want once:\n%s", n, logs)
 	}
 }
+
+// TestHostIntensitySourceNotDoubled: a host that names no source of its
+// own writes carbon_intensity_source "host" (or "host:<source>"): the
+// guest shows "host", or "host:<source>", never "host:host".
+func TestHostIntensitySourceNotDoubled(t *testing.T) {
+	for _, tc := range []struct{ written, want string }{
+		{"host", "host"},
+		{" host ", "host"},
+		{"host:file:/etc/ci.json", "host:file:/etc/ci.json"},
+		{"electricitymaps", "host:electricitymaps"},
+		{"", "host"},
+	} {
+		a := New(Options{PollInterval: time.Second})
+		r := rec("i", 1, 0, 1_000_000)
+		r.CarbonIntensity, r.CarbonIntensitySource = 50, tc.written
+		if s := a.Observe(at(0), obsRec(r)); s.IntensitySource != tc.want {
+			t.Errorf("source %q written: the guest says %q, want %q", tc.written, s.IntensitySource, tc.want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package account
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/virtwatt/virtwatt/estimate"
 	"github.com/virtwatt/virtwatt/share"
@@ -59,6 +60,18 @@ func (p Pricing) Check() error {
 	return nil
 }
 
+// hostSource is a record's carbon_intensity_source as the host's own
+// description, for estimate.Resolve to prefix with "host:": a host that
+// names no source of its own writes "host" (or "host:<source>"), which
+// would read "host:host".
+func hostSource(s string) string {
+	s = strings.TrimSpace(s)
+	if s == estimate.SourceHost {
+		return ""
+	}
+	return strings.TrimPrefix(s, estimate.SourceHost+":")
+}
+
 // inRange reports whether v is a number in [lo, hi] (NaN is not).
 func inRange(v, lo, hi float64) bool { return v >= lo && v <= hi }
 
@@ -80,7 +93,7 @@ func (p Pricing) prices(rec *share.Record, last Prices) (Prices, []string, error
 		case v > share.MaxCarbonIntensity:
 			refuse("carbon_intensity_g_per_kwh", v, 0, share.MaxCarbonIntensity, " gCO2e/kWh")
 		default:
-			l.HostValue, l.HostSource = v, rec.CarbonIntensitySource
+			l.HostValue, l.HostSource = v, hostSource(rec.CarbonIntensitySource)
 		}
 		switch v := rec.PUE; {
 		case v == 0: // not given
