@@ -47,6 +47,7 @@ func (a *Agent) initCurves() {
 	c.learners = make(map[string]*powercurve.Learner, len(a.cfg.Zones))
 	c.fixed = map[string]fixedCurve{}
 	c.used = share.IdleModelTime
+	a.dropForeignCurve()
 	var saved map[string]*powercurve.SavedZone
 	if a.st.PowerCurve != nil {
 		saved = a.st.PowerCurve.Zones
@@ -105,6 +106,28 @@ func (a *Agent) curveSplit(elapsedNS, busyNS uint64, cpus int, static map[string
 		static[z] = staticUJ(cv.IdleUW(), elapsedNS)
 	}
 	return attribution.ModelCurve
+}
+
+// dropForeignCurve forgets a power curve the state brought from another
+// machine (its baseline's machine id, else host name, differs from this
+// one's). A curve describes the hardware it was measured on — its idle
+// power and marginal watts per CPU — so it is kept across restarts and
+// reboots of the same machine, but another server's curve would split
+// this one's energy by foreign figures (and a calibrated one would be
+// used at once, labelled calibrated): it is dropped, learned and
+// calibrated alike, and this machine learns its own.
+func (a *Agent) dropForeignCurve() {
+	b := a.st.Baseline
+	if a.st.PowerCurve == nil || b == nil {
+		return
+	}
+	cur := readIdentity(a.cfg.ProcRoot, a.cfg.HostName)
+	if sameHost(b, cur) {
+		return
+	}
+	a.log.Info("power curve dropped: the state file was saved on another machine, whose curve says nothing of this one's power",
+		"saved_host", b.HostName, "saved_machine_id", b.MachineID, "host", cur.hostName, "machine_id", cur.machineID)
+	a.st.PowerCurve = nil
 }
 
 type curveKind int
