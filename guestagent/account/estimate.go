@@ -38,10 +38,15 @@ type Estimate struct {
 // adding no energy, because the time its counters cover since their last
 // reading (or their start) was estimated: no energy is counted twice.
 // Within one host interval at each switch a little time may be counted by
-// neither or both. Within the same instance, a record's embodied_ug
-// steps on as before (it is not energy, and was not estimated).
+// neither or both. A record's embodied_ug is not energy and was not
+// estimated: it is followed as before (all of it at a first read or a new
+// instance, its steps within one).
+// A step that estimated no energy (the estimator's baseline) changes
+// nothing of that.
 func (a *Accountant) Estimated(now time.Time, e Estimate) measure.Sample {
-	a.estimated = true
+	// A step that counted nothing (the estimator's baseline) covers no
+	// time: it leaves the share's next reading as it was.
+	a.estimated = a.estimated || len(e.EnergyUJ) > 0
 	a.onlyTree = false // a record read later must not catch up with a tree
 	if a.energy == nil {
 		a.energy = map[string]uint64{}

@@ -131,3 +131,42 @@ func TestEstimatedWhileStaleOrUnconfirmed(t *testing.T) {
 		t.Fatalf("after the unconfirmed record: up %v energy %d, want up and 6e6", s.Up, s.EnergyUJ[share.ZonePackage])
 	}
 }
+
+// TestEmptyEstimateIsNoBaseline: an estimate step that counted nothing
+// (the estimator's first step, its baseline) covers no time: the share
+// read next is counted as if no estimate had run (its energy so far,
+// all of it, at the first read).
+func TestEmptyEstimateIsNoBaseline(t *testing.T) {
+	a := newAcct(100)
+	a.Estimated(at(0), Estimate{Model: share.ModelCCF}) // the share not mounted yet at the first poll
+	s := a.Observe(at(1), obsRec(rec("i", 1, 1, 50_000_000)))
+	wantEnergy(t, s, share.ZonePackage, 50_000_000)
+	if got := s.EnergyByProvenance[provRAPL][share.ZonePackage]; got != 50_000_000 {
+		t.Fatalf("measured package %d, want 5e7 (%v)", got, s.EnergyByProvenance)
+	}
+}
+
+// TestEmbodiedKeptAcrossEstimate: the guest's estimate holds no embodied
+// emissions, so a record read after it (the first ever, or a new instance)
+// gives all of its embodied_ug: the guest's embodied grams stay the host's.
+func TestEmbodiedKeptAcrossEstimate(t *testing.T) {
+	a := newAcct(100)
+	a.Estimated(at(0), est(1_000_000, 0))
+	a.Estimated(at(1), est(1_000_000, 0))
+	s := a.Observe(at(2), obsRec(embodiedRec("i", 1, 2, 7_000_000)))
+	if s.EmbodiedGrams != 7 {
+		t.Fatalf("first record after an estimate: embodied %v g, want the host's 7 g", s.EmbodiedGrams)
+	}
+	s = a.Observe(at(3), obsRec(embodiedRec("i", 2, 3, 8_000_000)))
+	if s.EmbodiedGrams != 8 {
+		t.Fatalf("next step: embodied %v g, want 8", s.EmbodiedGrams)
+	}
+	// The share goes, the guest estimates, the host restarts (new
+	// instance, 0.5 g charged since): all of it is the VM's.
+	a.Observe(at(4), follow.Observation{Reason: follow.ReasonMissing})
+	a.Estimated(at(5), est(1_000_000, 0))
+	s = a.Observe(at(6), obsRec(embodiedRec("j", 1, 6, 500_000)))
+	if s.EmbodiedGrams != 8.5 {
+		t.Fatalf("new instance after an estimate: embodied %v g, want 8 + 0.5", s.EmbodiedGrams)
+	}
+}

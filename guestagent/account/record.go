@@ -215,14 +215,16 @@ func (a *Accountant) coversEnergy(r *share.Record) bool {
 // energy on them is new energy, unless span >= 0 and it would need more
 // than MaxPlausibleWatts over span (a bad sample: a baseline only).
 func (a *Accountant) baseline(now time.Time, r *share.Record, all bool, span time.Duration) {
-	all = all && !a.estimated // the time the counters cover was estimated (see Estimated)
+	// The time the energy counters cover was estimated (see Estimated):
+	// they are a baseline; embodied_ug was not estimated.
+	allEnergy := all && !a.estimated
 	a.estimated = false
 	for zone, z := range r.Zones {
 		a.raw[zone], a.rawUsage[zone] = z.TotalUJ(), z.UsageUJ
 		switch {
-		case all && span >= 0 && !plausible(z.TotalUJ(), span):
+		case allEnergy && span >= 0 && !plausible(z.TotalUJ(), span):
 			a.badSample(zone, z.TotalUJ(), span)
-		case all:
+		case allEnergy:
 			a.add(zone, z.TotalUJ(), z.UsageUJ, z.IdleUJ)
 		}
 		if a.energy == nil {
