@@ -67,6 +67,11 @@ func (a *Accountant) Estimated(now time.Time, e Estimate) measure.Sample {
 	return s
 }
 
+// LastChange is the guest clock at the last poll that found the share
+// changed (a record's sequence advanced or a new baseline, a tree's
+// counters moved): the share's energy is counted up to then.
+func (a *Accountant) LastChange() time.Time { return a.lastChange }
+
 // addProvenance counts d µJ of zone under the provenance in force.
 func (a *Accountant) addProvenance(zone string, d uint64) {
 	if a.byProv == nil {

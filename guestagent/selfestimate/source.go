@@ -24,7 +24,9 @@ type Reader interface {
 // it has not been up for the share's staleness limit (3 of its intervals,
 // the time after which a record is stale), so that a transient read error
 // does not replace the host's measurement. The estimate then covers the
-// time since the last poll the share was up.
+// time since the last poll that found the share changed (its energy is
+// counted up to then), not since the last poll it was still up: a record
+// that stopped is up, unchanged, until it is stale.
 type Source struct {
 	reader Reader
 	acct   *account.Accountant
@@ -32,7 +34,7 @@ type Source struct {
 	log    *slog.Logger
 
 	everUp     bool
-	lastUp     time.Time
+	lastUp     time.Time // the guest clock when the share was last up and changed
 	estimating bool
 	warned     bool // a failing estimate was logged
 }
@@ -57,9 +59,13 @@ func (s *Source) Poll(now time.Time) (follow.Observation, measure.Sample) {
 			s.log.Info("share up: its measurement replaces the guest's estimate from now on", "mode", smp.Mode, "method", smp.Method)
 			s.estimating = false
 		}
-		s.everUp, s.lastUp = true, now
-		if err := s.est.Mark(now); err != nil {
-			s.warnOnce(err)
+		if !s.everUp || s.acct.LastChange().Equal(now) {
+			// The share's energy is counted up to now: an estimate
+			// starts from here.
+			s.everUp, s.lastUp = true, now
+			if err := s.est.Mark(now); err != nil {
+				s.warnOnce(err)
+			}
 		}
 		return obs, smp
 	}
