@@ -52,10 +52,32 @@ func TestEmbodiedConfigErrorsNameTheKey(t *testing.T) {
 		{[]string{"--embodied-memory-gb", "NaN"}, "embodied-memory-gb"},
 		{[]string{"--lifetime-years", "1000"}, "lifetime-years"},
 		{[]string{"--lifetime-years", "0"}, "lifetime-years"},
+		// Values whose figures would not fit the state (total_ug above
+		// 2^63, lifetime_ns 0): the next start would refuse the file.
+		{[]string{"--embodied-kgco2e", "Inf"}, "embodied-kgco2e"},
+		{[]string{"--embodied-kgco2e", "1e300"}, "embodied-kgco2e"},
+		{[]string{"--embodied-memory-gb", "1e9"}, "embodied-kgco2e"},
+		{[]string{"--lifetime-years", "1e-300"}, "lifetime-years"},
+		{[]string{"--lifetime-years", "1e-9"}, "lifetime-years"},
 	} {
 		_, err := ParseConfig(c.args, nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: want an error naming %q, got %v", c.args, c.want, err)
 		}
+	}
+}
+
+// embodied_kgco2e = 0 turns embodied emissions off, whatever the sockets
+// and memory keys would add to it.
+func TestEmbodiedOffIgnoresScaling(t *testing.T) {
+	cfg, err := ParseConfig([]string{"--embodied-kgco2e", "0", "--embodied-sockets", "2", "--embodied-memory-gb", "64"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kg := cfg.EmbodiedTotalKgCO2e(); kg != 0 {
+		t.Fatalf("embodied_kgco2e = 0 with 2 sockets, 64 GB: %v kg amortised, want 0", kg)
+	}
+	if total, life := cfg.embodiedFigures(); total != 0 || life != 0 {
+		t.Fatalf("embodied off still amortises %d µg over %d ns", total, life)
 	}
 }
