@@ -10,7 +10,11 @@
 // min/max the per-vCPU watts of the CPU microarchitecture /proc/cpuinfo
 // names (CCF's average when it is not recognised, said once); memory (zone
 // "dram") = MemTotal × 0.392 W/GB. The CPU's min part and the memory are
-// idle (static) energy, the rest dynamic. Energy is integer µJ, the
+// idle (static) energy, the rest dynamic. A /proc no VM has is refused,
+// said once, never saturating a counter within the hour: a MemTotal whose
+// memory power alone would exceed account.MaxPlausibleWatts leaves memory
+// out, and a step whose CPU power would (a /proc/stat naming ~2,500 vCPUs
+// or more) gives no energy. Energy is integer µJ, the
 // fraction carried to the next step, so that the counter is the integral
 // of the power exported, to the µJ.
 package selfestimate
@@ -44,12 +48,13 @@ type Estimator struct {
 	maxStep  time.Duration
 	log      *slog.Logger
 
-	have      bool
-	last      procstat.Ticks
-	lastTime  time.Time
-	carry     map[string]float64 // µJ fractions not yet counted, per zone and "dynamic"
-	warnedGap bool
-	announce  func() // logs what the estimate uses, on the first step; then nil
+	have       bool
+	last       procstat.Ticks
+	lastTime   time.Time
+	carry      map[string]float64 // µJ fractions not yet counted, per zone and "dynamic"
+	warnedGap  bool
+	warnedCPUs bool   // a /proc/stat with an absurd vCPU count was said
+	announce   func() // logs what the estimate uses, on the first step; then nil
 }
 
 // Options configure an Estimator.
@@ -83,7 +88,23 @@ func New(o Options) (*Estimator, error) {
 	}
 	e.coef, e.known = coef, known
 	e.memBytes, _ = procinfo.MemTotalBytes(o.ProcRoot)
-	e.announce = func() { e.describe(cpu, cerr) }
+	absurdMem := e.memBytes
+	if estimate.CCFMemoryWatts(absurdMem) <= account.MaxPlausibleWatts {
+		absurdMem = 0
+	} else {
+		e.memBytes = 0 // no VM has that much memory: left out, not a counter saturated within the hour
+	}
+	e.announce = func() {
+		e.describe(cpu, cerr)
+		switch {
+		case absurdMem > 0:
+			e.log.Warn("guest estimate: MemTotal in meminfo is more memory than any VM has: memory power left out of the estimate",
+				"file", filepath.Join(o.ProcRoot, "meminfo"), "memtotal_bytes", absurdMem,
+				"watts", estimate.CCFMemoryWatts(absurdMem), "max_watts", account.MaxPlausibleWatts)
+		case e.memBytes == 0:
+			e.log.Warn("guest estimate: memory size unknown (no MemTotal in meminfo): memory power left out of the estimate")
+		}
+	}
 	return e, nil
 }
 
@@ -102,9 +123,6 @@ func (e *Estimator) describe(cpu procinfo.CPU, cerr error) {
 	default:
 		e.log.Info("guest estimate: Cloud Carbon Footprint coefficients of the CPU's microarchitecture",
 			append(args, "microarchitecture", e.coef.Microarchitecture)...)
-	}
-	if e.memBytes == 0 {
-		e.log.Warn("guest estimate: memory size unknown (no MemTotal in meminfo): memory power left out of the estimate")
 	}
 }
 
@@ -166,6 +184,14 @@ func (e *Estimator) Step(now time.Time) (account.Estimate, error) {
 	u := float64(t.Busy-prev.Busy-min(t.Steal-prev.Steal, t.Busy-prev.Busy)) / float64(t.Total()-prev.Total())
 	vcpus := max(t.CPUs, 1)
 	cpuW := estimate.CCFCPUWatts(e.coef, vcpus, u)
+	if cpuW > account.MaxPlausibleWatts {
+		if !e.warnedCPUs {
+			e.warnedCPUs = true
+			e.log.Warn("guest estimate: /proc/stat names more vCPUs than any VM has: no energy estimated while it does (said once)",
+				"file", e.statPath, "vcpus", vcpus, "watts", cpuW, "max_watts", account.MaxPlausibleWatts)
+		}
+		return out, nil
+	}
 	staticW := estimate.CCFCPUWatts(e.coef, vcpus, 0)
 	memW := estimate.CCFMemoryWatts(e.memBytes)
 	sec := dt.Seconds()

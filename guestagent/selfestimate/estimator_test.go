@@ -2,6 +2,7 @@ package selfestimate
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"math"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/virtwatt/virtwatt/estimate"
+	"github.com/virtwatt/virtwatt/guestagent/account"
 	"github.com/virtwatt/virtwatt/guestagent/selfestimate/fakeproc"
 	"github.com/virtwatt/virtwatt/share"
 )
@@ -194,5 +196,57 @@ func TestStepExcludesSteal(t *testing.T) {
 	}
 	if want := 4 * (0.64 + (3.97-0.64)*0.5); math.Abs(s.PowerW[share.ZonePackage]-want) > 1e-12 {
 		t.Fatalf("power %v W, want %v W (u = 2000/4000: steal is not busy)", s.PowerW[share.ZonePackage], want)
+	}
+}
+
+// TestAbsurdProcIsRefused: a MemTotal no VM has (16 EiB) or a /proc/stat
+// naming more vCPUs than any VM has would make an estimate above
+// account.MaxPlausibleWatts: memory is then left out, said once naming
+// meminfo's MemTotal, and a CPU step is refused (no energy), said once
+// naming /proc/stat; power stays finite and plausible.
+func TestAbsurdProcIsRefused(t *testing.T) {
+	proc := fakeProc(t)
+	if err := os.WriteFile(filepath.Join(proc, "meminfo"), []byte("MemTotal:       18014398509481983 kB\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	e, err := New(Options{ProcRoot: proc, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.MemoryBytes() != 0 {
+		t.Fatalf("memory %d bytes counted, want the absurd MemTotal left out", e.MemoryBytes())
+	}
+	e.Step(t0)
+	writeStat(t, proc, 2000, 6000)
+	s, _ := e.Step(t0.Add(10 * time.Second))
+	if _, ok := s.EnergyUJ[share.ZoneDRAM]; ok || s.PowerW[share.ZonePackage] > account.MaxPlausibleWatts {
+		t.Fatalf("step %+v: want no dram and a plausible package", s)
+	}
+	if !strings.Contains(logs.String(), "MemTotal") || !strings.Contains(logs.String(), "meminfo") {
+		t.Fatalf("the absurd MemTotal is not said naming the file and field:\n%s", logs.String())
+	}
+
+	// 100000 cpuN lines: 100000 vCPUs at 3.97 W is ~400 kW.
+	var b strings.Builder
+	for i, tick := range []uint64{0, 1_000_000, 2_000_000} {
+		b.Reset()
+		fmt.Fprintf(&b, "cpu  %d 0 0 %d 0 0 0 0 0 0\n", tick, tick)
+		for c := range 100000 {
+			fmt.Fprintf(&b, "cpu%d 0 0 0 0 0 0 0 0 0 0\n", c)
+		}
+		if err := os.WriteFile(filepath.Join(proc, "stat"), []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s, err := e.Step(t0.Add(time.Duration(20+10*i) * time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.EnergyUJ[share.ZonePackage] != 0 || s.PowerW[share.ZonePackage] > account.MaxPlausibleWatts {
+			t.Fatalf("step with 100000 vCPUs: %+v, want refused", s)
+		}
+	}
+	if n := strings.Count(logs.String(), "vCPUs"); n != 1 {
+		t.Fatalf("the absurd vCPU count is said %d times, want once:\n%s", n, logs.String())
 	}
 }
