@@ -42,12 +42,13 @@ type world struct {
 
 type embodiedModel struct{ total, life, elapsed, base uint64 }
 
-// amortised is base + total × elapsed / life, computed with math/big.
+// amortised is base + total × min(elapsed, life) / life (no more than
+// the total once the lifetime is over), computed with math/big.
 func (m embodiedModel) amortised() uint64 {
 	if m.life == 0 {
 		return m.base
 	}
-	x := new(big.Int).Mul(new(big.Int).SetUint64(m.total), new(big.Int).SetUint64(m.elapsed))
+	x := new(big.Int).Mul(new(big.Int).SetUint64(m.total), new(big.Int).SetUint64(min(m.elapsed, m.life)))
 	x.Quo(x, new(big.Int).SetUint64(m.life))
 	x.Add(x, new(big.Int).SetUint64(m.base))
 	if x.Cmp(new(big.Int).SetUint64(state.MaxCounterUG)) > 0 {

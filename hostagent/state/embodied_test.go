@@ -12,14 +12,15 @@ import (
 	"github.com/virtwatt/virtwatt/share"
 )
 
-// Amortised is floor(base + total × elapsed / lifetime), exactly, for any
-// 64-bit inputs (checked against math/big), saturating at MaxCounterUG.
+// Amortised is floor(base + total × min(elapsed, lifetime) / lifetime),
+// exactly, for any 64-bit inputs (checked against math/big), saturating at
+// MaxCounterUG.
 func TestAmortisedExact(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for range 20000 {
 		e := Embodied{TotalUG: r.Uint64() >> r.IntN(64), ElapsedNS: r.Uint64() >> r.IntN(64),
 			LifetimeNS: 1 + r.Uint64()>>r.IntN(64), BaseUG: r.Uint64() >> (1 + r.IntN(63))}
-		want := new(big.Int).Mul(new(big.Int).SetUint64(e.TotalUG), new(big.Int).SetUint64(e.ElapsedNS))
+		want := new(big.Int).Mul(new(big.Int).SetUint64(e.TotalUG), new(big.Int).SetUint64(min(e.ElapsedNS, e.LifetimeNS)))
 		want.Quo(want, new(big.Int).SetUint64(e.LifetimeNS))
 		want.Add(want, new(big.Int).SetUint64(e.BaseUG))
 		if want.Cmp(new(big.Int).SetUint64(MaxCounterUG)) > 0 {
@@ -36,6 +37,13 @@ func TestAmortisedExact(t *testing.T) {
 	year := uint64(8766 * 3600 * 1e9)
 	if got := (&Embodied{TotalUG: 1e12, LifetimeNS: 4 * year, ElapsedNS: year}).Amortised(); got != 25e10 {
 		t.Fatalf("a year of four: %d µg", got)
+	}
+	// A server kept beyond its lifetime has amortised all of its embodied
+	// emissions, never more: five years of four is the whole total.
+	for _, elapsed := range []uint64{4 * year, 5 * year, 1 << 63} {
+		if got := (&Embodied{TotalUG: 1e12, LifetimeNS: 4 * year, ElapsedNS: elapsed, BaseUG: 7}).Amortised(); got != 1e12+7 {
+			t.Fatalf("%d ns of a %d ns lifetime: %d µg amortised, want the total 1e12 + base 7", elapsed, 4*year, got)
+		}
 	}
 }
 
