@@ -1,14 +1,13 @@
 package meter
 
 import (
-	"bufio"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/virtwatt/virtwatt/internal/procinfo"
 	"github.com/virtwatt/virtwatt/internal/regfile"
 )
 
@@ -25,42 +24,21 @@ type cpuID struct {
 	model  int
 }
 
-// readCPUInfo parses the first processor block of a /proc/cpuinfo file.
-// Hygon (an AMD licensee) uses AMD's RAPL registers and reads as VendorAMD.
+// readCPUInfo is the vendor, family and model of the first processor of a
+// cpuinfo file (internal/procinfo reads it). Hygon (an AMD licensee) uses
+// AMD's RAPL registers and reads as VendorAMD; a family or model the file
+// does not give is -1.
 func readCPUInfo(path string) (cpuID, error) {
-	f, err := regfile.Open(path, 0)
+	c, err := procinfo.ReadCPUFile(path)
 	if err != nil {
 		return cpuID{}, err
 	}
-	defer f.Close()
-	var id cpuID
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.TrimSpace(line) == "" && id.vendor != "" {
-			break // end of the first processor block
-		}
-		key, val, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
-		switch key {
-		case "vendor_id":
-			switch val {
-			case "GenuineIntel":
-				id.vendor = VendorIntel
-			case "AuthenticAMD", "HygonGenuine":
-				id.vendor = VendorAMD
-			}
-		case "cpu family":
-			id.family, _ = strconv.Atoi(val)
-		case "model":
-			id.model, _ = strconv.Atoi(val)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return cpuID{}, fmt.Errorf("read %s: %w", path, err)
+	id := cpuID{family: c.Family, model: c.Model}
+	switch c.VendorID {
+	case "GenuineIntel":
+		id.vendor = VendorIntel
+	case "AuthenticAMD", "HygonGenuine":
+		id.vendor = VendorAMD
 	}
 	return id, nil
 }

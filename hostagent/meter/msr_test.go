@@ -1,7 +1,8 @@
 package meter
 
 import (
-	"os"
+	"errors"
+	"io/fs"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -341,7 +342,7 @@ func TestReadCPUInfo(t *testing.T) {
 			t.Errorf("%s: %+v fixed-dram %v, want %+v %v", tt.file, got, intelDRAMFixedUnit(got), tt.want, tt.dram)
 		}
 	}
-	if _, err := readCPUInfo(filepath.Join(t.TempDir(), "missing")); !os.IsNotExist(err) {
+	if _, err := readCPUInfo(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing cpuinfo: err %v, want not-exist", err)
 	}
 }

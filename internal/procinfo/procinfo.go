@@ -39,7 +39,13 @@ type CPU struct {
 
 // ReadCPU parses <procRoot>/cpuinfo's first processor block.
 func ReadCPU(procRoot string) (CPU, error) {
-	path := filepath.Join(procRoot, "cpuinfo")
+	return ReadCPUFile(filepath.Join(procRoot, "cpuinfo"))
+}
+
+// ReadCPUFile parses the first processor block of the cpuinfo file at
+// path (for a caller configured with the file itself, like the MSR
+// meter). A missing file's error matches fs.ErrNotExist.
+func ReadCPUFile(path string) (CPU, error) {
 	f, err := regfile.Open(path, 0)
 	if err != nil {
 		return CPU{}, fmt.Errorf("procinfo: %w", err)

@@ -1,6 +1,8 @@
 package procinfo
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,5 +83,25 @@ func TestFIFONeverBlocks(t *testing.T) {
 	}
 	if _, err := MemTotalBytes(dir); err == nil {
 		t.Error("MemTotalBytes read a FIFO")
+	}
+}
+
+// ReadCPUFile reads a cpuinfo file by its own path (the MSR meter's
+// option), as ReadCPU reads <root>/cpuinfo; a missing file is
+// fs.ErrNotExist.
+func TestReadCPUFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "xeon.cpuinfo")
+	if err := os.WriteFile(p, []byte("processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 85\nmodel name\t: Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz\n\nprocessor\t: 1\nvendor_id\t: AuthenticAMD\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ReadCPUFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (CPU{VendorID: "GenuineIntel", Family: 6, Model: 85, Stepping: -1, ModelName: "Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz"}); c != want {
+		t.Fatalf("ReadCPUFile = %+v, want %+v", c, want)
+	}
+	if _, err := ReadCPUFile(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing file: err %v, want fs.ErrNotExist", err)
 	}
 }
