@@ -47,6 +47,7 @@ type Agent struct {
 	addr  net.Addr
 	last  measure.Sample
 	state string // last logged state of the share
+	flaps flapDamper
 }
 
 // Option adjusts an Agent made by New.
@@ -262,11 +263,24 @@ func (a *Agent) logState(obs follow.Observation, s measure.Sample) {
 	case !s.Up:
 		state = follow.ReasonStale
 	}
+	now := a.now()
 	if state == a.state {
+		if a.flaps.steady(now) {
+			a.log.Info("share state steady again: its changes are logged again", "state", state)
+		}
 		return
 	}
 	prev := a.state
 	a.state = state
+	switch damped, started := a.flaps.change(now); {
+	case started:
+		a.log.Warn("share state changing on every few polls: further changes are logged at debug level until it holds for a minute",
+			"state", state, "previous", prev, "changes", len(a.flaps.changes), "window", flapWindow)
+		return
+	case damped:
+		a.log.Debug("share state changed", "state", state, "previous", prev, "err", obs.Err)
+		return
+	}
 	switch state {
 	case "up":
 		a.log.Info("share up", "dir", a.cfg.ShareDir, "mode", s.Mode, "host", s.Host, "domain", s.Domain, "uuid", s.UUID)
