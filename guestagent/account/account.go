@@ -198,7 +198,7 @@ func (a *Accountant) Observe(now time.Time, obs follow.Observation) measure.Samp
 // restart forgets the baseline of the counters (not the agent's totals).
 func (a *Accountant) restart(mode string) {
 	if a.mode != "" && a.mode != mode {
-		a.log.Warn("share changed format: starting a new baseline", "from", a.mode, "to", mode)
+		a.warnOnce("format", "share changed format: starting a new baseline", "from", a.mode, "to", mode)
 	}
 	a.mode = mode
 	a.raw = map[string]uint64{}

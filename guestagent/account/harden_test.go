@@ -11,6 +11,7 @@ import (
 
 	"github.com/virtwatt/virtwatt/estimate"
 	"github.com/virtwatt/virtwatt/guestagent/follow"
+	"github.com/virtwatt/virtwatt/guestagent/measure"
 	"github.com/virtwatt/virtwatt/share"
 )
 
@@ -252,5 +253,29 @@ func TestHostIntensitySourceNotDoubled(t *testing.T) {
 		if s := a.Observe(at(0), obsRec(r)); s.IntensitySource != tc.want {
 			t.Errorf("source %q written: the guest says %q, want %q", tc.written, s.IntensitySource, tc.want)
 		}
+	}
+}
+
+// TestFormatFlappingLogsOnce: a share that holds a record on one poll and
+// only the tree on the next (a host rewriting its record in and out) says
+// it changed format once, not on every poll; its counters never go back.
+func TestFormatFlappingLogsOnce(t *testing.T) {
+	a, logs := logged(Pricing{})
+	var prev uint64
+	for i := range 100 {
+		var s measure.Sample
+		if i%2 == 0 {
+			s = a.Observe(at(float64(i)), obsRec(rec("i", uint64(i+1), float64(i), uint64(i+1)*1_000_000)))
+		} else {
+			s = a.Observe(at(float64(i)), obsTree(uint64(i+1)*1_000_000, 1<<40))
+		}
+		if e := s.TotalEnergyUJ(); e < prev {
+			t.Fatalf("poll %d: energy went back %d -> %d", i, prev, e)
+		} else {
+			prev = e
+		}
+	}
+	if n := strings.Count(logs.String(), "share changed format"); n > 1 {
+		t.Fatalf("\"share changed format\" logged %d times over 100 polls, want once", n)
 	}
 }
