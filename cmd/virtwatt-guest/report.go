@@ -59,6 +59,9 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// One read of the share: the guest's estimate could give nothing (its
+	// first step is a baseline), and would hide a share that is not fresh.
+	cfg.Estimate = false
 	s, err := guestagent.NewShareSampler(cfg, nil).Sample(ctx)
 	if err == nil && s.Mode != account.ModeRecord && s.Mode != account.ModeTree {
 		err = errors.New("no share was read")

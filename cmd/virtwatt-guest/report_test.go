@@ -174,3 +174,28 @@ func TestReportUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestReportStaleShare: a share whose host stopped a day ago is still
+// reported, as of its last update and said not fresh; the guest's
+// estimate (a report reads once: it could estimate nothing) does not
+// replace it with "no share was read".
+func TestReportStaleShare(t *testing.T) {
+	root := t.TempDir()
+	w, err := share.NewWriter(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	rec := reportRecord()
+	rec.Timestamp = time.Now().Add(-24 * time.Hour)
+	if err := w.Write("vm1", rec, true); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := Main([]string{"report", "--share-dir", filepath.Join(root, "vm1")}, &out, &errb); code != 0 {
+		t.Fatalf("report on a day-old share: exit %d\n%s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "not fresh") || !strings.Contains(out.String(), "embodied   22 ") {
+		t.Fatalf("report on a day-old share:\n%s", out.String())
+	}
+}
