@@ -60,6 +60,9 @@ func (a *Accountant) Estimated(now time.Time, e Estimate) measure.Sample {
 	a.power = nil
 	s := a.sample(now, false)
 	s.Mode, s.Method, s.Model, s.IdleModel = ModeEstimate, share.MethodEstimated, e.Model, ""
+	// The last record's host CPU and live intensity are not this
+	// estimate's sources: it used the guest's CPU and the guest's prices.
+	s.CPUModel, s.IntensityZone, s.IntensityTime = "", "", time.Time{}
 	s.HostTime = time.Time{}
 	if len(e.PowerW) > 0 {
 		s.PowerW = maps.Clone(e.PowerW)

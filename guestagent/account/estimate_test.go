@@ -170,3 +170,23 @@ func TestEmbodiedKeptAcrossEstimate(t *testing.T) {
 		t.Fatalf("new instance after an estimate: embodied %v g, want 8 + 0.5", s.EmbodiedGrams)
 	}
 }
+
+// TestEstimatedSampleSaysItsOwnSources: once the share is gone and the
+// guest estimates, the Sample no longer carries the last record's host
+// CPU model, intensity zone or publication time: the estimate used the
+// guest's CPU and is priced at the guest's own intensity.
+func TestEstimatedSampleSaysItsOwnSources(t *testing.T) {
+	a := newAcct(0)
+	r := rec("i", 1, 0, 1_000_000)
+	r.CPUModel, r.CarbonIntensity, r.CarbonIntensitySource = "Intel Xeon Gold 6230", 300, "electricitymaps"
+	r.CarbonIntensityZone, r.CarbonIntensityTime = "FR", t0
+	if s := a.Observe(at(0), obsRec(r)); s.CPUModel == "" || s.IntensityZone != "FR" {
+		t.Fatalf("record sample: cpu %q zone %q", s.CPUModel, s.IntensityZone)
+	}
+	a.Observe(at(5), follow.Observation{Reason: follow.ReasonMissing})
+	s := a.Estimated(at(6), est(1_000_000, 0))
+	if s.CPUModel != "" || s.IntensityZone != "" || !s.IntensityTime.IsZero() || s.IntensitySource == "host:electricitymaps" {
+		t.Fatalf("estimated sample: cpu %q zone %q time %v intensity %v %q, want the guest's own",
+			s.CPUModel, s.IntensityZone, s.IntensityTime, s.IntensityGPerKWh, s.IntensitySource)
+	}
+}
