@@ -14,6 +14,7 @@ func (a *Agent) startEmbodied() {
 		a.log.Info("embodied emissions: the figures changed since the state was saved; what was amortised stays, the rest is amortised at the new rate",
 			"embodied_kgco2e", a.cfg.EmbodiedTotalKgCO2e(), "lifetime_years", a.cfg.LifetimeYears)
 	}
+	a.endEmbodiedRate()
 }
 
 // priceTick sets the price of the energy this split gives VMs: the PUE
@@ -28,6 +29,19 @@ func (a *Agent) embodyTick(elapsed time.Duration, hostCPUs int) {
 	if err := a.ledger.Embody(elapsed, hostCPUs, b.vms, b.keys, b.states); err != nil {
 		a.log.Error("embodied split refused", "err", err)
 	}
+	a.endEmbodiedRate()
+}
+
+// endEmbodiedRate stops the records' embodied_g_per_hour (the rate a
+// schema-1 guest integrates) once the server's lifetime is amortised: no
+// more is charged, so no rate may be advertised. Said once.
+func (a *Agent) endEmbodiedRate() {
+	if a.site.EmbodiedKgCO2e == 0 || !a.ledger.EmbodiedAmortisedFully() {
+		return
+	}
+	a.site.EmbodiedKgCO2e = 0
+	a.log.Info("embodied emissions fully amortised: the server has outlived lifetime_years; no more is charged to VMs",
+		"lifetime_years", a.cfg.LifetimeYears)
 }
 
 // embodiedView adds the host's embodied counters to s.

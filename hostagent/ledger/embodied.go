@@ -95,3 +95,10 @@ func sumShares(res attribution.Result, n int) (sum uint64, ok bool) {
 	}
 	return sum, true
 }
+
+// EmbodiedAmortisedFully reports whether the current epoch's lifetime is
+// over: its whole total is amortised and no more is charged.
+func (l *Ledger) EmbodiedAmortisedFully() bool {
+	e := l.st.Embodied
+	return e != nil && e.LifetimeNS != 0 && e.ElapsedNS >= e.LifetimeNS
+}
