@@ -43,6 +43,19 @@ func FuzzAccount(f *testing.F) {
 			op := in.byte()
 			now = now.Add(guestSteps[int(in.byte())%len(guestSteps)])
 			var obs follow.Observation
+			if op%8 == 7 {
+				// The guest's own estimate while no share is usable.
+				e := Estimate{Model: share.ModelCCF}
+				if n := in.byte(); n%4 != 0 {
+					pkg := in.u64() >> (n % 64)
+					e.EnergyUJ = map[string]uint64{share.ZonePackage: pkg, share.ZoneDRAM: uint64(n)}
+					e.DynamicUJ = map[string]uint64{share.ZonePackage: in.u64() >> (n % 64)}
+				}
+				s := a.Estimated(now, e)
+				checkInvariants(t, step, prev, s)
+				prev = s
+				continue
+			}
 			switch op % 4 {
 			case 0:
 				obs = st.record(in)
@@ -203,6 +216,31 @@ func checkInvariants(t *testing.T, step int, prev, s measure.Sample) {
 	for z, e := range prev.EnergyUJ {
 		if s.EnergyUJ[z] < e {
 			fail("energy[%s] went back from %d to %d", z, e, s.EnergyUJ[z])
+		}
+	}
+	byProv := map[string]uint64{}
+	// A record read right after the tree's first reading takes its energy
+	// over, relabelled by the record's provenance (see observeRecord):
+	// the only step a provenance's series may lose energy.
+	relabel := prev.Mode == ModeTree && s.Mode == ModeRecord
+	for p, zones := range s.EnergyByProvenance {
+		for z, e := range zones {
+			if e < prev.EnergyByProvenance[p][z] && !relabel {
+				fail("energy %v/%s went back from %d to %d", p, z, prev.EnergyByProvenance[p][z], e)
+			}
+			byProv[z], _ = saturate.Add(byProv[z], e)
+		}
+	}
+	for p, zones := range prev.EnergyByProvenance {
+		for z := range zones {
+			if _, ok := s.EnergyByProvenance[p][z]; !ok && !relabel {
+				fail("energy %v/%s vanished", p, z)
+			}
+		}
+	}
+	for z, e := range s.EnergyUJ {
+		if byProv[z] != e && e != math.MaxUint64 {
+			fail("energy[%s] %d µJ, by provenance %d", z, e, byProv[z])
 		}
 	}
 	var kwh float64
