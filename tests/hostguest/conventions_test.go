@@ -1,12 +1,10 @@
 package hostguest
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -61,7 +59,7 @@ func TestCommandLineConventions(t *testing.T) {
 				t.Errorf("%s landing page lacks %q:\n%s", ep.name, want, page)
 			}
 		}
-		promtoolCheck(t, ep.name, get(t, "http://"+ep.addr+"/metrics"))
+		testbin.CheckMetrics(t, ep.name, get(t, "http://"+ep.addr+"/metrics"))
 	}
 	if page := get(t, "http://"+guestAddr+"/status"); !strings.Contains(page, "up (") {
 		t.Errorf("guest /status does not show the share up:\n%s", page)
@@ -108,23 +106,6 @@ func get(t *testing.T, url string) string {
 		t.Fatalf("GET %s: %s\n%s", url, resp.Status, b)
 	}
 	return string(b)
-}
-
-func promtoolCheck(t *testing.T, name, text string) {
-	t.Helper()
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("VIRTWATT_REQUIRE_TOOLS") != "" {
-			t.Fatal("promtool not found and VIRTWATT_REQUIRE_TOOLS is set")
-		}
-		t.Log("promtool not installed: lint step not run")
-		return
-	}
-	cmd := exec.Command(promtool, "check", "metrics")
-	cmd.Stdin = bytes.NewReader([]byte(text))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Errorf("%s: promtool check metrics: %v\n%s", name, err, out)
-	}
 }
 
 // TestSameKeysOnBothAgents: every setting both agents have is spelled the

@@ -1,11 +1,7 @@
 package hostguest
 
 import (
-	"encoding/json"
 	"math"
-	"os"
-	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,18 +15,9 @@ import (
 // exactly. The host's own emissions by part (no guest needed) equal what
 // the guest reckons from the records, to the µg.
 func TestEmbodiedAndEmissionsHostAndGuestAgree(t *testing.T) {
-	hostBin, guestBin := testbin.Build(t)
-	dir := t.TempDir()
-	hostAddr, guestAddr := testbin.FreePort(t), testbin.FreePort(t)
 	const interval = 300 * time.Millisecond
-	host := testbin.Start(t, hostBin, "--demo", "--share-root", filepath.Join(dir, "vms"), "--state-file", filepath.Join(dir, "state.json"),
-		"--web.listen-address", hostAddr, "--interval", interval.String(), "--pue", "1.5", "--carbon-intensity", "100")
-	testbin.WaitFor(t, "host endpoint", 10*time.Second, func() bool { return testbin.Up(hostAddr) })
-	testbin.Start(t, guestBin, "--share-dir", filepath.Join(dir, "vms", "demo-web"), "--web.listen-address", guestAddr,
-		"--poll-interval", "100ms", "--top-processes", "0")
-	testbin.WaitFor(t, "guest share_up", 10*time.Second, func() bool {
-		return testbin.Up(guestAddr) && testbin.Scrape(t, guestAddr)["virtwatt_share_up"] == 1
-	})
+	p := startPair(t, interval, 100*time.Millisecond)
+	hostAddr, guestAddr := p.hostAddr, p.guestAddr
 	time.Sleep(5 * interval)
 	h := testbin.Scrape(t, hostAddr)
 	if v, n := testbin.Sum(h, "virtwatt_domain_embodied_grams_total", `domain="demo-web"`); n != 1 || v <= 0 {
@@ -42,12 +29,7 @@ func TestEmbodiedAndEmissionsHostAndGuestAgree(t *testing.T) {
 		}
 	}
 
-	if err := host.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if _, exited := host.Wait(10 * time.Second); !exited {
-		t.Fatal("virtwatt-host did not stop within 10 s of SIGTERM")
-	}
+	p.stopHost(t)
 	var st struct {
 		VMs map[string]struct {
 			Name       string `json:"name"`
@@ -58,14 +40,8 @@ func TestEmbodiedAndEmissionsHostAndGuestAgree(t *testing.T) {
 			} `json:"emissions_ug"`
 		} `json:"vms"`
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		t.Fatal(err)
-	}
-	vm := st.VMs["0d3c0a52-6a4e-4c1e-9a31-000000000001"]
+	p.readState(t, &st)
+	vm := st.VMs[webUUID]
 	if vm.Name != "demo-web" || vm.EmbodiedUG == 0 {
 		t.Fatalf("state: %+v", vm)
 	}

@@ -3,13 +3,10 @@ package hostguest
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,16 +20,8 @@ import (
 // ends with the BLOOM breakdown, and `report` gives embodied, dynamic and
 // idle whose percents sum to 100.
 func TestFootprintBreakdown(t *testing.T) {
-	hostBin, guestBin := testbin.Build(t)
-	dir := t.TempDir()
-	hostAddr, guestAddr := testbin.FreePort(t), testbin.FreePort(t)
-	host := testbin.Start(t, hostBin, "--demo", "--share-root", filepath.Join(dir, "vms"), "--state-file", filepath.Join(dir, "state.json"),
-		"--web.listen-address", hostAddr, "--interval", "200ms", "--pue", "1.5", "--carbon-intensity", "100")
-	testbin.WaitFor(t, "host endpoint", 10*time.Second, func() bool { return testbin.Up(hostAddr) })
-	share := filepath.Join(dir, "vms", "demo-web")
-	testbin.Start(t, guestBin, "--share-dir", share, "--web.listen-address", guestAddr, "--poll-interval", "100ms", "--top-processes", "0")
-	testbin.WaitFor(t, "guest endpoint", 10*time.Second, func() bool { return testbin.Up(guestAddr) })
-	testbin.WaitFor(t, "guest share_up", 10*time.Second, func() bool { return testbin.Scrape(t, guestAddr)["virtwatt_share_up"] == 1 })
+	p := startPair(t, 200*time.Millisecond, 100*time.Millisecond)
+	guestBin, share, guestAddr := p.guestBin, p.share, p.guestAddr
 
 	// track: the end of its summary is the breakdown.
 	cmd := exec.Command(guestBin, "track", "--share-dir", share, "--poll-interval", "100ms", "--",
@@ -90,26 +79,15 @@ func TestFootprintBreakdown(t *testing.T) {
 
 	// Stop the host: its last record stays; the guest's embodied counter
 	// converges on the host's exactly.
-	if err := host.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if _, exited := host.Wait(10 * time.Second); !exited {
-		t.Fatal("virtwatt-host did not stop within 10 s of SIGTERM")
-	}
+	p.stopHost(t)
 	var st struct {
 		VMs map[string]struct {
 			EmbodiedUG uint64 `json:"embodied_ug"`
 			BaseUG     uint64 `json:"instance_base_embodied_ug"`
 		} `json:"vms"`
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		t.Fatal(err)
-	}
-	vm := st.VMs["0d3c0a52-6a4e-4c1e-9a31-000000000001"]
+	p.readState(t, &st)
+	vm := st.VMs[webUUID]
 	if vm.EmbodiedUG == 0 || vm.BaseUG != 0 {
 		t.Fatalf("host state: embodied %d µg, base %d µg: want a charge from a fresh state", vm.EmbodiedUG, vm.BaseUG)
 	}

@@ -4,11 +4,7 @@
 package hostguest
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,17 +15,9 @@ import (
 // is the host's attribution for that VM within one tick; after the host
 // stops, the guest's counter equals the host's final figure exactly.
 func TestGuestEnergyMatchesHostAttribution(t *testing.T) {
-	hostBin, guestBin := testbin.Build(t)
-	dir := t.TempDir()
-	hostAddr, guestAddr := testbin.FreePort(t), testbin.FreePort(t)
 	const interval = 500 * time.Millisecond
-	host := testbin.Start(t, hostBin, "--demo", "--share-root", filepath.Join(dir, "vms"), "--state-file", filepath.Join(dir, "state.json"),
-		"--web.listen-address", hostAddr, "--interval", interval.String(), "--pue", "1.5", "--carbon-intensity", "100")
-	testbin.WaitFor(t, "host endpoint", 10*time.Second, func() bool { return testbin.Up(hostAddr) })
-	share := filepath.Join(dir, "vms", "demo-web")
-	testbin.Start(t, guestBin, "--share-dir", share, "--web.listen-address", guestAddr, "--poll-interval", "200ms", "--top-processes", "0")
-	testbin.WaitFor(t, "guest endpoint", 10*time.Second, func() bool { return testbin.Up(guestAddr) })
-	testbin.WaitFor(t, "guest share_up", 10*time.Second, func() bool { return testbin.Scrape(t, guestAddr)["virtwatt_share_up"] == 1 })
+	p := startPair(t, interval, 200*time.Millisecond)
+	hostAddr, guestAddr := p.hostAddr, p.guestAddr
 
 	time.Sleep(3 * interval)
 	for i := 0; i < 5; i++ {
@@ -51,12 +39,7 @@ func TestGuestEnergyMatchesHostAttribution(t *testing.T) {
 	}
 
 	// Stop the host: its last record stays; the guest converges on it exactly.
-	if err := host.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if _, exited := host.Wait(10 * time.Second); !exited {
-		t.Fatal("virtwatt-host did not stop within 10 s of SIGTERM")
-	}
+	p.stopHost(t)
 	var st struct {
 		VMs map[string]struct {
 			Name  string `json:"name"`
@@ -66,14 +49,8 @@ func TestGuestEnergyMatchesHostAttribution(t *testing.T) {
 			} `json:"zones"`
 		} `json:"vms"`
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		t.Fatal(err)
-	}
-	vm := st.VMs["0d3c0a52-6a4e-4c1e-9a31-000000000001"]
+	p.readState(t, &st)
+	vm := st.VMs[webUUID]
 	time.Sleep(time.Second) // > 2 guest polls
 	g := testbin.Scrape(t, guestAddr)
 	var total float64

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -75,8 +74,7 @@ func (l *recordLog) lastIntensity() float64 {
 // Σ energy delta × PUE × intensity of the record it arrived in, over the
 // host's record history.
 func TestLiveIntensityPricesEachTick(t *testing.T) {
-	hostBin, guestBin := testbin.Build(t)
-	dir := t.TempDir()
+	dir := t.TempDir() // the auth file's
 	var value atomic.Int64
 	value.Store(100)
 	var served, denied atomic.Int64
@@ -98,14 +96,11 @@ func TestLiveIntensityPricesEachTick(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	hostAddr, guestAddr := testbin.FreePort(t), testbin.FreePort(t)
 	const interval = 500 * time.Millisecond
-	host := testbin.Start(t, hostBin, "--demo", "--share-root", filepath.Join(dir, "vms"), "--state-file", filepath.Join(dir, "state.json"),
-		"--web.listen-address", hostAddr, "--interval", interval.String(), "--pue", "1.5", "--carbon-intensity", "999",
+	p := startHost(t, interval, "--pue", "1.5", "--carbon-intensity", "999",
 		"--carbon-intensity-url", srv.URL+"/v3/carbon-intensity/latest?zone=DE", "--carbon-intensity-auth-file", auth,
 		"--carbon-intensity-refresh", "1s")
-	testbin.WaitFor(t, "host endpoint", 10*time.Second, func() bool { return testbin.Up(hostAddr) })
-	shareDir := filepath.Join(dir, "vms", "demo-web")
+	hostAddr, guestAddr, shareDir := p.hostAddr, p.guestAddr, p.share
 	rl := &recordLog{recs: map[uint64]seen{}}
 	stop := make(chan struct{})
 	watched := make(chan struct{})
@@ -116,9 +111,7 @@ func TestLiveIntensityPricesEachTick(t *testing.T) {
 		t.Fatalf("the first records carry %v g/kWh, want the server's 100 (read before the first tick), not the constant", got)
 	}
 
-	testbin.Start(t, guestBin, "--share-dir", shareDir, "--web.listen-address", guestAddr, "--poll-interval", "100ms", "--top-processes", "0")
-	testbin.WaitFor(t, "guest endpoint", 10*time.Second, func() bool { return testbin.Up(guestAddr) })
-	testbin.WaitFor(t, "guest share_up", 10*time.Second, func() bool { return testbin.Scrape(t, guestAddr)["virtwatt_share_up"] == 1 })
+	p.startGuest(t, 100*time.Millisecond)
 
 	for _, v := range []int64{400, 250} {
 		time.Sleep(3 * interval)
@@ -138,18 +131,13 @@ func TestLiveIntensityPricesEachTick(t *testing.T) {
 	if n := h[`virtwatt_errors_total{stage="intensity"}`]; n != 0 {
 		t.Errorf("errors_total{stage=intensity} = %v", n)
 	}
-	promtoolCheck(t, "virtwatt-host", get(t, "http://"+hostAddr+"/metrics"))
+	testbin.CheckMetrics(t, "virtwatt-host", get(t, "http://"+hostAddr+"/metrics"))
 	if denied.Load() != 0 || served.Load() < 4 {
 		t.Fatalf("served %d, denied %d: the auth header or the polling is wrong", served.Load(), denied.Load())
 	}
 
 	// Stop the host: its last record stays; the guest converges on it.
-	if err := host.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if _, exited := host.Wait(10 * time.Second); !exited {
-		t.Fatal("virtwatt-host did not stop within 10 s of SIGTERM")
-	}
+	p.stopHost(t)
 	time.Sleep(time.Second) // > several guest polls, and the watcher's
 	g := testbin.Scrape(t, guestAddr)
 

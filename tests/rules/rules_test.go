@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/virtwatt/virtwatt/tests/testbin"
 	yaml "go.yaml.in/yaml/v2"
 )
 
@@ -21,11 +22,8 @@ const root = "../.."
 // VIRTWATT_REQUIRE_TOOLS is set (CI) and is skipped otherwise.
 func promtool(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("VIRTWATT_REQUIRE_TOOLS") != "" {
-			t.Fatal("promtool not found (Debian: apt-get install prometheus) and VIRTWATT_REQUIRE_TOOLS is set")
-		}
+	p := testbin.Promtool(t)
+	if p == "" {
 		t.Skip("promtool not installed (apt-get install prometheus); CI sets VIRTWATT_REQUIRE_TOOLS")
 	}
 	return p
