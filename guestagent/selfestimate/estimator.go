@@ -14,15 +14,16 @@
 // said once, never saturating a counter within the hour: a MemTotal whose
 // memory power alone would exceed account.MaxPlausibleWatts leaves memory
 // out, and a step whose CPU power would (a /proc/stat naming ~2,500 vCPUs
-// or more) gives no energy. Energy is integer µJ, the
-// fraction carried to the next step, so that the counter is the integral
-// of the power exported, to the µJ.
+// or more) gives no energy. Energy is integer µJ: the
+// static and dynamic parts of the package and dram are each integrated
+// exactly by an estimate.Integrator (the power at the µW times the step
+// in ns, fractions of a µJ carried), so that each is the integral of its
+// power to the µJ, and the package is their sum.
 package selfestimate
 
 import (
 	"fmt"
 	"log/slog"
-	"math"
 	"path/filepath"
 	"time"
 
@@ -30,6 +31,7 @@ import (
 	"github.com/virtwatt/virtwatt/guestagent/account"
 	"github.com/virtwatt/virtwatt/internal/procinfo"
 	"github.com/virtwatt/virtwatt/internal/procstat"
+	"github.com/virtwatt/virtwatt/internal/saturate"
 	"github.com/virtwatt/virtwatt/share"
 )
 
@@ -48,13 +50,15 @@ type Estimator struct {
 	maxStep  time.Duration
 	log      *slog.Logger
 
-	have       bool
-	last       procstat.Ticks
-	lastTime   time.Time
-	carry      map[string]float64 // µJ fractions not yet counted, per zone and "dynamic"
-	warnedGap  bool
-	warnedCPUs bool   // a /proc/stat with an absurd vCPU count was said
-	announce   func() // logs what the estimate uses, on the first step; then nil
+	have     bool
+	last     procstat.Ticks
+	lastTime time.Time
+	// The package's static and dynamic parts and dram, each integrated
+	// exactly (estimate.Integrator: µW × ns, the µJ fractions carried).
+	static, dynamic, dram estimate.Integrator
+	warnedGap             bool
+	warnedCPUs            bool   // a /proc/stat with an absurd vCPU count was said
+	announce              func() // logs what the estimate uses, on the first step; then nil
 }
 
 // Options configure an Estimator.
@@ -79,7 +83,7 @@ func New(o Options) (*Estimator, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Estimator{statPath: filepath.Join(o.ProcRoot, "stat"), maxStep: o.MaxStep, log: o.Logger, carry: map[string]float64{}}
+	e := &Estimator{statPath: filepath.Join(o.ProcRoot, "stat"), maxStep: o.MaxStep, log: o.Logger}
 	cpu, cerr := procinfo.ReadCPU(o.ProcRoot)
 	arch := estimate.CCFMicroarchitecture(cpu.VendorID, cpu.Family, cpu.Model, cpu.Stepping, cpu.ModelName)
 	coef, known, err := estimate.CCFFor(arch)
@@ -194,31 +198,14 @@ func (e *Estimator) Step(now time.Time) (account.Estimate, error) {
 	}
 	staticW := estimate.CCFCPUWatts(e.coef, vcpus, 0)
 	memW := estimate.CCFMemoryWatts(e.memBytes)
-	sec := dt.Seconds()
-	pkg := e.take(share.ZonePackage, cpuW*sec*1e6)
-	dyn := min(e.take("dynamic", (cpuW-staticW)*sec*1e6), pkg)
+	dyn := e.dynamic.Add(cpuW-staticW, dt)
+	pkg, _ := saturate.Add(e.static.Add(staticW, dt), dyn)
 	out.EnergyUJ = map[string]uint64{share.ZonePackage: pkg}
 	out.DynamicUJ = map[string]uint64{share.ZonePackage: dyn}
 	out.PowerW = map[string]float64{share.ZonePackage: cpuW}
 	if e.memBytes > 0 {
-		out.EnergyUJ[share.ZoneDRAM] = e.take(share.ZoneDRAM, memW*sec*1e6)
+		out.EnergyUJ[share.ZoneDRAM] = e.dram.Add(memW, dt)
 		out.PowerW[share.ZoneDRAM] = memW
 	}
 	return out, nil
-}
-
-// take returns the whole µJ of uj plus key's carried fraction, and carries
-// the new fraction.
-func (e *Estimator) take(key string, uj float64) uint64 {
-	v := e.carry[key] + uj
-	if !(v > 0) || math.IsInf(v, 0) {
-		e.carry[key] = 0
-		return 0
-	}
-	w := math.Floor(v)
-	e.carry[key] = v - w
-	if w >= math.MaxUint64 {
-		return math.MaxUint64
-	}
-	return uint64(w)
 }

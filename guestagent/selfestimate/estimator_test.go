@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -248,5 +249,51 @@ func TestAbsurdProcIsRefused(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "vCPUs"); n != 1 {
 		t.Fatalf("the absurd vCPU count is said %d times, want once:\n%s", n, logs.String())
+	}
+}
+
+// TestStepIsExactIntegral: over many steps of uneven length and load, the
+// package energy is exactly the integral of its static and dynamic power
+// at the µW and the ns (estimate.Integrator's ⌊Σ µW × ns / 10⁹⌋, each part
+// on its own), and dram's of its power: no float carry drifting.
+func TestStepIsExactIntegral(t *testing.T) {
+	proc := fakeProc(t)
+	e, err := New(Options{ProcRoot: proc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	coef, _ := e.Coefficients()
+	e.Step(t0)
+	var staticFJ, dynFJ, dramFJ big.Int
+	add := func(sum *big.Int, w float64, dt time.Duration) {
+		var p big.Int
+		p.Mul(new(big.Int).SetUint64(estimate.Microwatts(w)), big.NewInt(int64(dt)))
+		sum.Add(sum, &p)
+	}
+	var pkg, dyn, dram uint64
+	busy, idle := uint64(1000), uint64(3000)
+	now := t0
+	for i := 1; i <= 3000; i++ {
+		db := uint64(i%7) * 37
+		busy, idle = busy+db, idle+400-db
+		writeStat(t, proc, busy, idle)
+		dt := time.Second + time.Duration(i)*7919*time.Nanosecond
+		now = now.Add(dt)
+		s, err := e.Step(now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkg += s.EnergyUJ[share.ZonePackage]
+		dyn += s.DynamicUJ[share.ZonePackage]
+		dram += s.EnergyUJ[share.ZoneDRAM]
+		u := float64(db) / 400
+		staticW := estimate.CCFCPUWatts(coef, 4, 0)
+		add(&staticFJ, staticW, dt)
+		add(&dynFJ, estimate.CCFCPUWatts(coef, 4, u)-staticW, dt)
+		add(&dramFJ, estimate.CCFMemoryWatts(8<<30), dt)
+	}
+	uj := func(fj *big.Int) uint64 { return new(big.Int).Quo(fj, big.NewInt(1e9)).Uint64() }
+	if wantDyn, wantPkg, wantDRAM := uj(&dynFJ), uj(&staticFJ)+uj(&dynFJ), uj(&dramFJ); dyn != wantDyn || pkg != wantPkg || dram != wantDRAM {
+		t.Fatalf("package %d µJ (dynamic %d), dram %d; want exactly %d (%d), %d", pkg, dyn, dram, wantPkg, wantDyn, wantDRAM)
 	}
 }
