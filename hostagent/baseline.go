@@ -64,6 +64,14 @@ func sameHost(saved *state.Baseline, cur identity) bool {
 	return true
 }
 
+// stateFromAnotherMachine reports whether the loaded state was last saved
+// on another machine (its baseline's identity, by sameHost). Read before
+// restore, which stamps this machine's identity on the baseline.
+func (a *Agent) stateFromAnotherMachine() bool {
+	b := a.st.Baseline
+	return b != nil && !sameHost(b, readIdentity(a.cfg.ProcRoot, a.cfg.HostName))
+}
+
 // baseline captures the raw readings the last split ended on.
 func (a *Agent) baseline(now time.Time, readings []meter.Reading) *state.Baseline {
 	b := a.st.Baseline

@@ -117,14 +117,10 @@ func (a *Agent) curveSplit(elapsedNS, busyNS uint64, cpus int, static map[string
 // used at once, labelled calibrated): it is dropped, learned and
 // calibrated alike, and this machine learns its own.
 func (a *Agent) dropForeignCurve() {
-	b := a.st.Baseline
-	if a.st.PowerCurve == nil || b == nil {
+	if a.st.PowerCurve == nil || !a.stateFromAnotherMachine() {
 		return
 	}
-	cur := readIdentity(a.cfg.ProcRoot, a.cfg.HostName)
-	if sameHost(b, cur) {
-		return
-	}
+	b, cur := a.st.Baseline, readIdentity(a.cfg.ProcRoot, a.cfg.HostName)
 	a.log.Info("power curve dropped: the state file was saved on another machine, whose curve says nothing of this one's power",
 		"saved_host", b.HostName, "saved_machine_id", b.MachineID, "host", cur.hostName, "machine_id", cur.machineID)
 	a.st.PowerCurve = nil

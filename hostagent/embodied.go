@@ -8,8 +8,14 @@ import (
 
 // startEmbodied gives the ledger the configured embodied figures; a state
 // that amortised other figures keeps what it amortised (ledger.SetEmbodied).
+//
+// A state saved on another machine amortised that server's age: this one
+// starts its own lifetime (a new epoch; what was amortised stays).
 func (a *Agent) startEmbodied() {
 	total, life := a.cfg.embodiedFigures()
+	if a.stateFromAnotherMachine() && a.ledger.NewEmbodiedEpoch() {
+		a.log.Info("embodied emissions: the state file was saved on another machine; this server's lifetime starts now (what was amortised stays)")
+	}
 	if a.ledger.SetEmbodied(total, life) {
 		a.log.Info("embodied emissions: the figures changed since the state was saved; what was amortised stays, the rest is amortised at the new rate",
 			"embodied_kgco2e", a.cfg.EmbodiedTotalKgCO2e(), "lifetime_years", a.cfg.LifetimeYears)

@@ -59,3 +59,54 @@ func TestEmbodiedStopsAtTheEndOfTheLifetime(t *testing.T) {
 		t.Fatalf("after the lifetime the records still advertise %v g/h of embodied emissions", r)
 	}
 }
+
+// A state saved on another machine amortised that server's age: this one
+// starts its own lifetime (what was amortised stays, so nothing goes
+// back). On the same machine the lifetime runs on.
+func TestEmbodiedLifetimeOfAnotherMachine(t *testing.T) {
+	for _, tc := range []struct {
+		name, savedMachine string
+		wantNewEpoch       bool
+	}{{"same machine", "machine-a", false}, {"another machine", "machine-b", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			setMachineID(t, "machine-a")
+			cfg := testConfig(t)
+			cfg.EmbodiedKgCO2e, cfg.LifetimeYears = 1000, 1
+			totalUG, lifetimeNS := cfg.embodiedFigures()
+			h := newFakeHost(7, 3)
+			st := state.New()
+			st.Baseline = &state.Baseline{MachineID: tc.savedMachine}
+			st.Embodied = &state.Embodied{TotalUG: totalUG, LifetimeNS: lifetimeNS, ElapsedNS: lifetimeNS - uint64(2500*time.Millisecond)}
+			before := st.Embodied.Amortised()
+			st.Embodied.HostUG = before
+			a := newTestAgent(t, cfg, h, st)
+			ctx := context.Background()
+			a.Tick(ctx)
+			start := h.Now()
+			for range 6 {
+				h.advance(time.Second)
+				a.Tick(ctx)
+			}
+			got := a.st.Embodied.Amortised()
+			want := totalUG // the old lifetime ran out
+			if tc.wantNewEpoch {
+				want = before + amortisedUG(totalUG, lifetimeNS, h.Now().Sub(start))
+			}
+			if got != want {
+				t.Fatalf("amortised %d µg after 6 s, want %d (amortised before %d)", got, want, before)
+			}
+			checkEmbodiedConservation(t, a.st)
+		})
+	}
+}
+
+func checkEmbodiedConservation(t *testing.T, st *state.State) {
+	t.Helper()
+	s := st.Embodied.HostUG + st.Embodied.ForgottenUG
+	for _, vm := range st.VMs {
+		s += vm.EmbodiedUG
+	}
+	if s != st.Embodied.Amortised() {
+		t.Fatalf("Σ VMs + host + forgotten embodied = %d µg, amortised %d", s, st.Embodied.Amortised())
+	}
+}

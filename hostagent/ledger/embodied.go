@@ -44,6 +44,19 @@ func (l *Ledger) SetEmbodied(totalUG, lifetimeNS uint64) bool {
 	return replaced
 }
 
+// NewEmbodiedEpoch starts the current figures' amortisation over at 0
+// elapsed (another server took over the state): what was amortised so far
+// stays (BaseUG), so the total never goes back. It reports whether any
+// time had been accounted.
+func (l *Ledger) NewEmbodiedEpoch() bool {
+	e := l.embodiedState()
+	if e.ElapsedNS == 0 {
+		return false
+	}
+	e.BaseUG, e.ElapsedNS = e.Amortised(), 0
+	return true
+}
+
 // Embody amortises elapsed more of the server's embodied emissions and
 // charges what that adds (the amortised total after minus before, so that
 // nothing drifts however the time is cut into ticks) to vms: vms[i] (keyed
