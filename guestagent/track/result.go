@@ -49,8 +49,13 @@ const NoEstimateStep = "no share, and the run was shorter than one step of the g
 
 // energyOf is the VM's energy between the Samples s0 (start) and s1 (end):
 // unknown when either failed, or when the share was not updated between
-// them.
+// them. An end read that failed but holds the counters kept so far (the
+// share gone just before the end, within its staleness limit) gives the
+// energy up to the share's last update: a lower bound (Stale).
 func energyOf(s0, s1 measure.Sample, err0, err1 error) Energy {
+	if err1 != nil && s1.Started() && s0.Started() && err0 == nil {
+		s1.Up, err1 = false, nil
+	}
 	switch {
 	case err0 != nil:
 		return Energy{Reason: fmt.Sprintf("no VM energy at the start: %v", err0)}

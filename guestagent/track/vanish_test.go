@@ -1,0 +1,28 @@
+package track
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/virtwatt/virtwatt/guestagent/measure"
+)
+
+// TestShareVanishedBeforeTheEnd: the share read at the start, updated
+// during the run, then gone just before its end (the end read fails
+// within the staleness limit, before the guest estimates): the energy up
+// to its last update is known, as a lower bound, not unknown; an end read
+// that returned nothing (a hung read) stays unknown.
+func TestShareVanishedBeforeTheEnd(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	s0 := measure.Sample{EnergyUJ: map[string]uint64{"package": 1_000_000}, LastUpdate: t0, Up: true, Mode: "record"}
+	s1 := measure.Sample{EnergyUJ: map[string]uint64{"package": 9_000_000}, LastUpdate: t0.Add(8 * time.Second), Mode: "record"}
+	gone := errors.New("reading the share: share dir holds neither virtwatt.json nor intel-rapl:0/energy_uj")
+	e := energyOf(s0, s1, nil, gone)
+	if !e.Known || !e.Stale || e.TotalUJ != 8_000_000 {
+		t.Fatalf("energy %+v, want 8 J known as a lower bound", e)
+	}
+	if e := energyOf(s0, measure.Sample{}, nil, errSampleTimeout); e.Known {
+		t.Fatalf("a hung end read: %+v, want unknown", e)
+	}
+}
