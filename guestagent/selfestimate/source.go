@@ -1,6 +1,7 @@
 package selfestimate
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -37,6 +38,25 @@ type Source struct {
 	lastUp     time.Time // the guest clock when the share was last up and changed
 	estimating bool
 	warned     bool // a failing estimate was logged
+	switches   int  // share ↔ estimate switches logged at their own level
+}
+
+// maxLoggedSwitches: a share that keeps coming and going (its host dying
+// and restarting) must not log each switch: past this many, switches go
+// to debug level, said once.
+const maxLoggedSwitches = 4
+
+// logSwitch logs a switch between the share and the estimate: msg at
+// level for the first maxLoggedSwitches, at debug level after.
+func (s *Source) logSwitch(level slog.Level, msg string, args ...any) {
+	s.switches++
+	switch {
+	case s.switches > maxLoggedSwitches:
+		level = slog.LevelDebug
+	case s.switches == maxLoggedSwitches:
+		msg += " (the share keeps coming and going: further switches are logged at debug level)"
+	}
+	s.log.Log(context.Background(), level, msg, args...)
 }
 
 // NewSource follows reader through acct, estimating with est (nil: never).
@@ -56,7 +76,7 @@ func (s *Source) Poll(now time.Time) (follow.Observation, measure.Sample) {
 	}
 	if smp.Up {
 		if s.estimating {
-			s.log.Info("share up: its measurement replaces the guest's estimate from now on", "mode", smp.Mode, "method", smp.Method)
+			s.logSwitch(slog.LevelInfo, "share up: its measurement replaces the guest's estimate from now on", "mode", smp.Mode, "method", smp.Method)
 			s.estimating = false
 		}
 		if !s.everUp || s.acct.LastChange().Equal(now) {
@@ -74,7 +94,7 @@ func (s *Source) Poll(now time.Time) (follow.Observation, measure.Sample) {
 	}
 	if !s.estimating {
 		s.estimating = true
-		s.log.Warn("no usable share: estimating the VM's power from the guest's CPU use (Cloud Carbon Footprint's model); "+
+		s.logSwitch(slog.LevelWarn, "no usable share: estimating the VM's power from the guest's CPU use (Cloud Carbon Footprint's model); "+
 			"exported with method=\"estimated\", model=\"ccf\", and virtwatt_share_up 0",
 			"reason", obs.Reason, "ever_up", s.everUp)
 	}

@@ -1,7 +1,10 @@
 package selfestimate
 
 import (
+	"bytes"
+	"log/slog"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,4 +66,44 @@ func TestSourceEstimatesFromTheLastChange(t *testing.T) {
 		energy = s.TotalEnergyUJ()
 	}
 	t.Fatal("never estimated")
+}
+
+// TestSourceSwitchesDoNotFlood: a share up for one poll in five (a host
+// that keeps dying and coming back) switches share ↔ estimate 40 times;
+// the first switches are logged, the rest at debug level, said once.
+func TestSourceSwitchesDoNotFlood(t *testing.T) {
+	proc := fakeProc(t)
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	est, err := New(Options{ProcRoot: proc, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := account.New(account.Options{PollInterval: time.Second})
+	var obs []follow.Observation
+	for i := range 100 {
+		if i%5 == 0 {
+			obs = append(obs, sourceRec(uint64(i+1), float64(i), uint64(i+1)*1_000_000))
+		} else {
+			obs = append(obs, follow.Observation{Reason: follow.ReasonMissing})
+		}
+	}
+	src := NewSource(&fakeReader{obs: obs}, acct, est, logger)
+	busy, idle := uint64(1000), uint64(3000)
+	switches := 0
+	for sec := range 100 {
+		fakeproc.SetStat(t, proc, busy, idle)
+		busy, idle = busy+100, idle+300
+		was := src.Estimating()
+		src.Poll(t0.Add(time.Duration(sec) * time.Second))
+		if src.Estimating() != was {
+			switches++
+		}
+	}
+	if switches < 20 {
+		t.Fatalf("%d switches, want the share to flap", switches)
+	}
+	if n := strings.Count(logs.String(), "\n"); n > 8 {
+		t.Fatalf("%d log lines over %d switches, want a few:\n%s", n, switches, logs.String())
+	}
 }
