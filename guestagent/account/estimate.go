@@ -75,6 +75,18 @@ func (a *Accountant) Estimated(now time.Time, e Estimate) measure.Sample {
 // counters moved): the share's energy is counted up to then.
 func (a *Accountant) LastChange() time.Time { return a.lastChange }
 
+// MaxProvenances bounds the (method, model) pairs the agent keeps energy
+// under (each is a series of virtwatt_vm_energy_joules_total): a record's
+// model is any short word, and a host naming a new one on every write must
+// not grow them without bound. Past it, a new model's energy is counted
+// under ModelOther of its method (said once): every µJ is still counted
+// once, under its method.
+const MaxProvenances = 8
+
+// ModelOther is the model the energy of models past MaxProvenances is
+// counted under.
+const ModelOther = "other"
+
 // addProvenance counts d µJ of zone under the provenance in force.
 func (a *Accountant) addProvenance(zone string, d uint64) {
 	if a.byProv == nil {
@@ -83,6 +95,11 @@ func (a *Accountant) addProvenance(zone string, d uint64) {
 	p := a.prov
 	if p.Method == "" {
 		p = treeProvenance // never unset in practice: each observe sets it first
+	}
+	if _, ok := a.byProv[p]; !ok && len(a.byProv) >= MaxProvenances {
+		a.warnOnce("provenances", "the host's records name more models than the guest keeps: further ones are counted as model \""+ModelOther+"\" of their method",
+			"method", p.Method, "model", p.Model, "max_models", MaxProvenances)
+		p.Model = ModelOther
 	}
 	m := a.byProv[p]
 	if m == nil {

@@ -279,3 +279,34 @@ func TestFormatFlappingLogsOnce(t *testing.T) {
 		t.Fatalf("\"share changed format\" logged %d times over 100 polls, want once", n)
 	}
 }
+
+// TestProvenancesBounded: a host naming a new model on every record (any
+// short word passes share's validation) must not grow the guest's
+// (method, model) series without bound: past MaxProvenances, a new
+// model's energy is counted under ModelOther of its method, said once;
+// every µJ is still counted once.
+func TestProvenancesBounded(t *testing.T) {
+	a, logs := logged(Pricing{})
+	var s measure.Sample
+	for i := range 1000 {
+		r := rec("i", uint64(i+1), float64(i), uint64(i+1)*1_000_000)
+		r.Method, r.Model = share.MethodEstimated, fmt.Sprintf("m%d", i)
+		s = a.Observe(at(float64(i)), obsRec(r))
+	}
+	if n := len(s.EnergyByProvenance); n > MaxProvenances+2 {
+		t.Fatalf("%d provenances after 1000 models, want at most %d", n, MaxProvenances+2)
+	}
+	var sum uint64
+	for _, zones := range s.EnergyByProvenance {
+		sum += zones[share.ZonePackage]
+	}
+	if sum != s.EnergyUJ[share.ZonePackage] || sum != 1000*1_000_000 {
+		t.Fatalf("by provenance %d µJ, energy %d, want 1e9 both", sum, s.EnergyUJ[share.ZonePackage])
+	}
+	if s.EnergyByProvenance[measure.Provenance{Method: share.MethodEstimated, Model: ModelOther}][share.ZonePackage] == 0 {
+		t.Fatalf("no energy under %q: %v", ModelOther, s.EnergyByProvenance)
+	}
+	if n := strings.Count(logs.String(), "more models than"); n != 1 {
+		t.Fatalf("the cap is said %d times, want once:\n%s", n, logs.String())
+	}
+}
