@@ -45,7 +45,9 @@
 // followed exactly like an energy counter (all of it at the first read and
 // on a new instance, its steps after, a step back or one above
 // share.MaxEmbodiedGramsPerHour a new baseline), in integer µg, so the
-// agent's grams equal the host's. A schema-1 record gives a rate
+// agent's grams equal the host's; it is followed by its instance through
+// a tree-only phase or the guest's own estimate (neither carries it), so
+// that they drop none of it. A schema-1 record gives a rate
 // (embodied_g_per_hour), integrated over host time while the share is up.
 package account
 
@@ -129,7 +131,14 @@ type Accountant struct {
 	embodiedUG   uint64
 	rawEmbodied  uint64
 	embodiedSeen bool
-	power        map[string]float64 // from the last step; nil when unknown
+	// embInstance: the instance rawEmbodied was last read from (kept
+	// across format changes and estimates, unlike embodiedSeen), and
+	// embTime the guest clock then; "" when none. embRate: that
+	// instance's last record was schema 1 (its rate counts the time since).
+	embInstance string
+	embTime     time.Time
+	embRate     bool
+	power       map[string]float64 // from the last step; nil when unknown
 
 	// byProv splits energy by provenance (see measure.Sample's
 	// EnergyByProvenance); prov is the provenance of what add counts now.

@@ -278,3 +278,76 @@ func TestTreeThenRecordSplits(t *testing.T) {
 		})
 	}
 }
+
+// TestEmbodiedAfterTreeThenRecord: a share that held only the tree for a
+// while (the guest counted its energy), then a record: the tree carried
+// no embodied figure, so all of the record's embodied_ug is the VM's,
+// whether the tree had moved or not; its energy is a baseline.
+func TestEmbodiedAfterTreeThenRecord(t *testing.T) {
+	for _, moved := range []bool{false, true} {
+		a := newAcct(100)
+		a.Observe(at(0), obsTree(1_000_000, 1<<40))
+		if moved {
+			a.Observe(at(1), obsTree(2_000_000, 1<<40))
+			a.Observe(at(2), obsTree(3_000_000, 1<<40))
+		}
+		s := a.Observe(at(3), obsRec(embodiedRec("i", 1, 3, 5_000_000)))
+		if s.EmbodiedGrams != 5 {
+			t.Errorf("tree moved %v: embodied %v g after the record, want its 5 g", moved, s.EmbodiedGrams)
+		}
+	}
+}
+
+// TestEmbodiedAcrossFormatChanges: the share goes from its record to the
+// tree alone and back (a host rewriting its record in and out), or the
+// guest estimates and then reads a tree before the record: embodied_ug is
+// followed by its instance through them, so the guest's grams stay the
+// host's counter: nothing dropped, nothing twice.
+func TestEmbodiedAcrossFormatChanges(t *testing.T) {
+	a := newAcct(100)
+	a.Observe(at(0), obsRec(embodiedRec("i", 1, 0, 1_000_000)))
+	a.Observe(at(1), obsTree(2_000_000, 1<<40))
+	a.Observe(at(2), obsTree(3_000_000, 1<<40))
+	s := a.Observe(at(3), obsRec(embodiedRec("i", 4, 3, 3_000_000)))
+	if s.EmbodiedGrams != 3 {
+		t.Fatalf("record, tree, record of one instance: embodied %v g, want the host's 3 g", s.EmbodiedGrams)
+	}
+	s = a.Observe(at(4), obsRec(embodiedRec("i", 5, 4, 3_500_000)))
+	if s.EmbodiedGrams != 3.5 {
+		t.Fatalf("next step: embodied %v g, want 3.5", s.EmbodiedGrams)
+	}
+	// A new instance after a tree phase: all of its counter is new.
+	a.Observe(at(5), obsTree(4_000_000, 1<<40))
+	s = a.Observe(at(6), obsRec(embodiedRec("j", 1, 6, 250_000)))
+	if s.EmbodiedGrams != 3.75 {
+		t.Fatalf("new instance after a tree: embodied %v g, want 3.5 + 0.25", s.EmbodiedGrams)
+	}
+
+	b := newAcct(100)
+	b.Estimated(at(0), est(1_000_000, 0))
+	b.Observe(at(1), obsTree(5_000_000, 1<<40))
+	s = b.Observe(at(2), obsRec(embodiedRec("k", 1, 2, 2_000_000)))
+	if s.EmbodiedGrams != 2 {
+		t.Fatalf("estimate, tree, record: embodied %v g, want the host's 2 g", s.EmbodiedGrams)
+	}
+}
+
+// TestEmbodiedSchemaOneThroughTree: a schema-2 record, schema-1 ones of
+// the same instance (the rate integrated), the tree alone, then schema 2
+// again: the schema-1 time is counted by the rate only, not again by the
+// counter's step.
+func TestEmbodiedSchemaOneThroughTree(t *testing.T) {
+	a := newAcct(100)
+	a.Observe(at(0), obsRec(embodiedRec("i", 1, 0, 1_000_000)))
+	r := embodiedRec("i", 2, 1, 0)
+	r.Schema, r.EmbodiedUG, r.EmbodiedGramsPerHour = 1, 0, 3600 // 1 g/s
+	s := a.Observe(at(1), obsRec(r))
+	if s.EmbodiedGrams != 2 {
+		t.Fatalf("after a schema-1 second at 1 g/s: %v g, want 2", s.EmbodiedGrams)
+	}
+	a.Observe(at(2), obsTree(2_000_000, 1<<40))
+	s = a.Observe(at(3), obsRec(embodiedRec("i", 4, 3, 9_000_000)))
+	if s.EmbodiedGrams != 2 {
+		t.Fatalf("schema 2 again after a tree: %v g, want 2 (a baseline: the rate covered the schema-1 time)", s.EmbodiedGrams)
+	}
+}

@@ -67,10 +67,12 @@ func (a *Accountant) observeRecord(now time.Time, r *share.Record) bool {
 					a.add(zone, t-e, 0, 0)
 				}
 			}
-			if r.Schema >= 2 {
-				a.addEmbodied(r.EmbodiedUG) // a tree has none: all of it is new
-			}
 			first = false
+		}
+		if !first {
+			// Energy is a baseline (a tree or the guest's estimate
+			// counted the time before); embodied_ug was in neither.
+			a.catchUpEmbodied(now, r)
 		}
 		a.restart(ModeRecord)
 		a.baseline(now, r, first, -1)
@@ -152,12 +154,12 @@ func (a *Accountant) observeRecord(now time.Time, r *share.Record) bool {
 	a.interval = seconds(r.IntervalSeconds)
 	switch {
 	case r.Schema >= 2:
-		a.stepEmbodied(r, span)
+		a.stepEmbodied(now, r, span)
 	case dt > 0 && dt <= a.staleAfter():
-		a.embodiedSeen = false
+		a.embodiedSeen, a.embInstance, a.embRate = false, r.Instance, true
 		a.embodied = addFinite(a.embodied, a.prices.EmbodiedGPerHour*dt.Hours())
 	default:
-		a.embodiedSeen = false
+		a.embodiedSeen, a.embInstance, a.embRate = false, r.Instance, true
 	}
 	a.seq = r.Sequence
 	a.lastHost = r.Timestamp
@@ -232,6 +234,7 @@ func (a *Accountant) baseline(now time.Time, r *share.Record, all bool, span tim
 		}
 	}
 	a.embodiedSeen = r.Schema >= 2
+	a.embInstance, a.embTime, a.embRate = r.Instance, now, !a.embodiedSeen
 	if a.embodiedSeen {
 		a.rawEmbodied = r.EmbodiedUG
 		switch {
@@ -305,11 +308,40 @@ func (a *Accountant) badEmbodied(d uint64, span time.Duration) {
 // an implausible one a new baseline (counted). A counter first seen within
 // an instance (the host went from schema 1 to 2 without restarting) is a
 // baseline only: the rate integrated so far covers its past.
-func (a *Accountant) stepEmbodied(r *share.Record, span time.Duration) {
+func (a *Accountant) stepEmbodied(now time.Time, r *share.Record, span time.Duration) {
 	cur, prev, seen := r.EmbodiedUG, a.rawEmbodied, a.embodiedSeen
-	a.rawEmbodied, a.embodiedSeen = cur, true
+	a.rawEmbodied, a.embodiedSeen, a.embInstance, a.embTime, a.embRate = cur, true, r.Instance, now, false
 	switch {
 	case !seen:
+	case cur < prev:
+		a.errors[follow.ReasonReset]++
+		a.warnOnce("embodied-backwards", "record embodied_ug went backwards within its instance: starting a new baseline for it",
+			"instance", r.Instance, "previous_ug", prev, "now_ug", cur)
+	case !plausibleEmbodied(cur-prev, span):
+		a.badEmbodied(cur-prev, span)
+	default:
+		a.addEmbodied(cur - prev)
+	}
+}
+
+// catchUpEmbodied accounts a schema-2 record's embodied_ug read after
+// a tree or the guest's estimate (whose energy makes the record's energy a
+// baseline): neither carried embodied emissions, so the counter is
+// followed by its instance through them: its step since the last reading
+// of the same instance, or all of it for an instance not read before.
+func (a *Accountant) catchUpEmbodied(now time.Time, r *share.Record) {
+	if r.Schema < 2 {
+		return
+	}
+	if r.Instance != a.embInstance || a.embInstance == "" {
+		a.addEmbodied(r.EmbodiedUG)
+		return
+	}
+	cur, prev := r.EmbodiedUG, a.rawEmbodied
+	switch span := now.Sub(a.embTime); {
+	case a.embRate:
+		// The instance went on at schema 1: its rate covered the time
+		// since; the counter is a baseline (as in stepEmbodied).
 	case cur < prev:
 		a.errors[follow.ReasonReset]++
 		a.warnOnce("embodied-backwards", "record embodied_ug went backwards within its instance: starting a new baseline for it",
