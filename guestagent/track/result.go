@@ -63,9 +63,12 @@ func energyOf(s0, s1 measure.Sample, err0, err1 error) Energy {
 		return Energy{Reason: fmt.Sprintf("no VM energy at the end: %v", err1)}
 	case !s0.Started() || !s1.Started():
 		return Energy{Reason: "the share was never read (is it mounted? see virtwatt_share_up)"}
-	case !updated(s1).After(updated(s0)):
+	case s0.Estimated() == s1.Estimated() && !updated(s1).After(updated(s0)):
 		// Both ends read the same update: a command shorter than one host
 		// interval, or a host that is not running. 0 J would be a lie.
+		// (With one end estimated and the other on the share, the switch
+		// read the share, and their times are on two clocks, the guest's
+		// and the host's, that say nothing of each other.)
 		return Energy{Reason: NoHostUpdate}
 	}
 	e := Energy{

@@ -26,3 +26,24 @@ func TestShareVanishedBeforeTheEnd(t *testing.T) {
 		t.Fatalf("a hung end read: %+v, want unknown", e)
 	}
 }
+
+// TestShareAppearsDuringTheRun: the run starts on the guest's estimate
+// and ends on the share (or the other way round); the host's clock runs
+// 30 s behind the guest's. The energy is known: the two ends are on two
+// clocks, so their times say nothing of an update in between.
+func TestShareAppearsDuringTheRun(t *testing.T) {
+	guest := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	host := guest.Add(-30 * time.Second)
+	est := measure.Sample{Time: guest, Mode: measure.ModeEstimate, EnergyUJ: map[string]uint64{"package": 1_000_000}}
+	rec := measure.Sample{Time: guest.Add(10 * time.Second), LastUpdate: host.Add(10 * time.Second), Up: true, Mode: "record",
+		EnergyUJ: map[string]uint64{"package": 4_000_000}}
+	if e := energyOf(est, rec, nil, nil); !e.Known || e.TotalUJ != 3_000_000 {
+		t.Fatalf("estimate → share: %+v, want 3 J known", e)
+	}
+	rec.Time, rec.LastUpdate = guest, host
+	est.Time = guest.Add(10 * time.Second)
+	est.EnergyUJ = map[string]uint64{"package": 6_000_000}
+	if e := energyOf(rec, est, nil, nil); !e.Known || e.TotalUJ != 2_000_000 {
+		t.Fatalf("share → estimate: %+v, want 2 J known", e)
+	}
+}
