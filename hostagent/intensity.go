@@ -21,6 +21,9 @@ func bindIntensityFlags(fs *flag.FlagSet, c *Config) {
 		"time between two readings of the live intensity (0: 30s for a file, 5m for a URL)")
 }
 
+// IntensityConfig is c's intensity keys, for package intensity (doctor).
+func (c Config) IntensityConfig() intensity.Config { return c.intensityConfig() }
+
 // intensityConfig is c's intensity keys, for package intensity.
 func (c Config) intensityConfig() intensity.Config {
 	return intensity.Config{

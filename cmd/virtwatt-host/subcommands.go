@@ -234,7 +234,8 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	r := doctor.Run(ctx, doctor.Options{Meter: cfg.Meter, PowercapRoot: cfg.PowercapRoot, MSRRoot: cfg.MSRRoot,
 		LibvirtURI: cfg.LibvirtURI, ShareRoot: cfg.ShareRoot, RORoot: cfg.RORoot, StateFile: cfg.StateFile,
-		Listen: cfg.Listen, Interval: cfg.Interval, ProcRoot: cfg.ProcRoot, Estimate: cfg.EstimateParams()})
+		Listen: cfg.Listen, Interval: cfg.Interval, ProcRoot: cfg.ProcRoot, Estimate: cfg.EstimateParams(),
+		Intensity: cfg.IntensityConfig()})
 	if *asJSON {
 		if err := r.WriteJSON(stdout); err != nil {
 			return 1

@@ -1,7 +1,8 @@
 // Package doctor checks a virtwatt-host installation and says, for each
 // problem, how to fix it: the meter, libvirt, the share root's file
 // system, each domain's share (attached, read-only, record advancing),
-// the state file and the listen address. Every path is injectable so the
+// the state file, the live carbon intensity source and the listen
+// address. Every path is injectable so the
 // checks run against fake trees in tests.
 //
 // Invariant: Report.OK is true only when no check failed; a warning is
@@ -28,6 +29,7 @@ import (
 
 	"github.com/virtwatt/virtwatt/estimate"
 	"github.com/virtwatt/virtwatt/hostagent/domxml"
+	"github.com/virtwatt/virtwatt/hostagent/intensity"
 	"github.com/virtwatt/virtwatt/hostagent/meter"
 	"github.com/virtwatt/virtwatt/hostagent/romount"
 	"github.com/virtwatt/virtwatt/hostagent/state"
@@ -58,6 +60,8 @@ type Options struct {
 	// Estimate are the estimating meter's figures (the estimate_* keys;
 	// zero: the documented defaults).
 	Estimate estimate.HostPowerParams
+	// Intensity is the carbon intensity keys (a live source is read once).
+	Intensity intensity.Config
 	// Watch is how long records are watched for their sequence to advance
 	// (default: 1.5 intervals).
 	Watch time.Duration
@@ -139,6 +143,9 @@ func Run(ctx context.Context, o Options) *Report {
 	r.add(checkShareRoot(o, mounts, merr, len(doms)))
 	checkDomains(ctx, r, o, doms, mounts)
 	r.add(checkState(o))
+	if c, ok := checkIntensity(ctx, o.Intensity, o.Now); ok {
+		r.add(c)
+	}
 	r.add(checkListen(o))
 	return r
 }
