@@ -112,3 +112,40 @@ func TestLastUpdateFarFuture(t *testing.T) {
 	}
 	t.Fatal("no last update metric")
 }
+
+// TestPowerModelFollowsTheEnergyCap: past account.MaxProvenances models,
+// the power's model label is the one its energy is counted under
+// (account.ModelOther), not each new model the host names.
+func TestPowerModelFollowsTheEnergyCap(t *testing.T) {
+	acct := account.New(account.Options{PollInterval: time.Second})
+	c := New()
+	now := time.Now().UTC().Truncate(time.Second)
+	c.SetClock(func() time.Time { return now })
+	for i := range 20 {
+		r := &share.Record{Schema: share.SchemaVersion, Host: "h", Domain: "d", UUID: "u", Instance: "i",
+			Sequence: uint64(i + 1), Timestamp: now.Add(time.Duration(i-20) * time.Second), IntervalSeconds: 1,
+			Zones:  map[string]share.ZoneEnergy{share.ZonePackage: {UsageUJ: uint64(i+1) * 1_000_000}},
+			Method: share.MethodEstimated, Model: fmt.Sprintf("m%d", i)}
+		c.Update(acct.Observe(now.Add(time.Duration(i-19)*time.Second), follow.Observation{Record: r}))
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "virtwatt_vm_power_watts" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "model" && l.GetValue() != account.ModelOther {
+					t.Fatalf("power model %q past the cap, want %q", l.GetValue(), account.ModelOther)
+				}
+			}
+		}
+		return
+	}
+	t.Fatal("no power exported")
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/virtwatt/virtwatt/guestagent/account"
 	"github.com/virtwatt/virtwatt/guestagent/follow"
 	"github.com/virtwatt/virtwatt/guestagent/measure"
 )
@@ -148,6 +149,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if have && s.PowerKnownAt(now()) {
 		p := s.Provenance()
+		if _, ok := s.EnergyByProvenance[p]; !ok && len(s.EnergyByProvenance) >= account.MaxProvenances {
+			p.Model = account.ModelOther // as its energy is counted (account.MaxProvenances)
+		}
 		for _, z := range sortedKeys(s.PowerW) {
 			ch <- prometheus.MustNewConstMetric(powerDesc, prometheus.GaugeValue, s.PowerW[z], z, p.Method, p.Model)
 		}
