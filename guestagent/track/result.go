@@ -23,6 +23,9 @@ type Energy struct {
 	// host updates the share once per interval, so this window, not the
 	// run's, is what the energy measures.
 	From, To time.Time
+	// FromEstimated, ToEstimated: that end is the guest's own estimate,
+	// its time the guest's clock (the sample's), not the host's.
+	FromEstimated, ToEstimated bool
 
 	ZoneUJ         map[string]uint64 // VM energy per zone over the run
 	TotalUJ        uint64
@@ -76,6 +79,8 @@ func energyOf(s0, s1 measure.Sample, err0, err1 error) Energy {
 		Stale:           !(s0.Up || s0.Estimated()) || !(s1.Up || s1.Estimated()),
 		From:            updated(s0),
 		To:              updated(s1),
+		FromEstimated:   s0.Estimated(),
+		ToEstimated:     s1.Estimated(),
 		ZoneUJ:          map[string]uint64{},
 		EmissionsGrams:  max(0, s1.EmissionsGrams-s0.EmissionsGrams),
 		WaterLiters:     max(0, s1.WaterLiters-s0.WaterLiters),

@@ -44,8 +44,17 @@ func (r Result) WriteSummary(w io.Writer) {
 		zones = append(zones, fmt.Sprintf("%s %.3f J", z, float64(e.ZoneUJ[z])/1e6))
 	}
 	fmt.Fprintf(&b, "  VM energy        %.3f J (%.6g kWh) [%s]\n", float64(e.TotalUJ)/1e6, estimate.KWh(e.TotalUJ), strings.Join(zones, ", "))
-	fmt.Fprintf(&b, "  host window      %s to %s (%.3f s of host time: the energy covers the host's updates, not the exact run)\n",
-		e.From.Format(time.RFC3339Nano), e.To.Format(time.RFC3339Nano), e.To.Sub(e.From).Seconds())
+	switch {
+	case !e.FromEstimated && !e.ToEstimated:
+		fmt.Fprintf(&b, "  host window      %s to %s (%.3f s of host time: the energy covers the host's updates, not the exact run)\n",
+			e.From.Format(time.RFC3339Nano), e.To.Format(time.RFC3339Nano), e.To.Sub(e.From).Seconds())
+	case e.FromEstimated && e.ToEstimated:
+		fmt.Fprintf(&b, "  window           %s to %s (%.3f s of the guest's clock: the guest estimate's steps, not the exact run)\n",
+			e.From.Format(time.RFC3339Nano), e.To.Format(time.RFC3339Nano), e.To.Sub(e.From).Seconds())
+	default:
+		fmt.Fprintf(&b, "  window           %s to %s (one end on the host's clock, the other on the guest's: the share and the guest's estimate)\n",
+			e.From.Format(time.RFC3339Nano), e.To.Format(time.RFC3339Nano))
+	}
 	if hasEstimate(e.ByProvenance) {
 		fmt.Fprintf(&b, "  method           %s\n", methods(e.ByProvenance))
 	}

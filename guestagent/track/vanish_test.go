@@ -2,6 +2,7 @@ package track
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,5 +46,18 @@ func TestShareAppearsDuringTheRun(t *testing.T) {
 	est.EnergyUJ = map[string]uint64{"package": 6_000_000}
 	if e := energyOf(rec, est, nil, nil); !e.Known || e.TotalUJ != 2_000_000 {
 		t.Fatalf("share → estimate: %+v, want 2 J known", e)
+	}
+}
+
+// TestSummaryWindowSaysItsClock: a run on the guest's estimate does not
+// call its window host time.
+func TestSummaryWindowSaysItsClock(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	s0 := measure.Sample{Time: t0, Mode: measure.ModeEstimate, EnergyUJ: map[string]uint64{"package": 1_000_000}}
+	s1 := measure.Sample{Time: t0.Add(2 * time.Second), Mode: measure.ModeEstimate, EnergyUJ: map[string]uint64{"package": 3_000_000}}
+	var b strings.Builder
+	Result{Argv: []string{"true"}, Energy: energyOf(s0, s1, nil, nil), AttributionNote: "n/a"}.WriteSummary(&b)
+	if strings.Contains(b.String(), "host time") || !strings.Contains(b.String(), "2.000 s of the guest's clock") {
+		t.Fatalf("estimated run's window:\n%s", b.String())
 	}
 }
