@@ -44,6 +44,18 @@ func (a *Agent) initCurves() {
 	// An estimating meter's power is a function of busy CPUs by
 	// construction: fitting it would only learn the model back.
 	c.learn = a.src.Meter != nil && meter.ProvenanceOf(a.src.Meter).Method == share.MethodMeasured
+	// Nor may a measured curve split estimated energy: the model's energy
+	// is not on the measured curve's scale (a measured idle of 120 W
+	// against a model's 30 W made nearly all of a busy host's estimate
+	// static, shared by vCPUs: idle tenants paid for busy ones). The
+	// curves stay in the state for when the host measures again.
+	if a.src.Meter != nil && !c.learn && c.mode != IdleModelTime {
+		if a.st.PowerCurve != nil || len(a.cfg.PowerCurve) > 0 {
+			a.log.Info("power curve not used: the meter estimates, and a measured curve does not split estimated energy; idle by CPU time",
+				"meter", a.src.Meter.Name(), "idle_model", c.mode)
+		}
+		c.mode = IdleModelTime
+	}
 	c.learners = make(map[string]*powercurve.Learner, len(a.cfg.Zones))
 	c.fixed = map[string]fixedCurve{}
 	c.used = share.IdleModelTime

@@ -82,3 +82,52 @@ func TestPowerCurveFromAnotherMachineIsDropped(t *testing.T) {
 		})
 	}
 }
+
+// A curve measured while the host had RAPL (in the state, or configured)
+// does not split an estimating meter's energy: records say idle_model
+// time, and the state keeps the curve for when the host measures again.
+func TestEstimatingMeterUsesNoMeasuredCurve(t *testing.T) {
+	for _, mode := range []string{IdleModelAuto, IdleModelCurve} {
+		t.Run(mode, func(t *testing.T) {
+			w := newCurveWorld(t)
+			w.m = estimatedMeter{w.m}
+			cfg := testConfig(t)
+			cfg.IdleModel = mode
+			cfg.PowerCurve = map[string]CurveConfig{"package": {IdleWatts: 120, MarginalWattsPerCPU: 12}, "dram": {IdleWatts: 5, MarginalWattsPerCPU: 0.25}}
+			if err := cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			st := state.New()
+			st.PowerCurve = &powercurve.Saved{Zones: map[string]*powercurve.SavedZone{
+				"package": {Calibrated: &powercurve.SavedCurve{IdleUW: 120_000_000, MarginalUWPerCPU: 12_000_000, Samples: 40}}}}
+			if err := st.Save(cfg.StateFile, w.Now()); err != nil {
+				t.Fatal(err)
+			}
+			a := w.agent(t, cfg)
+			ctx := context.Background()
+			a.Tick(ctx)
+			for range 3 {
+				w.step(t)
+				a.Tick(ctx)
+				rec, err := share.ReadRecord(filepath.Join(cfg.ShareRoot, nameFor(1)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rec.IdleModel != share.IdleModelTime {
+					t.Fatalf("estimated energy split with idle_model %q, want time", rec.IdleModel)
+				}
+			}
+			if err := a.SaveFinal(); err != nil {
+				t.Fatal(err)
+			}
+			saved, err := state.Load(cfg.StateFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if saved.PowerCurve == nil || saved.PowerCurve.Zones["package"] == nil || saved.PowerCurve.Zones["package"].Calibrated == nil {
+				t.Fatalf("the measured curve is gone from the state: %+v", saved.PowerCurve)
+			}
+			checkConservation(t, a.st, cfg.Zones)
+		})
+	}
+}
