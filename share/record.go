@@ -34,6 +34,7 @@ const (
 	ModelTDP        = "tdp"        // estimated: the CPU's TDP × utilization (estimate.TDP table)
 	ModelCalibrated = "calibrated" // estimated: the host's own measured or calibrated power curve
 	ModelCCF        = "ccf"        // estimated in the guest: Cloud Carbon Footprint coefficients
+	ModelDemo       = "demo"       // simulated by virtwatt-host --demo: nothing was measured
 )
 
 // Idle models: how a zone's energy was split into idle (static) and usage

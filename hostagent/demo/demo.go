@@ -14,6 +14,7 @@ import (
 	"github.com/virtwatt/virtwatt/hostagent/domain"
 	"github.com/virtwatt/virtwatt/hostagent/meter"
 	"github.com/virtwatt/virtwatt/internal/procstat"
+	"github.com/virtwatt/virtwatt/share"
 )
 
 // Host CPUs and power model of the simulated machine: an idle floor plus a
@@ -128,6 +129,12 @@ func (w *World) Meter() meter.Meter { return (*demoMeter)(w) }
 type demoMeter World
 
 func (m *demoMeter) Name() string { return "demo" }
+
+// Provenance: simulated, so never "measured" — records and metrics say
+// estimated by model demo, and no power curve is learned from it.
+func (m *demoMeter) Provenance() meter.Provenance {
+	return meter.Provenance{Method: share.MethodEstimated, Model: share.ModelDemo}
+}
 
 func (m *demoMeter) Read() ([]meter.Reading, error) {
 	w := (*World)(m)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/virtwatt/virtwatt/hostagent/meter"
+	"github.com/virtwatt/virtwatt/share"
 )
 
 func TestWorldIsConsistent(t *testing.T) {
@@ -84,5 +87,15 @@ func TestWorldSizes(t *testing.T) {
 		if pkgW < pkgIdleW || pkgW > float64(rs1[0].Ceiling())/1e6 {
 			t.Errorf("n=%d: package %.1f W, want between idle %.0f W and the meter's ceiling", n, pkgW, pkgIdleW)
 		}
+	}
+}
+
+// TestDemoSaysSimulated: the demo's energy is simulated, so its
+// provenance is never "measured".
+func TestDemoSaysSimulated(t *testing.T) {
+	w := NewWorld(time.Now, 1)
+	p := meter.ProvenanceOf(w.Meter())
+	if p.Method != share.MethodEstimated || p.Model != share.ModelDemo {
+		t.Errorf("demo provenance = %+v, want estimated/demo", p)
 	}
 }

@@ -16,7 +16,7 @@ type Provenancer interface {
 }
 
 // ProvenanceOf is m's Provenance; a meter that says none reads RAPL
-// counters (powercap, MSR, the demo's simulated ones): measured, rapl.
+// counters (powercap, MSR): measured, rapl.
 func ProvenanceOf(m Meter) Provenance {
 	if p, ok := m.(Provenancer); ok {
 		return p.Provenance()

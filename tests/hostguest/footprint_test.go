@@ -73,7 +73,7 @@ func TestFootprintBreakdown(t *testing.T) {
 	for _, p := range rep.Parts {
 		pct += p.Percent
 	}
-	if len(rep.Parts) != 3 || pct < 100-1e-9 || pct > 100+1e-9 || rep.Sources["embodied_source"] == "" || rep.Sources["method"] != "measured" {
+	if len(rep.Parts) != 3 || pct < 100-1e-9 || pct > 100+1e-9 || rep.Sources["embodied_source"] == "" || rep.Sources["method"] != "estimated" {
 		t.Errorf("report: %s", out)
 	}
 
