@@ -311,12 +311,20 @@ func (a *Accountant) badEmbodied(d uint64, span time.Duration) {
 func (a *Accountant) stepEmbodied(now time.Time, r *share.Record, span time.Duration) {
 	cur, prev, seen := r.EmbodiedUG, a.rawEmbodied, a.embodiedSeen
 	a.rawEmbodied, a.embodiedSeen, a.embInstance, a.embTime, a.embRate = cur, true, r.Instance, now, false
+	if seen {
+		a.embodiedStep(r.Instance, cur, prev, span)
+	}
+}
+
+// embodiedStep accounts the step of an instance's embodied_ug from prev
+// to cur over span: new emissions, or — going back, or implausible — a new
+// baseline, counted and logged.
+func (a *Accountant) embodiedStep(instance string, cur, prev uint64, span time.Duration) {
 	switch {
-	case !seen:
 	case cur < prev:
 		a.errors[follow.ReasonReset]++
 		a.warnOnce("embodied-backwards", "record embodied_ug went backwards within its instance: starting a new baseline for it",
-			"instance", r.Instance, "previous_ug", prev, "now_ug", cur)
+			"instance", instance, "previous_ug", prev, "now_ug", cur)
 	case !plausibleEmbodied(cur-prev, span):
 		a.badEmbodied(cur-prev, span)
 	default:
@@ -337,19 +345,10 @@ func (a *Accountant) catchUpEmbodied(now time.Time, r *share.Record) {
 		a.addEmbodied(r.EmbodiedUG)
 		return
 	}
-	cur, prev := r.EmbodiedUG, a.rawEmbodied
-	switch span := now.Sub(a.embTime); {
-	case a.embRate:
-		// The instance went on at schema 1: its rate covered the time
-		// since; the counter is a baseline (as in stepEmbodied).
-	case cur < prev:
-		a.errors[follow.ReasonReset]++
-		a.warnOnce("embodied-backwards", "record embodied_ug went backwards within its instance: starting a new baseline for it",
-			"instance", r.Instance, "previous_ug", prev, "now_ug", cur)
-	case !plausibleEmbodied(cur-prev, span):
-		a.badEmbodied(cur-prev, span)
-	default:
-		a.addEmbodied(cur - prev)
+	// An instance that went on at schema 1 had its rate cover the time
+	// since: the counter is then a baseline (as in stepEmbodied).
+	if !a.embRate {
+		a.embodiedStep(r.Instance, r.EmbodiedUG, a.rawEmbodied, now.Sub(a.embTime))
 	}
 }
 
