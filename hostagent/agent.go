@@ -110,6 +110,7 @@ func New(cfg Config, src Sources, writer *share.Writer, st *state.State, obs *Ob
 		return nil, err
 	}
 	a.ledger = ledger.New(st, cfg.Zones)
+	a.ledger.SetProvenance(a.site.Method, a.site.Model)
 	a.initCurves()
 	a.startEmbodied()
 	a.split.raw = map[string]rawTimes{}

@@ -40,12 +40,18 @@ func newTestAgentB(b *testing.B, cfg Config, h *fakeHost) *Agent {
 
 func newTestAgent(t *testing.T, cfg Config, h *fakeHost, st *state.State) *Agent {
 	t.Helper()
+	return newTestAgentWith(t, cfg, h.sources(), st)
+}
+
+// newTestAgentWith is an agent on src writing shares under cfg.ShareRoot.
+func newTestAgentWith(t *testing.T, cfg Config, src Sources, st *state.State) *Agent {
+	t.Helper()
 	w, err := share.NewWriter(cfg.ShareRoot)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.Close() })
-	a, err := New(cfg, h.sources(), w, st, nil, quietLog())
+	a, err := New(cfg, src, w, st, nil, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/virtwatt/virtwatt/hostagent/meter"
+	"github.com/virtwatt/virtwatt/hostagent/state"
 	"github.com/virtwatt/virtwatt/internal/procinfo"
 	"github.com/virtwatt/virtwatt/share"
 )
@@ -30,3 +31,6 @@ func (a *Agent) setProvenance() error {
 	a.site.RecordSchema = a.cfg.RecordSchema
 	return nil
 }
+
+// provenanceKey is the state's key of the meter's provenance.
+func (a *Agent) provenanceKey() string { return state.ProvenanceKey(a.site.Method, a.site.Model) }

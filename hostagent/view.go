@@ -2,7 +2,6 @@ package hostagent
 
 import (
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/virtwatt/virtwatt/hostagent/domain"
@@ -35,13 +34,10 @@ func (a *Agent) hostView(now time.Time, hostPower map[string]float64) *view.Host
 	a.embodiedView(s)
 	s.HostEnergy = make([]view.ZoneCounter, 0, len(t.HostEnergyUJ))
 	for k, v := range t.HostEnergyUJ {
-		kind, sock, _ := strings.Cut(k, "/")
-		n := 0
-		for _, c := range sock {
-			n = n*10 + int(c-'0')
-		}
+		kind, n := splitHostKey(k) // view_provenance.go
 		s.HostEnergy = append(s.HostEnergy, view.ZoneCounter{Kind: kind, Socket: n, EnergyUJ: v})
 	}
+	s.HostEnergyByProvenance = hostEnergyByProvenance(t.HostEnergyUJ, t.HostEnergyByProvenanceUJ, a.provenanceKey())
 	sort.Slice(s.HostEnergy, func(i, j int) bool {
 		if s.HostEnergy[i].Kind != s.HostEnergy[j].Kind {
 			return s.HostEnergy[i].Kind < s.HostEnergy[j].Kind
@@ -77,6 +73,7 @@ func (a *Agent) storeView(now time.Time, hostPower map[string]float64, doms []do
 			ds.UsageUJ[z] = vm.Zones[z].UsageUJ
 			ds.IdleUJ[z] = vm.Zones[z].IdleUJ
 		}
+		ds.ByProvenance = domainByProvenance(vm, a.cfg.Zones, a.provenanceKey())
 		s.Domains = append(s.Domains, ds)
 	}
 	// VMs no longer listed keep their counters (state "gone") until pruned,
@@ -96,6 +93,7 @@ func (a *Agent) storeView(now time.Time, hostPower map[string]float64, doms []do
 			ds.UsageUJ[z] = vm.Zones[z].UsageUJ
 			ds.IdleUJ[z] = vm.Zones[z].IdleUJ
 		}
+		ds.ByProvenance = domainByProvenance(vm, a.cfg.Zones, a.provenanceKey())
 		s.Domains = append(s.Domains, ds)
 	}
 	a.snap.Store(s)

@@ -70,8 +70,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	footprint.collect(ch, s)
 	method, model := provenance(s) // provenance.go
 	c.curve.collect(ch, s)
-	for _, z := range s.HostEnergy {
-		ch <- prometheus.MustNewConstMetric(c.hostEnergy, prometheus.CounterValue, float64(z.EnergyUJ)/1e6, z.Kind, strconv.Itoa(z.Socket), method, model)
+	for _, z := range hostEnergy(s) { // provenance.go
+		ch <- prometheus.MustNewConstMetric(c.hostEnergy, prometheus.CounterValue, float64(z.EnergyUJ)/1e6, z.Kind, strconv.Itoa(z.Socket), z.Method, z.Model)
 	}
 	for zone, w := range s.HostPowerW {
 		ch <- prometheus.MustNewConstMetric(c.hostPower, prometheus.GaugeValue, w, zone, method, model)
@@ -111,16 +111,21 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		names, nil)
 	values := make([]string, len(names))
 	for _, d := range s.Domains {
-		values[0], values[1], values[4], values[5] = d.Name, d.UUID, method, model
+		values[0], values[1] = d.Name, d.UUID
 		for i, k := range extra {
 			values[6+i] = d.Labels[k]
 		}
+		for _, pe := range domainEnergy(s, &d) { // provenance.go
+			values[4], values[5] = pe.Method, pe.Model
+			for _, zone := range s.Zones {
+				values[2] = zone
+				values[3] = "usage"
+				ch <- prometheus.MustNewConstMetric(domEnergy, prometheus.CounterValue, float64(pe.UsageUJ[zone])/1e6, values...)
+				values[3] = "idle"
+				ch <- prometheus.MustNewConstMetric(domEnergy, prometheus.CounterValue, float64(pe.IdleUJ[zone])/1e6, values...)
+			}
+		}
 		for _, zone := range s.Zones {
-			values[2] = zone
-			values[3] = "usage"
-			ch <- prometheus.MustNewConstMetric(domEnergy, prometheus.CounterValue, float64(d.UsageUJ[zone])/1e6, values...)
-			values[3] = "idle"
-			ch <- prometheus.MustNewConstMetric(domEnergy, prometheus.CounterValue, float64(d.IdleUJ[zone])/1e6, values...)
 			if w, ok := d.PowerW[zone]; ok {
 				ch <- prometheus.MustNewConstMetric(c.domPower, prometheus.GaugeValue, w, d.Name, d.UUID, zone, method, model)
 			}

@@ -25,6 +25,16 @@
 // each VM's emissions by part (Emissions): Split prices the energy it
 // gives at the price of SetPrice, the one in force at that tick.
 //
+// Every energy counter is also booked under the provenance in force
+// (SetProvenance; measured by RAPL until told otherwise), exact to the µJ:
+//
+//	Σ_p HostEnergyByProvenanceUJ[p][k] = HostEnergyUJ[k]
+//	Σ_p VMs[vm].ZonesByProvenance[p][z] = VMs[vm].Zones[z]   (usage, idle)
+//
+// so that energy measured before a restart on an estimating meter stays
+// measured. Forget drops a VM's by-provenance counters with the VM (the
+// forgotten energy is one total).
+//
 // Pending is not in the state file: a state saved while energy is pending
 // would hold host counters that include it without it anywhere else, so
 // callers save only when HasPending is false (SaveFinal) or right after a
@@ -49,13 +59,21 @@ type Ledger struct {
 	pending map[string]uint64 // counted zone → µJ measured, not split yet
 	emb     embodied
 	price   pricing
+	prov    string // provenance key the energy is booked under (state.ProvenanceKey)
 }
 
 // New books into st (its counters are taken as they are) for the counted
 // zones. Nothing is pending.
 func New(st *state.State, zones []string) *Ledger {
 	return &Ledger{st: st, zones: zones, pending: make(map[string]uint64, len(zones)),
-		emb: embodied{splitter: attribution.NewZoneSplitter(embodiedPolicy)}}
+		emb:  embodied{splitter: attribution.NewZoneSplitter(embodiedPolicy)},
+		prov: state.ProvenanceKey(share.MethodMeasured, share.ModelRAPL)}
+}
+
+// SetProvenance books the energy of later ticks under method and model
+// (share.Method*, share.Model*): how the meter obtains it.
+func (l *Ledger) SetProvenance(method, model string) {
+	l.prov = state.ProvenanceKey(method, model)
 }
 
 // HostKey is the state's key of a host zone: "kind/socket".
@@ -64,8 +82,21 @@ func HostKey(kind string, socket int) string { return kind + "/" + strconv.Itoa(
 // Measure books one tick's meter deltas: each into its zone's host counter
 // and, for counted zones (meter.Counted), into pending.
 func (l *Ledger) Measure(ds []meter.Delta) {
+	byProv := l.st.HostEnergyByProvenanceUJ[l.prov]
 	for _, d := range ds {
-		l.st.HostEnergyUJ[HostKey(d.Kind, d.Socket)] += d.DeltaUJ
+		k := HostKey(d.Kind, d.Socket)
+		l.st.HostEnergyUJ[k] += d.DeltaUJ
+		if d.DeltaUJ == 0 {
+			continue
+		}
+		if byProv == nil {
+			if l.st.HostEnergyByProvenanceUJ == nil {
+				l.st.HostEnergyByProvenanceUJ = map[string]map[string]uint64{}
+			}
+			byProv = map[string]uint64{}
+			l.st.HostEnergyByProvenanceUJ[l.prov] = byProv
+		}
+		byProv[k] += d.DeltaUJ
 	}
 	counted := meter.Counted(ds, l.zones)
 	for _, z := range l.zones {
@@ -119,9 +150,30 @@ func (l *Ledger) Split(z string, res attribution.Result, vms []*state.VM) error 
 		ze.UsageUJ += sh.UsageUJ
 		ze.IdleUJ += sh.IdleUJ
 		vm.Zones[z] = ze
+		l.bookProvenance(vm, z, sh)
 		l.charge(vm, sh)
 	}
 	return nil
+}
+
+// bookProvenance adds sh to vm's counters of zone z under the provenance
+// in force.
+func (l *Ledger) bookProvenance(vm *state.VM, z string, sh attribution.Share) {
+	if sh.UsageUJ == 0 && sh.IdleUJ == 0 {
+		return
+	}
+	if vm.ZonesByProvenance == nil {
+		vm.ZonesByProvenance = map[string]map[string]share.ZoneEnergy{}
+	}
+	m := vm.ZonesByProvenance[l.prov]
+	if m == nil {
+		m = map[string]share.ZoneEnergy{}
+		vm.ZonesByProvenance[l.prov] = m
+	}
+	ze := m[z]
+	ze.UsageUJ += sh.UsageUJ
+	ze.IdleUJ += sh.IdleUJ
+	m[z] = ze
 }
 
 // Forget drops the VM uuid from the state; its energy and embodied
@@ -162,10 +214,13 @@ func (l *Ledger) Vanished(uuid string) { l.emb.splitter.Forget(uuid) }
 // Totals is a copy of the host-wide counters, safe to keep and read
 // from any goroutine.
 type Totals struct {
-	HostEnergyUJ   map[string]uint64 // by HostKey, cumulative
-	UnattributedUJ map[string]uint64 // by counted zone
-	ForgottenUJ    map[string]uint64 // by counted zone
-	PendingUJ      map[string]uint64 // by counted zone
+	HostEnergyUJ map[string]uint64 // by HostKey, cumulative
+	// HostEnergyByProvenanceUJ is HostEnergyUJ by provenance key
+	// (state.ProvenanceKey), then by HostKey.
+	HostEnergyByProvenanceUJ map[string]map[string]uint64
+	UnattributedUJ           map[string]uint64 // by counted zone
+	ForgottenUJ              map[string]uint64 // by counted zone
+	PendingUJ                map[string]uint64 // by counted zone
 
 	// Embodied emissions, µg CO2e: amortised so far = Σ VMs + host + forgotten.
 	EmbodiedAmortisedUG, EmbodiedHostUG, EmbodiedForgottenUG uint64
@@ -179,7 +234,12 @@ func (l *Ledger) Totals() Totals {
 		ForgottenUJ:    maps.Clone(l.st.ForgottenUJ),
 		PendingUJ:      maps.Clone(l.pending),
 
+		HostEnergyByProvenanceUJ: make(map[string]map[string]uint64, len(l.st.HostEnergyByProvenanceUJ)),
+
 		EmbodiedAmortisedUG: l.st.Embodied.Amortised(),
+	}
+	for p, m := range l.st.HostEnergyByProvenanceUJ {
+		t.HostEnergyByProvenanceUJ[p] = maps.Clone(m)
 	}
 	if e := l.st.Embodied; e != nil {
 		t.EmbodiedHostUG, t.EmbodiedForgottenUG = e.HostUG, e.ForgottenUG

@@ -38,6 +38,41 @@ type world struct {
 	wantDyn, wantIdle map[string]float64
 	price             float64         // µg per µJ in force
 	idleOnly          map[string]bool // VMs that never had a vCPU allocated
+
+	// by provenance, kept apart: the key in force, host energy by
+	// provenance and HostKey, VMs' energy by VM, provenance and zone
+	prov                string
+	hostProv, savedHost map[string]map[string]uint64
+	vmProv, savedVMProv map[string]map[string]map[string]share.ZoneEnergy
+}
+
+var provenances = [][2]string{{share.MethodMeasured, share.ModelRAPL}, {share.MethodEstimated, share.ModelTDP}, {share.MethodEstimated, share.ModelDemo}}
+
+// setProvenance picks the meter of this (re)start, as meter=auto does
+// when RAPL becomes unreadable or readable again.
+func (w *world) setProvenance() {
+	p := provenances[w.r.IntN(len(provenances))]
+	w.l.SetProvenance(p[0], p[1])
+	w.prov = state.ProvenanceKey(p[0], p[1])
+}
+
+func cloneHostProv(m map[string]map[string]uint64) map[string]map[string]uint64 {
+	c := map[string]map[string]uint64{}
+	for p, v := range m {
+		c[p] = maps.Clone(v)
+	}
+	return c
+}
+
+func cloneVMProv(m map[string]map[string]map[string]share.ZoneEnergy) map[string]map[string]map[string]share.ZoneEnergy {
+	c := map[string]map[string]map[string]share.ZoneEnergy{}
+	for u, byProv := range m {
+		c[u] = map[string]map[string]share.ZoneEnergy{}
+		for p, v := range byProv {
+			c[u][p] = maps.Clone(v)
+		}
+	}
+	return c
 }
 
 type embodiedModel struct{ total, life, elapsed, base uint64 }
@@ -62,8 +97,10 @@ func newWorld(t *testing.T, seed uint64) *world {
 		t: t, r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		st: state.New(), measured: map[string]uint64{}, splitters: map[string]*attribution.ZoneSplitter{},
 		wantDyn: map[string]float64{}, wantIdle: map[string]float64{}, idleOnly: map[string]bool{},
+		hostProv: map[string]map[string]uint64{}, vmProv: map[string]map[string]map[string]share.ZoneEnergy{},
 	}
 	w.l = New(w.st, zones)
+	w.setProvenance()
 	w.setEmbodied()
 	for _, z := range zones {
 		w.splitters[z] = attribution.NewZoneSplitter(attribution.DefaultPolicy())
@@ -111,6 +148,12 @@ func (w *world) measure() {
 			}
 			d := meter.Delta{Kind: k, Socket: s, DeltaUJ: w.energy()}
 			ds = append(ds, d)
+			if d.DeltaUJ != 0 {
+				if w.hostProv[w.prov] == nil {
+					w.hostProv[w.prov] = map[string]uint64{}
+				}
+				w.hostProv[w.prov][HostKey(k, s)] += d.DeltaUJ
+			}
 			if k == meter.KindPackage || k == meter.KindDRAM {
 				w.measured[k] += d.DeltaUJ
 			}
@@ -155,6 +198,18 @@ func (w *world) split() {
 			w.t.Fatalf("a real splitter's result was refused: %v", err)
 		}
 		for i, sh := range res.VMs {
+			if sh.UsageUJ != 0 || sh.IdleUJ != 0 {
+				if w.vmProv[keys[i]] == nil {
+					w.vmProv[keys[i]] = map[string]map[string]share.ZoneEnergy{}
+				}
+				if w.vmProv[keys[i]][w.prov] == nil {
+					w.vmProv[keys[i]][w.prov] = map[string]share.ZoneEnergy{}
+				}
+				ze := w.vmProv[keys[i]][w.prov][z]
+				ze.UsageUJ += sh.UsageUJ
+				ze.IdleUJ += sh.IdleUJ
+				w.vmProv[keys[i]][w.prov][z] = ze
+			}
 			w.wantDyn[keys[i]] += float64(sh.UsageUJ) * w.price
 			w.wantIdle[keys[i]] += float64(sh.IdleUJ) * w.price
 		}
@@ -213,6 +268,7 @@ func (w *world) forget() {
 		s.Forget(u)
 	}
 	delete(w.wantDyn, u)
+	delete(w.vmProv, u)
 	delete(w.wantIdle, u)
 	delete(w.idleOnly, u)
 }
@@ -227,6 +283,7 @@ func (w *world) save() {
 		w.t.Fatal(err)
 	}
 	w.saved, w.savedMeasured, w.savedEmb = b, maps.Clone(w.measured), w.emb
+	w.savedHost, w.savedVMProv = cloneHostProv(w.hostProv), cloneVMProv(w.vmProv)
 }
 
 // restart loads the last saved state, as after a crash: what was measured
@@ -238,6 +295,8 @@ func (w *world) restart() {
 	}
 	w.st, w.measured, w.emb = st, maps.Clone(w.savedMeasured), w.savedEmb
 	w.l = New(st, zones)
+	w.setProvenance() // perhaps another meter
+	w.hostProv, w.vmProv = cloneHostProv(w.savedHost), cloneVMProv(w.savedVMProv)
 	clear(w.wantDyn)
 	clear(w.wantIdle)
 	clear(w.idleOnly)
@@ -283,8 +342,22 @@ func (w *world) check(op string, i int) {
 		}
 	}
 
+	for p, m := range w.hostProv {
+		for k, v := range m {
+			if got := t.HostEnergyByProvenanceUJ[p][k]; got != v {
+				w.t.Fatalf("op %d (%s): host energy %s by %s is %d µJ, measured under it %d", i, op, k, p, got, v)
+			}
+		}
+	}
 	var vms uint64
 	for u, vm := range w.st.VMs {
+		for p, m := range w.vmProv[u] {
+			for z, e := range m {
+				if got := vm.ZonesByProvenance[p][z]; got != e {
+					w.t.Fatalf("op %d (%s): VM %s zone %s by %s is %+v, split under it %+v", i, op, u, z, p, got, e)
+				}
+			}
+		}
 		vms += vm.EmbodiedUG
 		if w.idleOnly[u] && vm.EmbodiedUG != 0 {
 			w.t.Fatalf("op %d (%s): VM %s never had a vCPU allocated but was charged %d µg embodied", i, op, u, vm.EmbodiedUG)
@@ -311,10 +384,11 @@ func (w *world) check(op string, i int) {
 // TestConservation runs random sequences of measure, split (with embodied
 // emissions and a new price each time), forget, outage (measures with no
 // split), unattribute, refused splits and restarts (sometimes with other
-// embodied figures), and checks the invariants of the package doc after
+// embodied figures, on a random meter's provenance), and checks the invariants of the package doc after
 // every op: energy to the µJ, embodied to the µg (against an amortised
 // total computed apart, with math/big), emissions by part within 1 µg of
-// Σ energy × price of its tick.
+// Σ energy × price of its tick, energy by provenance to the µJ
+// against what was booked under each (Σ = the totals: Validate).
 func TestConservation(t *testing.T) {
 	for seed := range uint64(50) {
 		w := newWorld(t, seed)

@@ -90,6 +90,7 @@ func Parse(b []byte) (*State, error) {
 		return nil, fmt.Errorf("unreadable: %w", err)
 	}
 	st.fillMaps()
+	st.bookOldProvenance() // provenance.go
 	if err := st.Validate(); err != nil {
 		return nil, err
 	}

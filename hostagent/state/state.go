@@ -43,6 +43,9 @@ type VM struct {
 	// Emissions of the VM's energy, cumulative, each tick's energy priced
 	// at the PUE and grid intensity in force at that tick.
 	Emissions Emissions `json:"emissions_ug,omitzero"`
+	// ZonesByProvenance is Zones by provenance key ("method/model", see
+	// ProvenanceKey): Σ over provenances = Zones, zone by zone.
+	ZonesByProvenance map[string]map[string]share.ZoneEnergy `json:"zones_by_provenance,omitempty"`
 }
 
 // Emissions is a VM's operational emissions by part, µg CO2e: of its
@@ -73,6 +76,9 @@ type State struct {
 	SavedAt time.Time `json:"saved_at"`
 	// HostEnergyUJ is the wrap-corrected host energy per "kind/socket".
 	HostEnergyUJ map[string]uint64 `json:"host_energy_uj"`
+	// HostEnergyByProvenanceUJ is HostEnergyUJ by provenance key
+	// ("method/model"): Σ over provenances = HostEnergyUJ, key by key.
+	HostEnergyByProvenanceUJ map[string]map[string]uint64 `json:"host_energy_by_provenance_uj,omitempty"`
 	// UnattributedUJ is the host's own share per counted zone.
 	UnattributedUJ map[string]uint64 `json:"unattributed_uj"`
 	// ForgottenUJ is the energy of domains pruned from the state, per zone.

@@ -49,7 +49,9 @@ const (
 //     (kind, socket) pair twice; cpus is not negative;
 //   - emissions counters are at most MaxCounterUG, a VM's embodied instance
 //     base is not above its counter, and the embodied counters add up:
-//     Σ VMs + host + forgotten = the amortised total (Embodied.Amortised).
+//     Σ VMs + host + forgotten = the amortised total (Embodied.Amortised);
+//   - the energy counters by provenance add up to the totals, key by key
+//     (provenance.go).
 func (s *State) Validate() error {
 	if s == nil {
 		return &FieldError{Problem: "is null, want a JSON object"}
@@ -97,6 +99,9 @@ func (s *State) Validate() error {
 		}
 	}
 	if err := s.validatePowerCurve(); err != nil {
+		return err
+	}
+	if err := s.validateProvenance(); err != nil { // provenance.go
 		return err
 	}
 	return s.validateEmbodied()

@@ -36,9 +36,13 @@ type Host struct {
 	IdleModel string
 	Curves    []Curve
 
-	// Method and Model say how the energy was obtained (share.Method*,
-	// share.Model*): the energy and power metrics carry them as labels.
+	// Method and Model say how this tick's energy is obtained (share.Method*,
+	// share.Model*): the power metrics carry them as labels.
 	Method, Model string
+	// HostEnergyByProvenance is HostEnergy by (Method, Model): each
+	// provenance's own cumulative energy, the current one always present
+	// (Σ over provenances = HostEnergy). The energy metrics render it.
+	HostEnergyByProvenance []ZoneCounter
 
 	// Embodied emissions, µg CO2e: amortised so far (EmbodiedUG) = Σ
 	// domains' EmbodiedUG + the host's own + forgotten domains'.
@@ -58,9 +62,17 @@ type Intensity struct {
 
 // ZoneCounter is one host zone's cumulative energy.
 type ZoneCounter struct {
-	Kind     string
-	Socket   int
-	EnergyUJ uint64
+	Kind          string
+	Socket        int
+	EnergyUJ      uint64
+	Method, Model string // in HostEnergyByProvenance only
+}
+
+// ProvenanceEnergy is a VM's cumulative energy per zone obtained by one
+// (Method, Model).
+type ProvenanceEnergy struct {
+	Method, Model   string
+	UsageUJ, IdleUJ map[string]uint64
 }
 
 // Domain is one VM's cumulative and last-tick figures.
@@ -68,10 +80,13 @@ type Domain struct {
 	UUID, Name, State string
 	VCPUs             int
 	Labels            map[string]string
-	UsageUJ, IdleUJ   map[string]uint64  // cumulative per zone
-	PowerW            map[string]float64 // over the last split, per zone
-	CPUTimeNS         uint64             // cumulative, monotonic
-	CPUShare          float64            // of host capacity over the last split (0..1)
+	UsageUJ, IdleUJ   map[string]uint64 // cumulative per zone
+	// ByProvenance is UsageUJ and IdleUJ by provenance, sorted, the
+	// view's current one always present (Σ = UsageUJ, IdleUJ).
+	ByProvenance []ProvenanceEnergy
+	PowerW       map[string]float64 // over the last split, per zone
+	CPUTimeNS    uint64             // cumulative, monotonic
+	CPUShare     float64            // of host capacity over the last split (0..1)
 	// EmbodiedUG is the VM's embodied emissions and Emissions its energy's
 	// emissions by part (dynamic, idle), µg CO2e, cumulative (state.VM).
 	EmbodiedUG uint64
