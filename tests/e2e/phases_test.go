@@ -159,7 +159,7 @@ func (e *env) hostWriteReachesGuest(t *testing.T) {
 					continue // the guest already shows a newer record: no exact comparison for this one
 				}
 				for _, z := range countedZones {
-					got, n := sumUJ(ss, "virtwatt_vm_energy_joules_total", map[string]string{"zone": z})
+					got, n := sumUJ(ss, "virtwatt_vm_energy_joules_total", map[string]string{"zone": z, "method": "measured"})
 					w := int64(rec.Zones[z].UsageUJ + rec.Zones[z].IdleUJ)
 					if n != 1 || got != w {
 						t.Errorf("record %d zone %s: guest energy %d µJ (%d series), host record %d µJ", rec.Sequence, z, got, n, w)
