@@ -90,12 +90,12 @@ func NewHostPower(spec HostSpec, p HostPowerParams) HostPower {
 		}
 	}
 	if h.Basis == BasisPerThread {
-		h.MaxW = nonNegFinite(p.WattsPerThread) * float64(spec.Threads)
+		h.MaxW = nonNeg(p.WattsPerThread) * float64(spec.Threads)
 	} else {
 		h.MaxW = h.TDP * float64(spec.Sockets)
 	}
 	h.IdleW = h.MaxW * clamp01(p.IdleFraction)
-	h.DRAMW = float64(spec.MemBytes) / 1e9 * nonNegFinite(p.DRAMWattsPerGB)
+	h.DRAMW = float64(spec.MemBytes) / 1e9 * nonNeg(p.DRAMWattsPerGB)
 	return h
 }
 
@@ -120,7 +120,7 @@ func (h HostPower) String() string {
 		cpu = fmt.Sprintf("CPU %q not in the TDP table: %g W per thread × %d threads", h.Spec.CPUModel, h.Params.WattsPerThread, h.Spec.Threads)
 	}
 	return fmt.Sprintf("%s; P_max %.1f W, P_idle %.1f W (idle fraction %.3f); DRAM %.1f W (%.1f GB × %g W/GB)",
-		cpu, h.MaxW, h.IdleW, clamp01(h.Params.IdleFraction), h.DRAMW, float64(h.Spec.MemBytes)/1e9, nonNegFinite(h.Params.DRAMWattsPerGB))
+		cpu, h.MaxW, h.IdleW, clamp01(h.Params.IdleFraction), h.DRAMW, float64(h.Spec.MemBytes)/1e9, nonNeg(h.Params.DRAMWattsPerGB))
 }
 
 func clamp01(v float64) float64 {
@@ -129,13 +129,6 @@ func clamp01(v float64) float64 {
 		return 0 // NaN too
 	case v > 1:
 		return 1
-	}
-	return v
-}
-
-func nonNegFinite(v float64) float64 {
-	if !(v > 0) || math.IsInf(v, 1) {
-		return 0
 	}
 	return v
 }
