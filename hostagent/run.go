@@ -251,12 +251,8 @@ func claim(path, what, flagName string) (*flock.Lock, error) {
 	l, err := flock.Acquire(path)
 	var held *flock.HeldError
 	if errors.As(err, &held) {
-		holder := "another virtwatt-host (its PID is not in the lock file)"
-		if held.PID != 0 {
-			holder = fmt.Sprintf("another virtwatt-host, PID %d", held.PID)
-		}
 		return nil, fmt.Errorf("%s is in use by %s (lock file %s): one agent per state file and share root; "+
-			"stop that one, or give this one its own %s", what, holder, path, flagName)
+			"stop that one, or give this one its own %s", what, held.Holder("another virtwatt-host"), path, flagName)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)

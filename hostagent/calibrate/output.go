@@ -64,12 +64,8 @@ func Lock(path string) (*flock.Lock, error) {
 	l, err := flock.Acquire(path + ".lock")
 	var held *flock.HeldError
 	if errors.As(err, &held) {
-		who := "a running virtwatt-host (its PID is not in the lock file)"
-		if held.PID != 0 {
-			who = fmt.Sprintf("a running virtwatt-host, PID %d", held.PID)
-		}
 		return nil, fmt.Errorf("%w: state file %s is held by %s (lock %s): stop it (systemctl stop virtwatt-host), calibrate, then start it again; "+
-			"or run with --print-config and put the lines printed in its config", ErrStateInUse, path, who, held.Path)
+			"or run with --print-config and put the lines printed in its config", ErrStateInUse, path, held.Holder("a running virtwatt-host"), held.Path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("state file %s: %w", path, err)

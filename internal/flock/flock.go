@@ -33,6 +33,15 @@ func (e *HeldError) Error() string {
 	return fmt.Sprintf("%s is locked by process %d", e.Path, e.PID)
 }
 
+// Holder names the holder for a message: who (e.g. "another
+// virtwatt-host") with its PID, or saying the PID could not be read.
+func (e *HeldError) Holder(who string) string {
+	if e.PID == 0 {
+		return who + " (its PID is not in the lock file)"
+	}
+	return fmt.Sprintf("%s, PID %d", who, e.PID)
+}
+
 // Lock is a held lock. The zero value is not usable.
 type Lock struct {
 	f    *os.File

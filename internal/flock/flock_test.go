@@ -90,3 +90,12 @@ func TestRefusesNonRegular(t *testing.T) {
 		t.Errorf("the symlink was followed: %v", err)
 	}
 }
+
+func TestHolder(t *testing.T) {
+	if got := (&HeldError{PID: 42}).Holder("another agent"); got != "another agent, PID 42" {
+		t.Errorf("Holder = %q", got)
+	}
+	if got := (&HeldError{}).Holder("another agent"); got != "another agent (its PID is not in the lock file)" {
+		t.Errorf("Holder = %q", got)
+	}
+}
