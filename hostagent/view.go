@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/virtwatt/virtwatt/hostagent/domain"
+	"github.com/virtwatt/virtwatt/hostagent/ledger"
 	"github.com/virtwatt/virtwatt/hostagent/view"
 )
 
@@ -34,7 +35,7 @@ func (a *Agent) hostView(now time.Time, hostPower map[string]float64) *view.Host
 	a.embodiedView(s)
 	s.HostEnergy = make([]view.ZoneCounter, 0, len(t.HostEnergyUJ))
 	for k, v := range t.HostEnergyUJ {
-		kind, n := splitHostKey(k) // view_provenance.go
+		kind, n := ledger.SplitHostKey(k)
 		s.HostEnergy = append(s.HostEnergy, view.ZoneCounter{Kind: kind, Socket: n, EnergyUJ: v})
 	}
 	s.HostEnergyByProvenance = hostEnergyByProvenance(t.HostEnergyUJ, t.HostEnergyByProvenanceUJ, a.provenanceKey())
@@ -73,7 +74,7 @@ func (a *Agent) storeView(now time.Time, hostPower map[string]float64, doms []do
 			ds.UsageUJ[z] = vm.Zones[z].UsageUJ
 			ds.IdleUJ[z] = vm.Zones[z].IdleUJ
 		}
-		ds.ByProvenance = domainByProvenance(vm, a.cfg.Zones, a.provenanceKey())
+		ds.ByProvenance = domainByProvenance(vm, a.cfg.Zones, a.provenanceKey(), ds.UsageUJ, ds.IdleUJ)
 		s.Domains = append(s.Domains, ds)
 	}
 	// VMs no longer listed keep their counters (state "gone") until pruned,
@@ -93,7 +94,7 @@ func (a *Agent) storeView(now time.Time, hostPower map[string]float64, doms []do
 			ds.UsageUJ[z] = vm.Zones[z].UsageUJ
 			ds.IdleUJ[z] = vm.Zones[z].IdleUJ
 		}
-		ds.ByProvenance = domainByProvenance(vm, a.cfg.Zones, a.provenanceKey())
+		ds.ByProvenance = domainByProvenance(vm, a.cfg.Zones, a.provenanceKey(), ds.UsageUJ, ds.IdleUJ)
 		s.Domains = append(s.Domains, ds)
 	}
 	a.snap.Store(s)

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/virtwatt/virtwatt/hostagent/ledger"
 	"github.com/virtwatt/virtwatt/hostagent/state"
 	"github.com/virtwatt/virtwatt/hostagent/view"
 )
@@ -33,7 +34,7 @@ func hostEnergyByProvenance(total map[string]uint64, byProv map[string]map[strin
 			keys = total
 		}
 		for k := range keys {
-			kind, sock := splitHostKey(k)
+			kind, sock := ledger.SplitHostKey(k)
 			out = append(out, view.ZoneCounter{Kind: kind, Socket: sock, EnergyUJ: byProv[p][k], Method: method, Model: model})
 		}
 	}
@@ -43,18 +44,16 @@ func hostEnergyByProvenance(total map[string]uint64, byProv map[string]map[strin
 	return out
 }
 
-// splitHostKey is ledger.HostKey's inverse.
-func splitHostKey(k string) (kind string, socket int) {
-	kind, sock, _ := strings.Cut(k, "/")
-	for _, c := range sock {
-		socket = socket*10 + int(c-'0')
-	}
-	return kind, socket
-}
-
 // domainByProvenance is vm's energy by provenance over zones, the current
-// provenance always present.
-func domainByProvenance(vm *state.VM, zones []string, cur string) []view.ProvenanceEnergy {
+// provenance always present. usage and idle are the VM's totals by zone
+// (the view's own maps): while everything is booked under the current
+// provenance — every tick of a host that never changed meter — they are
+// its energy, so no maps are built.
+func domainByProvenance(vm *state.VM, zones []string, cur string, usage, idle map[string]uint64) []view.ProvenanceEnergy {
+	if _, other := otherProvenance(vm.ZonesByProvenance, cur); !other {
+		method, model := state.SplitProvenanceKey(cur)
+		return []view.ProvenanceEnergy{{Method: method, Model: model, UsageUJ: usage, IdleUJ: idle}}
+	}
 	out := make([]view.ProvenanceEnergy, 0, 1+len(vm.ZonesByProvenance))
 	for _, p := range provenanceKeys(vm.ZonesByProvenance, cur) {
 		method, model := state.SplitProvenanceKey(p)
@@ -67,4 +66,14 @@ func domainByProvenance(vm *state.VM, zones []string, cur string) []view.Provena
 		out = append(out, pe)
 	}
 	return out
+}
+
+// otherProvenance reports a key of m other than cur.
+func otherProvenance[V any](m map[string]V, cur string) (string, bool) {
+	for k := range m {
+		if k != cur {
+			return k, true
+		}
+	}
+	return "", false
 }

@@ -45,6 +45,7 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
+	"strings"
 
 	"github.com/virtwatt/virtwatt/hostagent/attribution"
 	"github.com/virtwatt/virtwatt/hostagent/meter"
@@ -78,6 +79,14 @@ func (l *Ledger) SetProvenance(method, model string) {
 
 // HostKey is the state's key of a host zone: "kind/socket".
 func HostKey(kind string, socket int) string { return kind + "/" + strconv.Itoa(socket) }
+
+// SplitHostKey is HostKey's inverse (socket 0 for a key without a valid
+// socket number).
+func SplitHostKey(k string) (kind string, socket int) {
+	kind, sock, _ := strings.Cut(k, "/")
+	socket, _ = strconv.Atoi(sock)
+	return kind, socket
+}
 
 // Measure books one tick's meter deltas: each into its zone's host counter
 // and, for counted zones (meter.Counted), into pending.
