@@ -1,7 +1,11 @@
 // Package hostagent is virtwatt-host's loop: it reads the energy meter, the
 // host's CPU time and every VM's vCPU time, splits the energy across VMs
-// (package attribution), writes each VM's share (package share) and keeps
-// the cumulative counters in a state file (package state).
+// (package attribution) and books it (package ledger, the only writer of
+// energy counters), builds each VM's share record (package publish) and
+// writes them (package fanout, over package share's writers), keeps the
+// cumulative counters in a state file (package state) and the tick's view
+// (package view). Tick is the walk from the meter's reading to the share
+// files, as plain function calls.
 package hostagent
 
 import (
@@ -9,11 +13,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/virtwatt/virtwatt/hostagent/attribution"
 	"github.com/virtwatt/virtwatt/hostagent/domain"
+	"github.com/virtwatt/virtwatt/hostagent/fanout"
 	"github.com/virtwatt/virtwatt/hostagent/intensity"
 	"github.com/virtwatt/virtwatt/hostagent/ledger"
 	"github.com/virtwatt/virtwatt/hostagent/meter"
@@ -48,8 +54,8 @@ type Agent struct {
 	log     *slog.Logger
 	src     Sources
 	tracker *meter.Tracker
-	writer  *share.Writer   // nil in dry-run (--once)
-	writers []*share.Writer // writer and those added by AddWriters
+	writer  *share.Writer  // nil in dry-run (--once)
+	shares  *fanout.Shares // writes through writer and those added by AddWriters
 	st      *state.State
 	ledger  *ledger.Ledger // the only writer of st's energy counters
 	site    publish.Site   // what every share record carries
@@ -70,7 +76,6 @@ type Agent struct {
 		cpu  procstat.CPU
 		raw  map[string]rawTimes // by UUID
 	}
-	dirs    dirTracker
 	tickBuf tickBuffers
 	snap    atomic.Pointer[view.Host]
 }
@@ -114,17 +119,22 @@ func New(cfg Config, src Sources, writer *share.Writer, st *state.State, obs *Ob
 	a.initCurves()
 	a.startEmbodied()
 	a.split.raw = map[string]rawTimes{}
-	a.dirs.init()
 	a.restore(src.Now())
+	var ws []fanout.Writer
 	if writer != nil {
-		a.writers = []*share.Writer{writer}
+		ws = []fanout.Writer{writer}
 	}
+	a.shares = fanout.New(ws, slices.Contains(cfg.Zones, share.ZoneDRAM), log, src.Now)
 	return a, nil
 }
 
 // AddWriters adds writers on the same share root, over which large ticks
 // spread their share writes.
-func (a *Agent) AddWriters(ws ...*share.Writer) { a.writers = append(a.writers, ws...) }
+func (a *Agent) AddWriters(ws ...*share.Writer) {
+	for _, w := range ws {
+		a.shares.AddWriters(w)
+	}
+}
 
 // Run ticks every cfg.Interval until ctx ends. Errors of one tick are
 // logged and counted; they never stop the loop.
@@ -212,7 +222,9 @@ func (a *Agent) Tick(ctx context.Context) bool {
 		a.fail("state", err)
 	}
 	a.writeShares()
-	if a.prune(now, doms) {
+	a.shares.Seen(now, doms, a.st.Dirs)
+	if looked, failed := a.shares.Prune(now, a.st.Dirs, a.cfg.PruneAfter); looked {
+		a.obs.errors.WithLabelValues("prune").Add(float64(failed))
 		a.forgetVanished(now)
 	}
 	a.storeView(now, hostPower, doms)

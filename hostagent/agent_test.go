@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/virtwatt/virtwatt/hostagent/domain"
+	"github.com/virtwatt/virtwatt/hostagent/fanout"
 	"github.com/virtwatt/virtwatt/hostagent/meter"
 	"github.com/virtwatt/virtwatt/hostagent/state"
 	"github.com/virtwatt/virtwatt/hostagent/view"
@@ -485,6 +486,9 @@ func TestSaveFinalSkipsPendingEnergy(t *testing.T) {
 	checkConservation(t, st, cfg.Zones)
 }
 
+// parallelWritesFrom is where the agent's ticks start writing in parallel.
+const parallelWritesFrom = fanout.ParallelFrom
+
 // With several writers a large tick writes in parallel; every share must
 // come out the same as with one writer.
 func TestParallelShareWrites(t *testing.T) {
@@ -515,7 +519,7 @@ func TestParallelShareWrites(t *testing.T) {
 		if rec.Sequence != 4 || rec.Zones["package"] != vm.Zones["package"] {
 			t.Fatalf("%s: record seq %d %+v, state %+v", d.Name, rec.Sequence, rec.Zones["package"], vm.Zones["package"])
 		}
-		used[writerFor(d.Name, 4)] = true
+		used[fanout.WriterFor(d.Name, 4)] = true
 	}
 	if len(used) != 4 {
 		t.Fatalf("only writers %v used", used)

@@ -2,8 +2,6 @@ package hostagent
 
 import (
 	"time"
-
-	"github.com/virtwatt/virtwatt/hostagent/view"
 )
 
 // startEmbodied gives the ledger the configured embodied figures; a state
@@ -48,10 +46,4 @@ func (a *Agent) endEmbodiedRate() {
 	a.site.EmbodiedKgCO2e = 0
 	a.log.Info("embodied emissions fully amortised: the server has outlived lifetime_years; no more is charged to VMs",
 		"lifetime_years", a.cfg.LifetimeYears)
-}
-
-// embodiedView adds the host's embodied counters to s.
-func (a *Agent) embodiedView(s *view.Host) {
-	t := a.ledger.Totals()
-	s.EmbodiedUG, s.EmbodiedHostUG, s.EmbodiedForgottenUG = t.EmbodiedAmortisedUG, t.EmbodiedHostUG, t.EmbodiedForgottenUG
 }

@@ -13,17 +13,15 @@ import (
 // tickBuffers are reused from tick to tick to keep the hot path free of
 // allocations proportional to the number of domains.
 type tickBuffers struct {
-	vms       []attribution.VM
-	keys      []string
-	vcpuD     []uint64
-	cpuD      []uint64
-	raw       map[string]rawTimes
-	power     map[string]map[string]float64 // uuid → zone → W over the last split
-	share     map[string]float64            // uuid → CPU share of capacity
-	states    []*state.VM                   // the state of doms[i], looked up once per tick
-	writes    []pendingWrite
-	writeErrs []error
-	static    map[string]uint64 // zone → the curve's static energy of this split
+	vms    []attribution.VM
+	keys   []string
+	vcpuD  []uint64
+	cpuD   []uint64
+	raw    map[string]rawTimes
+	power  map[string]map[string]float64 // uuid → zone → W over the last split
+	share  map[string]float64            // uuid → CPU share of capacity
+	states []*state.VM                   // the state of doms[i], looked up once per tick
+	static map[string]uint64             // zone → the curve's static energy of this split
 }
 
 // counterDelta is the growth of a domain's cumulative CPU counter over a

@@ -111,3 +111,21 @@ func ZoneInShare(z string) string {
 	}
 	return z
 }
+
+// Ahead reports whether rec, a record found in a VM's share, is ahead of
+// vm, the state's counters of the same instance: a higher sequence, more
+// embodied emissions or more energy in some zone than the state would
+// publish. Going on from the state would then move the guest's counters
+// back. A record of another instance is never ahead.
+func Ahead(rec *share.Record, vm *state.VM) bool {
+	if rec.Instance != vm.Instance {
+		return false
+	}
+	ahead := rec.Sequence > vm.Sequence || rec.EmbodiedUG > vm.EmbodiedUG-vm.EmbodiedBaseUG
+	for z, e := range rec.Zones {
+		if e.TotalUJ() > vm.Zones[z].TotalUJ() {
+			ahead = true
+		}
+	}
+	return ahead
+}
