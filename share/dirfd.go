@@ -176,6 +176,15 @@ type vmDirs struct {
 	vm    int
 	zone  [nZones]int
 	chmod [1 + nZones]bool // files created there need an fchmod (umask, default ACL); [0] is the VM dir
+	// held: the descriptor ([0] the VM dir, [1+zi] a zone) has a place in
+	// the Writer's DirBudget and stays open across writes; one without is
+	// closed when the write that opened it ends (release).
+	held [1 + nZones]bool
+	// swept: the inode of the directory removeStaleTemps last cleaned, so
+	// that a directory opened for each write is cleaned once, as a held
+	// one is.
+	swept [1 + nZones]uint64
+	cname []byte // the VM directory's name, NUL-terminated
 	// static: the name and max_energy_range_uj files as written (ino 0:
 	// to be written).
 	static [nZones][nStatic]struct {
@@ -183,24 +192,66 @@ type vmDirs struct {
 		content string
 	}
 	untilCheck int    // writes on the hot path left before the next full check
+	dram       bool   // the last full check wrote the dram zone
 	lastWrite  uint64 // Writer.writes at its last write
 }
 
-func newVMDirs() *vmDirs {
-	return &vmDirs{vm: -1, zone: [nZones]int{-1, -1}}
+func newVMDirs(name string) *vmDirs {
+	return &vmDirs{vm: -1, zone: [nZones]int{-1, -1}, cname: cname(name)}
 }
 
-// close releases the held descriptors; the next write does a full check.
-func (d *vmDirs) close() {
-	if d.vm >= 0 {
-		closeFD(d.vm)
-		d.vm = -1
+// fd returns the descriptor slot k: 0 the VM directory, 1+zi a zone.
+func (d *vmDirs) fd(k int) *int {
+	if k == 0 {
+		return &d.vm
 	}
-	for i, fd := range d.zone {
-		if fd >= 0 {
-			closeFD(fd)
-			d.zone[i] = -1
+	return &d.zone[k-1]
+}
+
+// close releases every descriptor (and its place in b); the next write
+// does a full check.
+func (d *vmDirs) close(b *DirBudget) {
+	for k := range d.held {
+		d.drop(k, b)
+	}
+	d.untilCheck, d.dram = 0, false
+}
+
+// release closes the descriptors opened for one write only (no place in
+// the budget); held ones stay.
+func (d *vmDirs) release() {
+	for k := range d.held {
+		if fd := d.fd(k); *fd >= 0 && !d.held[k] {
+			closeFD(*fd)
+			*fd = -1
 		}
 	}
-	d.untilCheck = 0
+}
+
+// drop closes descriptor k, giving its place back to b.
+func (d *vmDirs) drop(k int, b *DirBudget) {
+	fd := d.fd(k)
+	if *fd < 0 {
+		return
+	}
+	closeFD(*fd)
+	*fd = -1
+	if d.held[k] {
+		d.held[k] = false
+		b.give()
+	}
+}
+
+// openPathAt opens the directory name (NUL-terminated) in dirfd for one
+// write: O_PATH (enough for the *at calls, and cheaper than a full open),
+// never following a symbolic link.
+func openPathAt(dirfd int, name []byte) (int, error) {
+	return openatZ(dirfd, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+}
+
+// outOfFDs reports whether err says the process (or the system) has no
+// descriptor left.
+func outOfFDs(err error) bool {
+	var e syscall.Errno
+	return errors.As(err, &e) && (e == syscall.EMFILE || e == syscall.ENFILE)
 }

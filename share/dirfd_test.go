@@ -135,6 +135,7 @@ func openFDs(t *testing.T) int {
 // and writes work again once descriptors are back.
 func TestWriterEMFILE(t *testing.T) {
 	w, root := newTestWriter(t)
+	w.SetDirBudget(NewDirBudget(1000)) // the limit is lowered below it: not the budget's doing
 	if err := w.Write("warm", testRecord(1, 1, 1), true); err != nil {
 		t.Fatal(err)
 	}

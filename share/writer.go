@@ -94,7 +94,8 @@ type Writer struct {
 	// 1 (or less) checks every write. NewWriter sets DefaultCheckEvery.
 	CheckEvery int
 
-	vms map[string]*vmDirs
+	vms  map[string]*vmDirs
+	dirs *DirBudget // places for held directories (SetDirBudget)
 	// writes counts Write and EnsureDir calls; lastSweep is writes at the
 	// last sweep (see sweep).
 	writes, lastSweep uint64
@@ -139,6 +140,7 @@ func NewWriter(root string) (*Writer, error) {
 		tmp:        claimTempName(),
 		CheckEvery: DefaultCheckEvery,
 		vms:        make(map[string]*vmDirs),
+		dirs:       ProcessDirBudget(),
 		num:        make([]byte, 0, 24),
 	}
 	w.enc = json.NewEncoder(&w.rec)
@@ -148,6 +150,16 @@ func NewWriter(root string) (*Writer, error) {
 
 func plainWrite(fd int, b []byte) error { return writeAll(fd, b) }
 
+// SetDirBudget makes b the budget of the directories w holds open across
+// writes (NewWriter sets ProcessDirBudget()); Writers on one root share
+// one. What w held is released first.
+func (w *Writer) SetDirBudget(b *DirBudget) {
+	for _, d := range w.vms {
+		d.close(w.dirs)
+	}
+	w.dirs = b
+}
+
 var errClosed = errors.New("share: writer is closed")
 
 // vm returns what is held for the VM directory name.
@@ -156,7 +168,7 @@ func (w *Writer) vm(name string) *vmDirs {
 	w.sweep()
 	d := w.vms[name]
 	if d == nil {
-		d = newVMDirs()
+		d = newVMDirs(name)
 		w.vms[name] = d
 	}
 	d.lastWrite = w.writes
@@ -174,7 +186,7 @@ func (w *Writer) sweep() {
 	}
 	for name, d := range w.vms {
 		if d.lastWrite <= w.lastSweep {
-			d.close()
+			d.close(w.dirs)
 			delete(w.vms, name)
 		}
 	}
@@ -193,16 +205,17 @@ func (w *Writer) EnsureDir(name string) error {
 		return errClosed
 	}
 	d := w.vm(name)
+	defer d.release()
 	vmPath := filepath.Join(w.dir, name)
-	err := w.holdDir(w.rootfd, &d.vm, name, vmPath)
+	err := w.holdDir(w.rootfd, d, 0, name, vmPath)
 	if err == nil {
-		err = w.holdDir(d.vm, &d.zone[zonePackage], PackageZoneDir, filepath.Join(vmPath, PackageZoneDir))
+		err = w.holdDir(d.vm, d, 1+zonePackage, PackageZoneDir, filepath.Join(vmPath, PackageZoneDir))
 	}
 	if err == nil {
 		err = w.ensureDir(d.vm, CoreZoneDir, filepath.Join(vmPath, CoreZoneDir))
 	}
 	if err != nil {
-		d.close()
+		d.close(w.dirs)
 	}
 	return err
 }
@@ -244,8 +257,12 @@ func (w *Writer) Write(name string, rec *Record, hasDRAM bool) error {
 		w.recJSON = append(w.recJSON[:0], w.rec.Bytes()...)
 	}
 	d := w.vm(name)
-	if d.untilCheck > 0 && d.vm >= 0 && d.zone[zonePackage] >= 0 && (!hasDRAM || d.zone[zoneDRAM] >= 0) {
-		file, err := w.writeHeld(d, rec, hasDRAM)
+	defer d.release()
+	if d.untilCheck > 0 && (!hasDRAM || d.dram) {
+		file, err := w.openHot(d, hasDRAM)
+		if err == nil {
+			file, err = w.writeHeld(d, rec, hasDRAM)
+		}
 		if err == nil {
 			d.untilCheck--
 			return nil
@@ -255,20 +272,24 @@ func (w *Writer) Write(name string, rec *Record, hasDRAM bool) error {
 			return fmt.Errorf("writing %s: %w", w.heldPath(name, file), err)
 		}
 		// A directory went, or a name changed type: look again.
+		d.release()
 	}
 	if err := w.writeChecked(d, name, rec, hasDRAM); err != nil {
-		d.close()
+		d.close(w.dirs)
 		return err
 	}
-	d.untilCheck = w.CheckEvery - 1
+	d.untilCheck, d.dram = w.CheckEvery-1, hasDRAM
 	return nil
 }
 
-// Files written on the hot path, for messages.
+// Files written (and directories opened) on the hot path, for messages.
 const (
 	heldPackageEnergy = iota
 	heldDRAMEnergy
 	heldRecord
+	openVMDir
+	openPackageDir
+	openDRAMDir
 )
 
 func (w *Writer) heldPath(name string, file int) string {
@@ -277,8 +298,73 @@ func (w *Writer) heldPath(name string, file int) string {
 		return filepath.Join(w.dir, name, PackageZoneDir, EnergyFile)
 	case heldDRAMEnergy:
 		return filepath.Join(w.dir, name, DRAMZoneDir, EnergyFile)
+	case openVMDir:
+		return filepath.Join(w.dir, name)
+	case openPackageDir:
+		return filepath.Join(w.dir, name, PackageZoneDir)
+	case openDRAMDir:
+		return filepath.Join(w.dir, name, DRAMZoneDir)
 	}
 	return filepath.Join(w.dir, name, RecordFile)
+}
+
+var (
+	cPackageZoneDir = cname(PackageZoneDir)
+	cDRAMZoneDir    = cname(DRAMZoneDir)
+)
+
+// openHot opens, for the hot path, the directories not held (the VM's
+// first write after a full check that found the budget spent, or every
+// write of a VM beyond it): one component at a time from the root, never
+// following a link, so the write lands beneath the root in a real
+// directory, as in a held one. A directory opened when the budget has a
+// place is kept (the next full check looks at it by name); one opened
+// without is closed when the write ends. It returns which directory
+// failed.
+func (w *Writer) openHot(d *vmDirs, hasDRAM bool) (int, error) {
+	if d.vm < 0 {
+		if err := w.openFor(d, 0, w.rootfd, d.cname); err != nil {
+			return openVMDir, err
+		}
+	}
+	if d.zone[zonePackage] < 0 {
+		if err := w.openFor(d, 1+zonePackage, d.vm, cPackageZoneDir); err != nil {
+			return openPackageDir, err
+		}
+	}
+	if hasDRAM && d.zone[zoneDRAM] < 0 {
+		if err := w.openFor(d, 1+zoneDRAM, d.vm, cDRAMZoneDir); err != nil {
+			return openDRAMDir, err
+		}
+	}
+	return 0, nil
+}
+
+// openFor opens directory slot k of d, name in parent: kept, with a place
+// in the budget, when there is one; for this write only (O_PATH)
+// otherwise.
+func (w *Writer) openFor(d *vmDirs, k, parent int, name []byte) error {
+	held := w.dirs.take()
+	var (
+		fd  int
+		err error
+	)
+	if held {
+		fd, err = openatZ(parent, name, dirFlags, 0)
+	} else {
+		fd, err = openPathAt(parent, name)
+	}
+	if err != nil {
+		if held {
+			w.dirs.give()
+		}
+		if outOfFDs(err) {
+			w.dirs.exhausted()
+		}
+		return err
+	}
+	*d.fd(k), d.held[k] = fd, held
+	return nil
 }
 
 // writeHeld is the hot path: the three files replaced inside the held
@@ -309,7 +395,7 @@ func appendEnergy(b []byte, e ZoneEnergy) []byte {
 // writeChecked is the full check and write (see Writer).
 func (w *Writer) writeChecked(d *vmDirs, name string, rec *Record, hasDRAM bool) error {
 	vmPath := filepath.Join(w.dir, name)
-	if err := w.holdDir(w.rootfd, &d.vm, name, vmPath); err != nil {
+	if err := w.holdDir(w.rootfd, d, 0, name, vmPath); err != nil {
 		return err
 	}
 	if err := w.writeZone(d, zonePackage, vmPath, PackageZoneDir, PackageZoneName, rec.Zones[ZonePackage]); err != nil {
@@ -329,7 +415,7 @@ func (w *Writer) writeChecked(d *vmDirs, name string, rec *Record, hasDRAM bool)
 // writeZone writes one zone directory of the tree, checked.
 func (w *Writer) writeZone(d *vmDirs, zi int, vmPath, zone, zoneName string, e ZoneEnergy) error {
 	zonePath := filepath.Join(vmPath, zone)
-	if err := w.holdDir(d.vm, &d.zone[zi], zone, zonePath); err != nil {
+	if err := w.holdDir(d.vm, d, 1+zi, zone, zonePath); err != nil {
 		return err
 	}
 	z := d.zone[zi]
@@ -394,63 +480,109 @@ func (w *Writer) replaceChecked(dirfd int, name string, cname []byte, display st
 	return nil
 }
 
-// holdDir makes *held a descriptor of the directory name inside parent,
+// holdDir makes slot k of d a descriptor of the directory name inside
+// parent (see openDir), with a place in the Writer's budget when there is
+// one, and cleans its stale temporary files the first time it sees that
+// directory.
+func (w *Writer) holdDir(parent int, d *vmDirs, k int, name, display string) error {
+	st, created, err := w.openDir(parent, d.fd(k), &d.held[k], name, display)
+	if err != nil {
+		return err
+	}
+	if st.Ino != d.swept[k] {
+		if !created {
+			removeStaleTemps(*d.fd(k))
+		}
+		d.swept[k] = st.Ino
+	}
+	return nil
+}
+
+// dirFlags opens a directory the writer works in: never through a link,
+// and readable, so that fchmod and listing work on it.
+const dirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
+
+// openDir makes *held a descriptor of the directory name inside parent,
 // creating it (mode 0755) when missing: the one held is kept when name
-// still is it, otherwise name is opened, never following a link. It
-// refuses, with ErrUnsafe, a name that is a symlink or not a directory,
-// and a directory swapped between the look and the open. A directory
-// whose mode is not 0755 (created through the umask, or chmod'ed by a
-// guest) gets 0755 back, through the descriptor itself, so a swapped name
-// cannot redirect the chmod. display is the path used in errors.
-func (w *Writer) holdDir(parent int, held *int, name, display string) error {
+// still is it, otherwise name is opened, never following a link; with
+// slot set, a newly opened one takes a place in the Writer's budget when
+// there is one (*slot then true). It refuses, with ErrUnsafe, a name that
+// is a symlink or not a directory, and a directory swapped between the
+// look and the open. A directory whose mode is not 0755 (created through
+// the umask, or chmod'ed by a guest) gets 0755 back, through the
+// descriptor itself, so a swapped name cannot redirect the chmod. display
+// is the path used in errors.
+func (w *Writer) openDir(parent int, held *int, slot *bool, name, display string) (st unix.Stat_t, created bool, err error) {
+	st, created, err = w.lookDir(parent, held, slot, name, display)
+	if err == nil && (created || st.Mode&0o777 != dirPerm) {
+		if err = unix.Fchmod(*held, dirPerm); err != nil {
+			err = fmt.Errorf("chmod %s: %w", display, err)
+		}
+	}
+	return st, created, err
+}
+
+func (w *Writer) lookDir(parent int, held *int, slot *bool, name, display string) (unix.Stat_t, bool, error) {
 	var st unix.Stat_t
 	err := lstatAt(parent, name, &st)
 	created := false
 	if errors.Is(err, unix.ENOENT) {
 		if err = unix.Mkdirat(parent, name, dirPerm); err != nil && err != unix.EEXIST {
-			return fmt.Errorf("creating %s: %w", display, err)
+			return st, false, fmt.Errorf("creating %s: %w", display, err)
 		}
 		created = err == nil
 		err = lstatAt(parent, name, &st)
 	}
 	if err != nil {
-		return &fs.PathError{Op: "lstat", Path: display, Err: err}
+		return st, false, &fs.PathError{Op: "lstat", Path: display, Err: err}
 	}
 	if err := checkDirStat(&st, display); err != nil {
-		return err
+		return st, false, err
 	}
 	if *held >= 0 {
 		var h unix.Stat_t
 		if fstatFD(*held, &h) != nil || h.Dev != st.Dev || h.Ino != st.Ino {
 			closeFD(*held)
 			*held = -1
+			if slot != nil && *slot {
+				*slot = false
+				w.dirs.give()
+			}
 		}
 	}
 	if *held < 0 {
+		took := slot != nil && w.dirs.take()
 		fd, err := openDirAt(parent, name)
 		if err != nil {
-			return openError(display, err, true)
+			if took {
+				w.dirs.give()
+			}
+			if outOfFDs(err) {
+				w.dirs.exhausted()
+			}
+			return st, false, openError(display, err, true)
 		}
 		var h unix.Stat_t
 		if err := fstatFD(fd, &h); err != nil {
 			closeFD(fd)
-			return &fs.PathError{Op: "fstat", Path: display, Err: err}
+			if took {
+				w.dirs.give()
+			}
+			return st, false, &fs.PathError{Op: "fstat", Path: display, Err: err}
 		}
 		if h.Dev != st.Dev || h.Ino != st.Ino {
 			closeFD(fd)
-			return fmt.Errorf("%s: %w: replaced while being opened", display, ErrUnsafe)
+			if took {
+				w.dirs.give()
+			}
+			return st, false, fmt.Errorf("%s: %w: replaced while being opened", display, ErrUnsafe)
 		}
 		*held = fd
-		if !created {
-			removeStaleTemps(fd)
+		if slot != nil {
+			*slot = took
 		}
 	}
-	if created || st.Mode&0o777 != dirPerm {
-		if err := unix.Fchmod(*held, dirPerm); err != nil {
-			return fmt.Errorf("chmod %s: %w", display, err)
-		}
-	}
-	return nil
+	return st, created, nil
 }
 
 // ensureDir makes sure name inside parent is a real directory of mode
@@ -466,8 +598,11 @@ func (w *Writer) ensureDir(parent int, name, display string) error {
 		return &fs.PathError{Op: "lstat", Path: display, Err: err}
 	}
 	fd := -1
-	err = w.holdDir(parent, &fd, name, display)
+	_, created, err := w.openDir(parent, &fd, nil, name, display)
 	if fd >= 0 {
+		if err == nil && !created {
+			removeStaleTemps(fd)
+		}
 		closeFD(fd)
 	}
 	return err
@@ -485,7 +620,7 @@ func (w *Writer) Remove(name string) error {
 		return err
 	}
 	if d := w.vms[name]; d != nil {
-		d.close()
+		d.close(w.dirs)
 		delete(w.vms, name)
 	}
 	display := filepath.Join(w.dir, name)
@@ -552,7 +687,7 @@ func (w *Writer) Close() error {
 		w.tmp = nil
 	}
 	for name, d := range w.vms {
-		d.close()
+		d.close(w.dirs)
 		delete(w.vms, name)
 	}
 	if w.rootfd < 0 {

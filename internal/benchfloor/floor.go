@@ -10,17 +10,17 @@
 // fsync, close, renameat) and, for every VM, rewrites the files the agent
 // rewrites every tick (openat2 O_CREAT|O_EXCL with RESOLVE_BENEATH and
 // RESOLVE_NO_SYMLINKS, write, close, renameat: four syscalls per file)
-// relative to the VM's directory, opened once at Open
+// relative to the file's directory, held open from Open
 // (O_PATH|O_DIRECTORY|O_NOFOLLOW), spread over as many goroutines as the
-// agent has share writers. One descriptor per VM, not one per directory
-// written, so that 10,000 VMs fit under a 20,000 open files limit; the
-// path walk into a zone directory costs no extra syscall. It keeps the
-// agent's security properties (no link followed, nothing created outside
-// the VM's directory, atomic replace; renameat alone walks the zone
-// directory by name, which only a swap between the create and the rename
-// could exploit: good enough for a yardstick) and nothing else: no parsing
-// beyond a number, no encoding (each file's bytes are taken once, at Open,
-// from what is there), no checks of static files.
+// agent has share writers. Like the agent's share.Writer it holds every
+// directory it writes in (the VM's and each zone's) up to a budget
+// (Layout.MaxHeld, the agent's share.DirBudget), and opens the others for
+// each tick (openat O_PATH, close: two syscalls per directory), so that
+// with the same budget both do the same opens. It keeps the agent's
+// security properties (no link followed, nothing created outside the VM's
+// directory, atomic replace) and nothing else: no parsing beyond a
+// number, no encoding (each file's bytes are taken once, at Open, from
+// what is there), no checks of static files.
 //
 // It imports only the standard library and golang.org/x/sys/unix, so that
 // it measures the kernel's cost, not a library's.
@@ -30,7 +30,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -48,6 +50,10 @@ type Layout struct {
 	// Open: its content then is what the floor writes back every tick.
 	Files   []string
 	Writers int // goroutines the VMs' writes are spread over (at least 1)
+	// MaxHeld is how many directories (VM and zone directories together)
+	// stay open across ticks, the first ones in VM order; the others are
+	// opened for each tick. 0: every one is held.
+	MaxHeld int
 }
 
 // Floor runs floor ticks on one Layout. Not safe for concurrent ticks.
@@ -57,16 +63,24 @@ type Floor struct {
 	stateTmp string
 	state    []byte
 	rootFD   int
-	fds      []int    // every directory fd held, closed by Close
-	vms      [][]file // per VM, the files rewritten
+	fds      []int // every directory fd held, closed by Close
+	dirNames []string
+	vms      []vmFiles
+	held     int // directories held
 	errs     []error
 	buf      [4096]byte
 }
 
+// vmFiles is one VM's directories and the files rewritten in them.
+type vmFiles struct {
+	dirs  []int // fd of each directory, -1 when opened per tick; [0] the VM's
+	files []file
+}
+
 type file struct {
-	dir  int    // held directory fd
-	name string // path beneath dir
-	tmp  string // temporary path beneath dir, in name's directory
+	dir  int    // index in vmFiles.dirs (and Floor.dirNames)
+	name string // name in that directory
+	tmp  string // temporary name in that directory
 	data []byte
 }
 
@@ -91,25 +105,94 @@ func Open(l Layout) (*Floor, error) {
 		return fail(err)
 	}
 	f.fds = append(f.fds, f.rootFD)
+	// The directories of a VM: its own ("."), then each file's, once.
+	f.dirNames = []string{"."}
+	var fileDir []int
+	for _, p := range l.Files {
+		d := filepath.Dir(p)
+		if strings.Contains(d, "/") {
+			return fail(fmt.Errorf("file %s: at most one directory below the VM's", p))
+		}
+		k := slices.Index(f.dirNames, d)
+		if k < 0 {
+			k = len(f.dirNames)
+			f.dirNames = append(f.dirNames, d)
+		}
+		fileDir = append(fileDir, k)
+	}
 	for _, vm := range l.VMs {
-		vfd, err := openPath(f.rootFD, vm)
+		v := vmFiles{dirs: make([]int, len(f.dirNames))}
+		var fds [maxDirs]int
+		err := f.openDirs(&v, vm, fds[:len(f.dirNames)], true)
 		if err != nil {
-			return fail(fmt.Errorf("%s: %w", filepath.Join(l.ShareRoot, vm), err))
+			return fail(err)
 		}
-		f.fds = append(f.fds, vfd)
-		var fs []file
-		for _, p := range l.Files {
-			data, err := readFile(vfd, p)
+		for i, p := range l.Files {
+			data, err := readFile(fds[fileDir[i]], filepath.Base(p))
 			if err != nil {
-				return fail(fmt.Errorf("%s: %w", filepath.Join(l.ShareRoot, vm, p), err))
+				err = fmt.Errorf("%s: %w", filepath.Join(l.ShareRoot, vm, p), err)
 			}
-			tmp := filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".floor")
-			fs = append(fs, file{dir: vfd, name: p, tmp: tmp, data: data})
+			if err != nil {
+				f.closeUnheld(&v, fds[:len(f.dirNames)])
+				return fail(err)
+			}
+			tmp := "." + filepath.Base(p) + ".floor"
+			v.files = append(v.files, file{dir: fileDir[i], name: filepath.Base(p), tmp: tmp, data: data})
 		}
-		f.vms = append(f.vms, fs)
+		f.closeUnheld(&v, fds[:len(f.dirNames)])
+		f.vms = append(f.vms, v)
 	}
 	f.errs = make([]error, l.Writers)
 	return f, nil
+}
+
+// maxDirs bounds the directories per VM (the agent writes in 3).
+const maxDirs = 8
+
+// Held is how many directories the floor holds across ticks.
+func (f *Floor) Held() int { return f.held }
+
+// openDirs fills fds with the descriptors of v's directories: the held
+// ones, and the others opened now (first, at Open, they are held while
+// MaxHeld allows).
+func (f *Floor) openDirs(v *vmFiles, vm string, fds []int, first bool) error {
+	if len(fds) > maxDirs {
+		return fmt.Errorf("%d directories per VM, at most %d", len(fds), maxDirs)
+	}
+	for k, name := range f.dirNames {
+		if !first && v.dirs[k] >= 0 {
+			fds[k] = v.dirs[k]
+			continue
+		}
+		parent, path := f.rootFD, vm
+		if k > 0 {
+			parent, path = fds[0], name
+		}
+		fd, err := openPath(parent, path)
+		if err != nil {
+			f.closeUnheld(v, fds[:k])
+			return fmt.Errorf("%s: %w", filepath.Join(f.l.ShareRoot, vm, name), err)
+		}
+		fds[k] = fd
+		if first {
+			v.dirs[k] = -1
+			if f.l.MaxHeld <= 0 || f.held < f.l.MaxHeld {
+				v.dirs[k] = fd
+				f.fds = append(f.fds, fd)
+				f.held++
+			}
+		}
+	}
+	return nil
+}
+
+// closeUnheld closes the descriptors of fds that v does not hold.
+func (f *Floor) closeUnheld(v *vmFiles, fds []int) {
+	for k, fd := range fds {
+		if v.dirs[k] != fd {
+			unix.Close(fd)
+		}
+	}
 }
 
 // Tick does one tick's I/O: the reads, the state file, then every VM's
@@ -148,12 +231,20 @@ func (f *Floor) Tick() error {
 
 // writeVMs writes the files of every VM i with i%n == k.
 func (f *Floor) writeVMs(k, n int) error {
+	var fds [maxDirs]int
+	nd := len(f.dirNames)
 	for i := k; i < len(f.vms); i += n {
-		for _, fl := range f.vms[i] {
-			if err := replace(fl.dir, fl.tmp, fl.name, fl.data, false); err != nil {
-				return fmt.Errorf("%s/%s: %w", f.l.VMs[i], fl.name, err)
+		v := &f.vms[i]
+		if err := f.openDirs(v, f.l.VMs[i], fds[:nd], false); err != nil {
+			return err
+		}
+		for _, fl := range v.files {
+			if err := replace(fds[fl.dir], fl.tmp, fl.name, fl.data, false); err != nil {
+				f.closeUnheld(v, fds[:nd])
+				return fmt.Errorf("%s/%s: %w", f.l.VMs[i], filepath.Join(f.dirNames[fl.dir], fl.name), err)
 			}
 		}
+		f.closeUnheld(v, fds[:nd])
 	}
 	return nil
 }

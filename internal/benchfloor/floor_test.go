@@ -134,3 +134,47 @@ func TestTickFailsOnGarbledEnergy(t *testing.T) {
 		t.Fatalf("Tick on a garbled energy_uj: %v, want an error naming the file", err)
 	}
 }
+
+// TestMaxHeld: the floor holds at most MaxHeld directories, opens the
+// others for each tick, rewrites every file either way, and keeps no
+// descriptor from one tick to the next beyond those held.
+func TestMaxHeld(t *testing.T) {
+	for _, tc := range []struct{ max, want int }{{0, 4}, {1, 1}, {3, 3}, {9, 4}} {
+		l, _ := tree(t)
+		l.MaxHeld = tc.max
+		f, err := Open(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Held() != tc.want {
+			t.Errorf("MaxHeld %d: %d directories held, want %d", tc.max, f.Held(), tc.want)
+		}
+		fds := func() int { es, _ := os.ReadDir("/proc/self/fd"); return len(es) }
+		before := fds()
+		for range 2 {
+			paths := map[string]os.FileInfo{}
+			for _, vm := range l.VMs {
+				for _, p := range l.Files {
+					p = filepath.Join(l.ShareRoot, vm, p)
+					fi, err := os.Stat(p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					paths[p] = fi
+				}
+			}
+			if err := f.Tick(); err != nil {
+				t.Fatalf("MaxHeld %d: %v", tc.max, err)
+			}
+			for p, old := range paths {
+				if fi, err := os.Stat(p); err != nil || os.SameFile(old, fi) {
+					t.Errorf("MaxHeld %d: %s not replaced (%v)", tc.max, p, err)
+				}
+			}
+			if got := fds(); got != before {
+				t.Errorf("MaxHeld %d: %d descriptors open after a tick, %d before", tc.max, got, before)
+			}
+		}
+		f.Close()
+	}
+}
