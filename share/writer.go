@@ -37,7 +37,13 @@ import (
 // VM with dram, 2 without; Close and Remove release them), so that a
 // steady-state write is, per file, the floor: openat(dir, tmp,
 // O_CREAT|O_EXCL|O_NOFOLLOW) + write + close + renameat(dir, tmp, dir,
-// name), 12 system calls per VM with dram, and no allocation. Every
+// name), 12 system calls per VM with dram, and no allocation. It holds
+// at most what its DirBudget allows (shared by the Writers of the
+// process, from RLIMIT_NOFILE: ProcessDirBudget); a directory beyond it
+// is opened for each write, O_PATH|O_NOFOLLOW one component at a time
+// from the root, and closed when the write ends (two more system calls
+// per directory, no allocation), so that many VMs under a low open-files
+// limit cost time, not EMFILE. Every
 // CheckEvery-th write of a VM (and its first one, and any write whose hot
 // path meets a changed tree) is a full check instead: each directory is
 // looked at by name from its parent (lstat), reopened when it is no longer
