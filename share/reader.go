@@ -35,7 +35,23 @@ var (
 //     garbled, even when its fields changed shape;
 //   - unknown fields are ignored (forward compatibility within a schema);
 //   - the result must pass Record.Validate.
+//
+// A record in the form virtwatt-host writes is decoded without reflection
+// (decodeRecordFast); anything else, and everything refused, is decoded
+// by encoding/json (parseRecordJSON), which alone says what is accepted
+// and what is wrong.
 func ParseRecord(b []byte) (*Record, error) {
+	if trimmed := bytes.TrimSpace(b); len(trimmed) > 0 && trimmed[0] == '{' {
+		r := new(Record)
+		if decodeRecordFast(trimmed, r) {
+			return r, nil
+		}
+	}
+	return parseRecordJSON(b)
+}
+
+// parseRecordJSON is ParseRecord by encoding/json, for every input.
+func parseRecordJSON(b []byte) (*Record, error) {
 	trimmed := bytes.TrimSpace(b)
 	if len(trimmed) == 0 {
 		return nil, ErrEmpty
