@@ -52,6 +52,19 @@ host() {
   return 1
 }
 
+# breakdown PID: where its RSS is: anonymous memory, its executable's
+# pages, shared libraries' pages (and their PSS: shared with libvirtd).
+breakdown() {
+  local exe
+  exe=$(readlink "/proc/$1/exe")
+  awk -v exe="$exe" '
+    /^[0-9a-f]+-[0-9a-f]+ /{ path=""; for (i = 6; i <= NF; i++) path = path (i > 6 ? " " : "") $i
+      kind = path == exe ? "exe" : path ~ /\.so/ ? "lib" : path == "" || path ~ /^\[/ ? "anon" : "other"; next }
+    /^Rss:/{ rss[kind] += $2 } /^Pss:/{ pss[kind] += $2 } /^Anonymous:/{ an += $2 }
+    END{ printf "%45s anonymous %.1f MB, executable %.1f MB, libraries %.1f MB (PSS %.1f), other %.1f MB\n",
+      "", an/1024, rss["exe"]/1024, rss["lib"]/1024, pss["lib"]/1024, rss["other"]/1024 }' "/proc/$1/smaps"
+}
+
 # measure LABEL PID...: samples each PID's CPU ticks, sleeps DURATION, and
 # prints one line per PID.
 measure() {
@@ -69,6 +82,7 @@ measure() {
     hwm=$(awk '/^VmHWM/{print $2}' "/proc/$p/status")
     awk -v l="$label" -v n="$name" -v d="$((t1 - ${t0[$i]}))" -v t="$tck" -v s="$DURATION" -v r="$rss" -v h="$hwm" \
       'BEGIN{printf "%-28s %-15s CPU %6.3f %% of a core (%.2f s in %d s)  RSS %6.1f MB (peak %.1f MB)\n", l, n, 100*d/t/s, d/t, s, r/1024, h/1024}'
+    breakdown "$p"
     i=$((i + 1))
   done
 }

@@ -8,13 +8,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"runtime/debug"
+	"time"
 
 	pversion "github.com/prometheus/common/version"
 
 	"github.com/virtwatt/virtwatt/hostagent"
 	"github.com/virtwatt/virtwatt/internal/cli"
 	"github.com/virtwatt/virtwatt/internal/lifecycle"
+	"github.com/virtwatt/virtwatt/internal/startpages"
 )
 
 // version is the old way to set the version at build time (-ldflags
@@ -89,6 +93,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := lifecycle.SignalContext(context.Background(), log)
 	defer stop()
+	trimMemory(log)
 	err = lifecycle.Run(ctx, lifecycle.StopGrace, func(ctx context.Context) error {
 		return hostagent.Main(ctx, cfg, stdout, log)
 	})
@@ -97,4 +102,31 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// gcPercent is the GC target virtwatt-host runs with unless GOGC is set:
+// the heap grows to 1.5× what is live before a collection, not 2× (at
+// 1,000 VMs 2-3 MB less RSS, at no measurable CPU cost: README
+// "Performance").
+const gcPercent = 50
+
+// startPagesAfter is when the agent gives back the pages of its binary
+// that only the start touched (startpages): the first ticks, which create
+// every share, are over by then.
+const startPagesAfter = 30 * time.Second
+
+// trimMemory sets the GC target and schedules the release of the start's
+// pages.
+func trimMemory(log *slog.Logger) {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
+	time.AfterFunc(startPagesAfter, func() {
+		n, err := startpages.Release()
+		if err != nil {
+			log.Debug("start pages not released", "err", err)
+			return
+		}
+		log.Debug("start pages released", "bytes", n)
+	})
 }
