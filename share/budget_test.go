@@ -176,3 +176,46 @@ func TestWriterUnderLowNoFileLimit(t *testing.T) {
 	}
 	t.Logf("budget %d, held %d, open %d", b.Limit(), b.Held(), openFDs(t))
 }
+
+// TestWriterOutOfFDsLowersBudget: when descriptors run out below the
+// budget (another part of the process took them), the write fails with
+// EMFILE, the budget stops at what is held, and once descriptors are back
+// every VM is written again, the ones beyond the new budget through the
+// per-write path.
+func TestWriterOutOfFDsLowersBudget(t *testing.T) {
+	w, root := newTestWriter(t)
+	b := NewDirBudget(1000)
+	w.SetDirBudget(b)
+	var names []string
+	for i := range 8 {
+		names = append(names, fmt.Sprintf("vm%d", i))
+	}
+	writeRound(t, []*Writer{w}, names[:4], 1)
+	held := b.Held()
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	low := old
+	low.Cur = uint64(openFDs(t) + 1)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	werr := w.Write(names[4], testRecord(1, 1, 1), true)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(werr, syscall.EMFILE) {
+		t.Fatalf("write with one descriptor left = %v, want EMFILE", werr)
+	}
+	if b.Limit() != b.Held() || b.Held() > held+1 {
+		t.Errorf("after EMFILE: limit %d, held %d (held %d before)", b.Limit(), b.Held(), held)
+	}
+	for seq := uint64(2); seq <= 4; seq++ {
+		writeRound(t, []*Writer{w}, names, seq)
+		checkRound(t, root, names, seq)
+	}
+	if b.Held() > b.Limit() {
+		t.Errorf("held %d over the lowered limit %d", b.Held(), b.Limit())
+	}
+}

@@ -275,6 +275,7 @@ func (w *Writer) Write(name string, rec *Record, hasDRAM bool) error {
 		}
 		if !treeChanged(err) {
 			d.untilCheck = 0
+			w.noteFDs(err)
 			return fmt.Errorf("writing %s: %w", w.heldPath(name, file), err)
 		}
 		// A directory went, or a name changed type: look again.
@@ -282,10 +283,20 @@ func (w *Writer) Write(name string, rec *Record, hasDRAM bool) error {
 	}
 	if err := w.writeChecked(d, name, rec, hasDRAM); err != nil {
 		d.close(w.dirs)
+		w.noteFDs(err)
 		return err
 	}
 	d.untilCheck, d.dram = w.CheckEvery-1, hasDRAM
 	return nil
+}
+
+// noteFDs lowers the budget to what is held when err says the process
+// ran out of descriptors (a temporary file, a directory opened for one
+// write): the budget was more than the process can spare.
+func (w *Writer) noteFDs(err error) {
+	if outOfFDs(err) {
+		w.dirs.exhausted()
+	}
 }
 
 // Files written (and directories opened) on the hot path, for messages.
