@@ -25,8 +25,9 @@ import (
 	"github.com/virtwatt/virtwatt/internal/webserver"
 )
 
-// pokeDelay is how long after a file-system event the share is polled.
-const pokeDelay = 20 * time.Millisecond
+// pokedWait is, in half poll intervals, how long after a poll a change
+// poked the next timed poll comes (3: one and a half intervals).
+const pokedWait = 3
 
 // Agent is one running virtwatt-guest.
 type Agent struct {
@@ -160,7 +161,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	var pokes <-chan struct{}
 	w, err := follow.NewWatcher(a.cfg.ShareDir, a.log)
 	if err != nil {
-		a.log.Warn("fsnotify unavailable: polling only", "err", err)
+		a.log.Warn("inotify unavailable: polling only", "err", err)
 	} else {
 		defer w.Close()
 		pokes = w.C()
@@ -169,37 +170,34 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("virtwatt-guest started", "version", a.version, "share_dir", a.cfg.ShareDir,
 		"poll_interval", a.cfg.PollInterval.Duration, "listen", srv.Addr().String(),
 		"max_connections", srv.MaxConnections(), "outputs", len(a.sinks))
-	tick := time.NewTicker(a.cfg.PollInterval.Duration)
-	defer tick.Stop()
-	// A change fsnotify sees (a write of the host's, when the share is a
-	// local directory, touches several files) is polled once, a moment
-	// after its last event.
-	debounce := time.NewTimer(time.Hour)
-	debounce.Stop()
-	defer debounce.Stop()
+	interval := a.cfg.PollInterval.Duration
+	timer := time.NewTimer(interval)
+	defer timer.Stop()
 	var serveErr error
 	a.poll(ctx)
 loop:
 	for {
+		next := interval
 		select {
 		case <-ctx.Done():
 			break loop
 		case serveErr = <-served:
 			break loop
 		case <-pokes:
-			debounce.Reset(pokeDelay)
-			continue
-		case <-tick.C:
-		case <-debounce.C:
-			// The share was just read: the next timed poll is a whole
-			// interval away, so that a host seen writing (a local share)
-			// costs one poll per update, not two.
-			tick.Reset(a.cfg.PollInterval.Duration)
+			// A write of the host's seen (a local share: its rename
+			// over the record) is polled at once, and the timed poll
+			// waits one and a half intervals: a host writing every interval
+			// is then read once per write, by its own rename, with
+			// one wake-up, and the timer fires only for a write that
+			// is late or unseen.
+			next = interval * pokedWait / 2
+		case <-timer.C:
 		}
 		a.poll(ctx)
 		if w != nil {
 			w.Refresh()
 		}
+		timer.Reset(next)
 	}
 
 	if serveErr == nil {

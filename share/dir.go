@@ -4,10 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -128,8 +127,7 @@ func readRegular(dirfd int, name, display string, max int64) ([]byte, error) {
 	if err != nil {
 		return nil, openError(display, err, false)
 	}
-	f := os.NewFile(uintptr(fd), display)
-	defer f.Close()
+	defer unix.Close(fd)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, &fs.PathError{Op: "stat", Path: display, Err: err}
@@ -141,16 +139,41 @@ func readRegular(dirfd int, name, display string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	// Read one byte more than allowed, to see a file that grew (or whose
-	// reported size lied) past the limit.
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	// reported size lied) past the limit. Plain read(2) on the descriptor:
+	// an os.File would ask the runtime's poller about a regular file on
+	// every read.
+	b, err := readUpTo(fd, st.Size, max+1)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", display, err)
+		return nil, &fs.PathError{Op: "read", Path: display, Err: err}
 	}
 	if int64(len(b)) > max {
 		return nil, fmt.Errorf("%s: %w: more than %d bytes", display, ErrTooLarge, max)
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, fmt.Errorf("%s: %w", display, ErrEmpty)
+	}
+	return b, nil
+}
+
+// readUpTo reads fd to its end, or to limit bytes, into a buffer sized for
+// the size reported (and grown if the file grew).
+func readUpTo(fd int, size, limit int64) ([]byte, error) {
+	b := make([]byte, 0, min(max(size+1, 512), limit))
+	for int64(len(b)) < limit {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, int(min(int64(cap(b)), limit-int64(cap(b)))))
+		}
+		n, err := unix.Read(fd, b[len(b):min(int64(cap(b)), limit)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			break
+		}
+		b = b[:len(b)+n]
 	}
 	return b, nil
 }

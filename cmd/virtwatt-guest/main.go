@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 
 	pversion "github.com/prometheus/common/version"
@@ -54,6 +55,12 @@ Flags:
 `
 
 func main() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		// One P: the guest does a little at a time, once a poll; with a
+		// second, every wake-up also woke a thread to spin for work
+		// (and the runtime re-read the cgroup's CPU limit every second).
+		runtime.GOMAXPROCS(1)
+	}
 	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
 }
 

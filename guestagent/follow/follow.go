@@ -11,8 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/virtwatt/virtwatt/share"
 )
@@ -74,17 +74,13 @@ type Reader struct {
 // the share is written by a stranger. Errors name the file and the
 // reason, never its content.
 func (r Reader) Read() Observation {
-	st, err := os.Stat(r.Dir)
-	if err != nil {
-		return fail(fmt.Errorf("share dir %s: %w", r.Dir, err))
-	}
-	if !st.IsDir() {
+	d, err := share.OpenDir(r.Dir)
+	if errors.Is(err, syscall.ENOTDIR) {
 		return Observation{
 			Err:    fmt.Errorf("share dir %s is not a directory: point --share-dir at the mounted share", r.Dir),
 			Reason: ReasonMissing,
 		}
 	}
-	d, err := share.OpenDir(r.Dir)
 	if err != nil {
 		return fail(fmt.Errorf("share dir %s: %w", r.Dir, err))
 	}

@@ -1,48 +1,77 @@
 package follow
 
 import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 
-	"github.com/fsnotify/fsnotify"
+	"golang.org/x/sys/unix"
 
 	"github.com/virtwatt/virtwatt/share"
 )
 
 // Watcher pokes the agent to poll the share at once when something it can
 // see changes: the share directory being created, replaced or renamed in
-// its parent, or files changing in a local directory. inotify does not see
-// writes made on the host side of 9p or virtiofs, so a Watcher only
-// shortens the wait; the agent polls regardless.
+// its parent, or the record or a zone directory written in a local
+// directory. inotify does not see writes made on the host side of 9p or
+// virtiofs, so a Watcher only shortens the wait; the agent polls
+// regardless.
+//
+// It asks inotify for only the events that mean new data, so that a
+// host's write wakes the guest once: in the share directory, a name
+// renamed in (every write of virtwatt-host ends so: a temporary file
+// renamed over the record) and the directory itself going away; in its
+// parent, the share directory's name coming or going. The temporary
+// file's creation, writes and close raise no event, and neither does a
+// file written in place (not virtwatt-host's way: a reader could see it
+// half written), which the timed poll finds, as on virtiofs. One
+// goroutine reads the events (parked in the runtime's poller, not
+// holding a thread) and pokes.
 type Watcher struct {
-	dir, parent string
-	logger      *slog.Logger
-	w           *fsnotify.Watcher
-	poke        chan struct{}
-	done        chan struct{}
+	dir, parent, base string
+	logger            *slog.Logger
+	fd                int      // the inotify descriptor, for adding watches
+	f                 *os.File // fd, read through the runtime's poller (never f.Fd(): it would make reads block a thread)
+	poke              chan struct{}
+	done              chan struct{}
 
-	mu       sync.Mutex
-	watching map[string]bool
+	mu              sync.Mutex
+	dirWD, parentWD int // -1: not watched
+	closed          bool
+	events          uint64 // events read, for tests
 }
+
+// Masks of the two watches.
+const (
+	dirMask    = unix.IN_MOVED_TO | unix.IN_DELETE_SELF | unix.IN_MOVE_SELF | unix.IN_ONLYDIR
+	parentMask = unix.IN_CREATE | unix.IN_MOVED_TO | unix.IN_MOVED_FROM | unix.IN_DELETE | unix.IN_ONLYDIR
+)
 
 // NewWatcher watches dir and its parent, whichever exist now; Refresh adds
 // the others as they appear.
 func NewWatcher(dir string, logger *slog.Logger) (*Watcher, error) {
-	fw, err := fsnotify.NewWatcher()
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
 	if err != nil {
-		return nil, err
+		return nil, &fs.PathError{Op: "inotify_init1", Path: dir, Err: err}
 	}
 	dir = filepath.Clean(dir)
 	w := &Watcher{
 		dir:      dir,
 		parent:   filepath.Dir(dir),
+		base:     filepath.Base(dir),
 		logger:   logger,
-		w:        fw,
+		fd:       fd,
+		f:        os.NewFile(uintptr(fd), "inotify"), // non-blocking: reads park in the poller
 		poke:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
-		watching: map[string]bool{},
+		dirWD:    -1,
+		parentWD: -1,
 	}
 	w.Refresh()
 	go w.loop()
@@ -52,43 +81,58 @@ func NewWatcher(dir string, logger *slog.Logger) (*Watcher, error) {
 // C delivers a value when the share should be polled now. Pokes coalesce.
 func (w *Watcher) C() <-chan struct{} { return w.poke }
 
-// Refresh watches dir and its parent if they exist and are not watched yet.
-// It is cheap and meant to be called on every poll.
+// Refresh watches dir and its parent if they exist and are not watched
+// yet. It makes no system call while both are watched, and is meant to be
+// called on every poll.
 func (w *Watcher) Refresh() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, p := range []string{w.parent, w.dir} {
-		if w.watching[p] {
-			continue
-		}
-		if err := w.w.Add(p); err == nil {
-			w.watching[p] = true
-			w.logger.Debug("watching for changes", "path", p)
-		}
+	if w.closed || w.parentWD >= 0 && w.dirWD >= 0 {
+		return
 	}
+	w.add(&w.parentWD, w.parent, parentMask)
+	w.add(&w.dirWD, w.dir, dirMask)
+}
+
+// add watches path with mask unless *wd says it is watched.
+func (w *Watcher) add(wd *int, path string, mask uint32) {
+	if *wd >= 0 {
+		return
+	}
+	n, err := unix.InotifyAddWatch(w.fd, path, mask)
+	if err != nil {
+		return // not there (yet): the next Refresh tries again
+	}
+	*wd = n
+	w.logger.Debug("watching for changes", "path", path)
 }
 
 // Close stops watching.
 func (w *Watcher) Close() error {
-	err := w.w.Close()
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	err := w.f.Close()
 	<-w.done
 	return err
 }
 
 func (w *Watcher) loop() {
 	defer close(w.done)
+	buf := make([]byte, 16*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
 	for {
-		select {
-		case ev, ok := <-w.w.Events:
-			if !ok {
-				return
+		n, err := w.f.Read(buf)
+		if err != nil {
+			if !errors.Is(err, os.ErrClosed) {
+				w.logger.Debug("inotify read failed: polling only", "err", err)
 			}
-			w.handle(ev)
-		case err, ok := <-w.w.Errors:
-			if !ok {
-				return
+			return
+		}
+		if w.handle(buf[:n]) {
+			select {
+			case w.poke <- struct{}{}:
+			default:
 			}
-			w.logger.Debug("fsnotify error", "err", err)
 		}
 	}
 }
@@ -96,32 +140,54 @@ func (w *Watcher) loop() {
 // pokes reports whether a change to this entry of the share directory
 // means new data: the record, or a zone directory of the tree (the
 // counters inside are not watched). A host writes each file to a
-// temporary name and renames it over the old one, so of a write's several
-// events only the rename's names the record.
+// temporary name and renames it over the old one, so of a write's events
+// only the rename's names the record.
 func pokes(base string) bool {
 	return base == share.RecordFile || strings.HasPrefix(base, "intel-rapl")
 }
 
-func (w *Watcher) handle(ev fsnotify.Event) {
-	name := filepath.Clean(ev.Name)
-	inDir := filepath.Dir(name) == w.dir
-	if name != w.dir && !inDir {
-		return // something else in the parent directory
+// handle reads a batch of events and reports whether one means the share
+// should be polled.
+func (w *Watcher) handle(b []byte) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	poke := false
+	for len(b) >= unix.SizeofInotifyEvent {
+		// struct inotify_event: wd, mask, cookie, len, then len bytes of
+		// name, NUL-padded.
+		wd := int(int32(binary.NativeEndian.Uint32(b[0:])))
+		mask := binary.NativeEndian.Uint32(b[4:])
+		end := unix.SizeofInotifyEvent + int(binary.NativeEndian.Uint32(b[12:]))
+		if end > len(b) {
+			break
+		}
+		name := b[unix.SizeofInotifyEvent:end]
+		if i := bytes.IndexByte(name, 0); i >= 0 {
+			name = name[:i]
+		}
+		b = b[end:]
+		w.events++
+		switch {
+		case mask&unix.IN_Q_OVERFLOW != 0:
+			poke = true // events were lost: look
+		case wd == w.dirWD && mask&(unix.IN_DELETE_SELF|unix.IN_MOVE_SELF|unix.IN_IGNORED) != 0:
+			// The directory went away or was renamed (the watch would
+			// follow it): watch the name again when it is back.
+			if mask&unix.IN_IGNORED == 0 {
+				_, _ = unix.InotifyRmWatch(w.fd, uint32(wd))
+			}
+			w.dirWD = -1
+			poke = true
+		case wd == w.parentWD && mask&unix.IN_IGNORED != 0:
+			w.parentWD = -1
+		case wd == w.dirWD:
+			poke = poke || pokes(string(name))
+		case wd == w.parentWD && string(name) == w.base:
+			poke = true
+			if mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0 && !w.closed {
+				w.add(&w.dirWD, w.dir, dirMask)
+			}
+		}
 	}
-	if inDir && !pokes(filepath.Base(name)) {
-		return // the host's temporary files: the rename that ends a write names the file itself
-	}
-	if name == w.dir && ev.Has(fsnotify.Remove|fsnotify.Rename) {
-		// The directory went away or was replaced: watch it again when it is back.
-		w.mu.Lock()
-		delete(w.watching, w.dir)
-		w.mu.Unlock()
-	}
-	if name == w.dir && ev.Has(fsnotify.Create) {
-		w.Refresh()
-	}
-	select {
-	case w.poke <- struct{}{}:
-	default:
-	}
+	return poke
 }

@@ -6,10 +6,13 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/virtwatt/virtwatt/share"
 )
 
 // TestWatcherSeesShareAppear checks the poke when the share directory is
-// created after the watcher started, and then when a file changes in it.
+// created after the watcher started, and then when the record is written
+// in it, as a host writes it (a temporary file renamed over it).
 func TestWatcherSeesShareAppear(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "share")
 	w, err := NewWatcher(dir, slog.New(slog.DiscardHandler))
@@ -23,7 +26,11 @@ func TestWatcherSeesShareAppear(t *testing.T) {
 	waitPoke(t, w)
 	w.Refresh()
 	drain(w)
-	if err := os.WriteFile(filepath.Join(dir, "virtwatt.json"), []byte("{}"), 0o644); err != nil {
+	tmp := filepath.Join(dir, ".virtwatt-tmp-1")
+	if err := os.WriteFile(tmp, []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "virtwatt.json")); err != nil {
 		t.Fatal(err)
 	}
 	waitPoke(t, w)
@@ -72,4 +79,47 @@ func TestWatcherIgnoresTemporaryFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPoke(t, w)
+}
+
+// TestWatcherOneEventPerHostWrite: once a VM's share exists, each write
+// of share.Writer (the record and the tree's counters) raises one event
+// in the share directory — the rename over the record — and one poke, so
+// that a local share wakes the guest once per update.
+func TestWatcherOneEventPerHostWrite(t *testing.T) {
+	root := t.TempDir()
+	sw, err := share.NewWriter(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sw.Close()
+	rec := &share.Record{
+		Schema: share.SchemaVersion, Host: "hv1", Domain: "vm1", UUID: "u", Instance: "i",
+		Sequence: 1, Timestamp: time.Now().UTC(), IntervalSeconds: 1,
+		Zones: map[string]share.ZoneEnergy{share.ZonePackage: {UsageUJ: 1}, share.ZoneDRAM: {UsageUJ: 1}},
+	}
+	if err := sw.Write("vm1", rec, true); err != nil {
+		t.Fatal(err)
+	}
+	w, err := NewWatcher(filepath.Join(root, "vm1"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	drain(w)
+	const writes = 5
+	for i := range writes {
+		rec.Sequence++
+		rec.Zones[share.ZonePackage] = share.ZoneEnergy{UsageUJ: uint64(i + 2)}
+		if err := sw.Write("vm1", rec, true); err != nil {
+			t.Fatal(err)
+		}
+		waitPoke(t, w)
+	}
+	drain(w)
+	w.mu.Lock()
+	events := w.events
+	w.mu.Unlock()
+	if events != writes {
+		t.Errorf("%d writes raised %d inotify events, want %d (one rename each)", writes, events, writes)
+	}
 }

@@ -51,8 +51,9 @@ type Estimator struct {
 	log      *slog.Logger
 
 	have     bool
-	last     procstat.Ticks
-	lastTime time.Time
+	last     procstat.Ticks // /proc/stat as read at readTime
+	readTime time.Time
+	lastTime time.Time // where the next step starts (Mark may move it past readTime)
 	// The package's static and dynamic parts and dram, each integrated
 	// exactly (estimate.Integrator: µW × ns, the µJ fractions carried).
 	static, dynamic, dram estimate.Integrator
@@ -137,15 +138,28 @@ func (e *Estimator) Coefficients() (estimate.CCFCoefficients, bool) { return e.c
 // MemoryBytes is the memory the estimate counts (0: unknown, left out).
 func (e *Estimator) MemoryBytes() uint64 { return e.memBytes }
 
-// Mark takes now and the current /proc/stat as the start of the next step,
-// without estimating (the share measured the time before).
+// MarkReadEvery is how old Mark lets its /proc/stat reading grow before it
+// reads the file again.
+const MarkReadEvery = 10 * time.Second
+
+// Mark takes now as the start of the next step, without estimating (the
+// share measured the time before). The share is up while Mark is called,
+// once a poll, so it reads /proc/stat only when its last reading is
+// MarkReadEvery old: the next step's energy covers the time from now, by
+// the guest's CPU use since that reading — up to MarkReadEvery more than
+// the step itself. The utilization of the first step after the share is
+// lost is averaged over that much more; no time is counted twice.
 func (e *Estimator) Mark(now time.Time) error {
+	if e.have && !now.Before(e.readTime) && now.Sub(e.readTime) < MarkReadEvery {
+		e.lastTime = now
+		return nil
+	}
 	t, err := procstat.ReadTicks(e.statPath)
 	if err != nil {
 		e.have = false
 		return err
 	}
-	e.have, e.last, e.lastTime = true, t, now
+	e.have, e.last, e.lastTime, e.readTime = true, t, now, now
 	return nil
 }
 
@@ -169,7 +183,7 @@ func (e *Estimator) Step(now time.Time) (account.Estimate, error) {
 	if had && t.Total() == prev.Total() && dt >= 0 && dt <= e.maxStep {
 		return out, nil // no tick elapsed yet (polls closer than 10 ms): keep the baseline
 	}
-	e.have, e.last, e.lastTime = true, t, now
+	e.have, e.last, e.lastTime, e.readTime = true, t, now, now
 	switch {
 	case !had:
 		return out, nil

@@ -297,3 +297,56 @@ func TestStepIsExactIntegral(t *testing.T) {
 		t.Fatalf("package %d µJ (dynamic %d), dram %d; want exactly %d (%d), %d", pkg, dyn, dram, wantPkg, wantDyn, wantDRAM)
 	}
 }
+
+// TestMarkReadsStatOncePerWindow: Mark, called on every poll while the
+// share is up, reads /proc/stat only when its reading is MarkReadEvery
+// old; the step after it starts at the last Mark and is priced by the CPU
+// use since the reading.
+func TestMarkReadsStatOncePerWindow(t *testing.T) {
+	proc := fakeProc(t)
+	e, err := New(Options{ProcRoot: proc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeStat(t, proc, 1000, 3000)
+	if err := e.Mark(t0); err != nil {
+		t.Fatal(err)
+	}
+	stat := filepath.Join(proc, "stat")
+	if err := os.Rename(stat, stat+".away"); err != nil {
+		t.Fatal(err)
+	}
+	for sec := 1; sec < int(MarkReadEvery/time.Second); sec++ {
+		if err := e.Mark(t0.Add(time.Duration(sec) * time.Second)); err != nil {
+			t.Fatalf("Mark at %d s read /proc/stat again: %v", sec, err)
+		}
+	}
+	if err := e.Mark(t0.Add(MarkReadEvery)); err == nil {
+		t.Fatalf("Mark at %v did not read /proc/stat again", MarkReadEvery)
+	}
+	// Read again at 20 s, marked at 25 s, stepped at 30 s: 5 s of energy at
+	// the utilization of 20 s to 30 s (a half).
+	if err := os.Rename(stat+".away", stat); err != nil {
+		t.Fatal(err)
+	}
+	writeStat(t, proc, 2000, 6000)
+	if err := e.Mark(t0.Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Mark(t0.Add(25 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	writeStat(t, proc, 2000+2000, 6000+2000)
+	s, err := e.Step(t0.Add(30 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := e.Coefficients()
+	cpuW := estimate.CCFCPUWatts(c, fakeproc.CPUs, 0.5)
+	if got, want := s.PowerW[share.ZonePackage], cpuW; math.Abs(got-want) > 1e-9 {
+		t.Errorf("package power %v W, want %v W (a half busy)", got, want)
+	}
+	if got, want := float64(s.EnergyUJ[share.ZonePackage]), cpuW*5e6; math.Abs(got-want) > 2 {
+		t.Errorf("package energy %v µJ, want %v µJ (5 s since the last Mark)", got, want)
+	}
+}
