@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"runtime"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -19,6 +20,16 @@ import (
 // close (no os.File, so no epoll registration), and a process's command
 // name string is reused from the previous scan while the process (pid and
 // start time) and its name are unchanged.
+//
+// Each process's stat file is kept open from one scan to the next and
+// read again with pread (a procfs file is generated anew at each read from
+// offset 0), which costs a third of opening it by name again: the file
+// stays the process's — when the process is gone it reads ESRCH, never
+// another process under the same pid — and is closed when its pid leaves
+// the listing or its entry's inode number changes (a new process under
+// the pid). At most maxHeld files are kept (a quarter of the open-file
+// limit, at most 4096; none on a tree that is not a procfs, as tests
+// use); past that, files are opened by name each scan.
 //
 // Kernel threads (PF_KTHREAD in their flags) are not returned: their
 // CPU time is kernel work, which the split then counts in [system] with
@@ -39,6 +50,49 @@ type Scanner struct {
 	// kernel threads of the previous scan and of this one: pid → inode
 	// number of its /proc entry.
 	kthreads, nextKthreads map[int]uint64
+	files                  *heldFiles
+	maxHeld                int
+}
+
+// heldFiles are the stat files a Scanner keeps open, by pid: those of the
+// previous scan not read again yet, and those of this one. They are apart
+// from the Scanner so that a cleanup can close them once it is gone.
+type heldFiles struct{ cur, next map[int]heldFile }
+
+type heldFile struct {
+	ino uint64 // of the process's /proc entry when opened
+	fd  int
+}
+
+// settle closes the files of the previous scan not read again (processes
+// gone) and makes this scan's the previous.
+func (h *heldFiles) settle() {
+	for _, f := range h.cur {
+		unix.Close(f.fd)
+	}
+	clear(h.cur)
+	h.cur, h.next = h.next, h.cur
+}
+
+func (h *heldFiles) closeAll() {
+	h.settle()
+	h.settle()
+}
+
+// maxHeldFiles is how many stat files a Scanner of procRoot keeps open: a
+// quarter of the soft limit on open files, at most 4096, and none unless
+// procRoot is a procfs (a file of another tree, replaced under the same
+// inode number, would be read stale).
+func maxHeldFiles(procRoot string) int {
+	var fs unix.Statfs_t
+	if err := unix.Statfs(procRoot, &fs); err != nil || fs.Type != unix.PROC_SUPER_MAGIC {
+		return 0
+	}
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return 0
+	}
+	return int(min(lim.Cur/4, 4096))
 }
 
 type commEntry struct {
@@ -53,7 +107,7 @@ const statBufSize = 2048
 
 // NewScanner returns a Scanner of procRoot (usually /proc).
 func NewScanner(procRoot string) *Scanner {
-	return &Scanner{
+	s := &Scanner{
 		root:      procRoot,
 		dirbuf:    make([]byte, 16<<10),
 		buf:       make([]byte, statBufSize),
@@ -63,7 +117,11 @@ func NewScanner(procRoot string) *Scanner {
 
 		kthreads:     map[int]uint64{},
 		nextKthreads: map[int]uint64{},
+		files:        &heldFiles{cur: map[int]heldFile{}, next: map[int]heldFile{}},
+		maxHeld:      maxHeldFiles(procRoot),
 	}
+	runtime.AddCleanup(s, (*heldFiles).closeAll, s.files)
+	return s
 }
 
 // Scan appends every process found to dst and returns it. Processes that
@@ -75,6 +133,7 @@ func (s *Scanner) Scan(dst []Proc) (procs []Proc, skipped int, err error) {
 		return dst, 0, fmt.Errorf("list processes: open %s: %w (is --proc-root a mounted procfs?)", s.root, err)
 	}
 	defer unix.Close(dirfd)
+	defer s.files.settle()
 	clear(s.nextComms)
 	clear(s.nextKthreads)
 	for {
@@ -105,7 +164,7 @@ func (s *Scanner) Scan(dst []Proc) (procs []Proc, skipped int, err error) {
 				s.nextKthreads[pid] = ino
 				continue
 			}
-			p, err := s.readAt(dirfd, pid)
+			p, err := s.readAt(dirfd, pid, ino)
 			if err != nil {
 				if !errors.Is(err, fs.ErrNotExist) && !isESRCH(err) {
 					skipped++
@@ -114,6 +173,10 @@ func (s *Scanner) Scan(dst []Proc) (procs []Proc, skipped int, err error) {
 			}
 			if p.Kernel {
 				s.nextKthreads[pid] = ino
+				if f, ok := s.files.next[pid]; ok {
+					unix.Close(f.fd)
+					delete(s.files.next, pid)
+				}
 				continue
 			}
 			dst = append(dst, p)
@@ -131,15 +194,18 @@ func (s *Scanner) ReadProc(pid int) (Proc, error) {
 		return Proc{}, fmt.Errorf("open %s: %w", s.root, err)
 	}
 	defer unix.Close(dirfd)
-	return s.read(dirfd, pid, nil)
+	return s.read(dirfd, pid, 0, nil)
 }
 
-// readAt reads pid's stat file during a Scan, reusing last scan's comm.
-func (s *Scanner) readAt(dirfd, pid int) (Proc, error) { return s.read(dirfd, pid, s.nextComms) }
+// readAt reads pid's stat file during a Scan, reusing last scan's comm
+// and stat file (ino: of its /proc entry).
+func (s *Scanner) readAt(dirfd, pid int, ino uint64) (Proc, error) {
+	return s.read(dirfd, pid, ino, s.nextComms)
+}
 
-func (s *Scanner) read(dirfd, pid int, next map[int]commEntry) (Proc, error) {
+func (s *Scanner) read(dirfd, pid int, ino uint64, next map[int]commEntry) (Proc, error) {
 	s.path = append(strconv.AppendInt(s.path[:0], int64(pid), 10), "/stat"...)
-	b, err := s.readFile(dirfd)
+	b, err := s.readHeld(dirfd, pid, ino)
 	if err != nil {
 		return Proc{}, fmt.Errorf("read %s: %w", filepath.Join(s.root, string(s.path)), err)
 	}
@@ -158,15 +224,37 @@ func (s *Scanner) read(dirfd, pid int, next map[int]commEntry) (Proc, error) {
 	return p, nil
 }
 
-// readFile reads the file at s.path beneath dirfd whole, growing s.buf
-// when it fills (a read of a procfs file returns all of it at once when the
-// buffer is large enough).
-func (s *Scanner) readFile(dirfd int) ([]byte, error) {
+// readHeld reads pid's stat file (at s.path beneath dirfd) through the
+// file kept open since the last scan while its entry's inode number is
+// still ino, else opened now and kept (ino 0: not kept).
+func (s *Scanner) readHeld(dirfd, pid int, ino uint64) ([]byte, error) {
+	if f, ok := s.files.cur[pid]; ok {
+		delete(s.files.cur, pid)
+		if f.ino == ino {
+			if b, err := s.readFD(f.fd); err == nil {
+				s.files.next[pid] = f
+				return b, nil
+			}
+		}
+		unix.Close(f.fd) // gone, or another process under the pid: by name
+	}
 	fd, err := openat(dirfd, string(s.path))
 	if err != nil {
 		return nil, err
 	}
-	defer unix.Close(fd)
+	b, err := s.readFD(fd)
+	if err == nil && ino > 1 && len(s.files.next) < s.maxHeld {
+		s.files.next[pid] = heldFile{ino: ino, fd: fd}
+	} else {
+		unix.Close(fd)
+	}
+	return b, err
+}
+
+// readFD reads the stat file fd whole, from its start, growing s.buf when
+// it fills (a read of a procfs file returns all of it at once when the
+// buffer is large enough).
+func (s *Scanner) readFD(fd int) ([]byte, error) {
 	for {
 		n, err := unix.Pread(fd, s.buf, 0)
 		if err == unix.EINTR {

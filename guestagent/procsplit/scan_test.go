@@ -2,9 +2,11 @@ package procsplit
 
 import (
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A scan finds every process of a tree larger than one directory read,
@@ -122,5 +124,98 @@ func TestScanSkipsKernelThreads(t *testing.T) {
 	mustWrite(t, f.root+"/4/stat", "4 (reused) S 1 4 4 0 -1 4194560 0 0 0 0 7 0 0 0 20 0 1 0 900 0 0 0\n")
 	if got := pids(); !slices.Equal(got, []int{1, 2, 4}) {
 		t.Fatalf("pids %v after pid 4 was reused, want [1 2 4]", got)
+	}
+}
+
+// openFDs counts this process's open files.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// TestScanKeepsStatFilesOpen: on the real /proc, a scan keeps each
+// process's stat file open (one open file per process, none for kernel
+// threads) and the next scan reads it again, fresh: this test's own CPU
+// time grows between two scans.
+func TestScanKeepsStatFilesOpen(t *testing.T) {
+	before := openFDs(t)
+	s := NewScanner("/proc")
+	procs, _, err := s.Scan(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held := openFDs(t) - before; held < len(procs)*9/10 || held > len(procs)+2 {
+		t.Errorf("%d files open after a scan of %d processes, want one per process", held, len(procs))
+	}
+	self := func(procs []Proc) uint64 {
+		for _, p := range procs {
+			if p.PID == os.Getpid() {
+				return p.CPUTicks
+			}
+		}
+		t.Fatal("this process is not in the scan")
+		return 0
+	}
+	first := self(procs)
+	for end := time.Now().Add(200 * time.Millisecond); time.Now().Before(end); {
+	}
+	if procs, _, err = s.Scan(procs[:0]); err != nil {
+		t.Fatal(err)
+	}
+	if again := self(procs); again <= first {
+		t.Errorf("this process's CPU time read %d ticks, then %d after 200 ms busy: the kept file was not read again", first, again)
+	}
+}
+
+// TestScanClosesFilesOfGoneProcesses: on the real /proc, the files of
+// processes that exited are closed by the next scan, which no longer
+// lists them.
+func TestScanClosesFilesOfGoneProcesses(t *testing.T) {
+	s := NewScanner("/proc")
+	var kids []*exec.Cmd
+	for range 5 {
+		c := exec.Command("sleep", "60")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		kids = append(kids, c)
+	}
+	defer func() {
+		for _, c := range kids {
+			_ = c.Process.Kill()
+			_ = c.Wait()
+		}
+	}()
+	has := func(procs []Proc, pid int) bool {
+		return slices.ContainsFunc(procs, func(p Proc) bool { return p.PID == pid })
+	}
+	procs, _, err := s.Scan(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range kids {
+		if !has(procs, c.Process.Pid) {
+			t.Fatalf("child %d not in the scan", c.Process.Pid)
+		}
+	}
+	with := openFDs(t)
+	for _, c := range kids {
+		_ = c.Process.Kill()
+		_ = c.Wait()
+	}
+	if procs, _, err = s.Scan(procs[:0]); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range kids {
+		if has(procs, c.Process.Pid) {
+			t.Errorf("child %d, reaped, is still in the scan", c.Process.Pid)
+		}
+	}
+	if closed := with - openFDs(t); closed < len(kids) {
+		t.Errorf("%d files closed after %d processes exited, want at least %d", closed, len(kids), len(kids))
 	}
 }
