@@ -82,7 +82,7 @@ func checkConservation(t *testing.T, st *state.State, zones []string) {
 // endpoint renders: vanished domains included.
 func checkSnapshotConservation(t *testing.T, s *view.Host) {
 	t.Helper()
-	for _, z := range s.Zones {
+	for zi, z := range s.Zones {
 		var host uint64
 		for _, c := range s.HostEnergy {
 			if c.Kind == z {
@@ -91,7 +91,7 @@ func checkSnapshotConservation(t *testing.T, s *view.Host) {
 		}
 		sum := s.UnattributedUJ[z] + s.ForgottenUJ[z] + s.PendingUJ[z]
 		for _, d := range s.Domains {
-			sum += d.UsageUJ[z] + d.IdleUJ[z]
+			sum += d.UsageUJ[zi] + d.IdleUJ[zi]
 		}
 		if sum != host {
 			t.Fatalf("snapshot zone %s: Σ domains + unattributed + forgotten + pending = %d µJ, host %d µJ", z, sum, host)

@@ -64,7 +64,7 @@ func TestCollectorRendersConservedFigures(t *testing.T) {
 		}
 	}
 	// Conservation as Prometheus sees it, per zone, in joules.
-	for _, z := range cfg.Zones {
+	for zi, z := range cfg.Zones {
 		var host, sum float64
 		for _, c := range a.Snapshot().HostEnergy {
 			if c.Kind == z {
@@ -73,7 +73,7 @@ func TestCollectorRendersConservedFigures(t *testing.T) {
 		}
 		sum = float64(a.Snapshot().UnattributedUJ[z])
 		for _, d := range a.Snapshot().Domains {
-			sum += float64(d.UsageUJ[z] + d.IdleUJ[z])
+			sum += float64(d.UsageUJ[zi] + d.IdleUJ[zi])
 		}
 		if host != sum || host == 0 {
 			t.Fatalf("zone %s: host %v µJ, Σ %v µJ", z, host, sum)

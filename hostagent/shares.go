@@ -29,7 +29,7 @@ func (a *Agent) planShares(now time.Time, doms []domain.Domain) {
 			a.checkExisting(d, vm, rec)
 		}
 		vm.Sequence++
-		a.shares.Add(d, a.site.Record(d, *vm, now, shares))
+		a.site.Fill(a.shares.Add(d), d, vm, now, shares)
 	}
 }
 

@@ -117,16 +117,16 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for _, pe := range domainEnergy(s, &d) { // provenance.go
 			values[4], values[5] = pe.Method, pe.Model
-			for _, zone := range s.Zones {
+			for i, zone := range s.Zones {
 				values[2] = zone
 				values[3] = "usage"
-				ch <- prometheus.MustNewConstMetric(domEnergy, prometheus.CounterValue, float64(pe.UsageUJ[zone])/1e6, values...)
+				ch <- prometheus.MustNewConstMetric(domEnergy, prometheus.CounterValue, float64(pe.UsageUJ[i])/1e6, values...)
 				values[3] = "idle"
-				ch <- prometheus.MustNewConstMetric(domEnergy, prometheus.CounterValue, float64(pe.IdleUJ[zone])/1e6, values...)
+				ch <- prometheus.MustNewConstMetric(domEnergy, prometheus.CounterValue, float64(pe.IdleUJ[i])/1e6, values...)
 			}
 		}
-		for _, zone := range s.Zones {
-			if w, ok := d.PowerW[zone]; ok {
+		for i, zone := range s.Zones {
+			if w, ok := d.Power(i); ok {
 				ch <- prometheus.MustNewConstMetric(c.domPower, prometheus.GaugeValue, w, d.Name, d.UUID, zone, method, model)
 			}
 		}

@@ -152,9 +152,18 @@ func (s *Shares) Existing(d *domain.Domain) (*share.Record, bool) {
 	return rec, true
 }
 
-// Add plans rec as d's share this tick.
-func (s *Shares) Add(d *domain.Domain, rec share.Record) {
-	s.writes = append(s.writes, write{name: d.Name, uuid: d.UUID, state: d.State, rec: rec})
+// Add plans d's share this tick and returns its record for the caller to
+// fill (publish.Site.Fill): the record of an earlier tick's write in the
+// same slot, whose maps the caller may reuse.
+func (s *Shares) Add(d *domain.Domain) *share.Record {
+	if n := len(s.writes); n < cap(s.writes) {
+		s.writes = s.writes[:n+1]
+	} else {
+		s.writes = append(s.writes, write{})
+	}
+	w := &s.writes[len(s.writes)-1]
+	w.name, w.uuid, w.state = d.Name, d.UUID, d.State
+	return &w.rec
 }
 
 // Planned is the number of shares planned this tick.

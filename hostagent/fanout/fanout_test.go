@@ -99,7 +99,7 @@ func TestDueWriteAndPrune(t *testing.T) {
 		s.Begin()
 		for i := range doms {
 			if s.Due(&doms[i]) {
-				s.Add(&doms[i], share.Record{})
+				*s.Add(&doms[i]) = share.Record{}
 			}
 		}
 		f := s.Write()

@@ -56,7 +56,21 @@ func VCPUShares(doms []domain.Domain, hostCPUs int) int {
 // Record is d's share record at now from vm, its counters (energy since
 // vm's instance began, in every counted zone). shares is VCPUShares.
 func (s Site) Record(d *domain.Domain, vm state.VM, now time.Time, shares int) share.Record {
-	rec := share.Record{
+	var rec share.Record
+	s.Fill(&rec, d, &vm, now, shares)
+	return rec
+}
+
+// Fill makes *rec the record Record returns, reusing rec's Zones map (the
+// rest of rec is overwritten): a tick fills each slot of its writes again
+// instead of building a map per VM.
+func (s Site) Fill(rec *share.Record, d *domain.Domain, vm *state.VM, now time.Time, shares int) {
+	zones := rec.Zones
+	if zones == nil {
+		zones = make(map[string]share.ZoneEnergy, len(s.Zones))
+	}
+	clear(zones)
+	*rec = share.Record{
 		Schema:                share.SchemaVersion,
 		Host:                  s.HostName,
 		Domain:                d.Name,
@@ -65,7 +79,7 @@ func (s Site) Record(d *domain.Domain, vm state.VM, now time.Time, shares int) s
 		Sequence:              vm.Sequence,
 		Timestamp:             now,
 		IntervalSeconds:       s.Interval.Seconds(),
-		Zones:                 make(map[string]share.ZoneEnergy, len(s.Zones)),
+		Zones:                 zones,
 		VCPUs:                 d.VCPUs,
 		VCPUTimeNS:            vm.VCPUTimeNS,
 		CPUTimeNS:             vm.CPUTimeNS,
@@ -100,7 +114,6 @@ func (s Site) Record(d *domain.Domain, vm state.VM, now time.Time, shares int) s
 		// which the agent refuses at start with record_schema 1.
 		rec.Downgrade()
 	}
-	return rec
 }
 
 // ZoneInShare maps a counted zone to the record's zone: psys, the whole

@@ -13,7 +13,7 @@ import (
 // FuzzLoadState: whatever the state file holds, Load never panics or
 // hangs; it either refuses the file with an error naming it and the fix,
 // or returns a state that passes Validate and that Save then Load give
-// back identically.
+// back identically; Save's Encoder writes it as encoding/json does.
 func FuzzLoadState(f *testing.F) {
 	f.Add([]byte(good))
 	f.Add([]byte(`{"version":1}`))
@@ -43,6 +43,10 @@ func FuzzLoadState(f *testing.F) {
 		first, err := json.Marshal(st)
 		if err != nil {
 			t.Fatalf("loaded state does not encode: %v", err)
+		}
+		var enc Encoder
+		if ours, err := enc.Encode(st); err != nil || !bytes.Equal(ours, first) {
+			t.Fatalf("Encoder (%v) differs from encoding/json:\nours: %s\njson: %s", err, ours, first)
 		}
 		if err := st.Save(out, st.SavedAt); err != nil {
 			t.Fatalf("loaded state does not save: %v", err)

@@ -9,11 +9,7 @@
 package state
 
 import (
-	"encoding/json"
-	"fmt"
 	"time"
-
-	"github.com/google/renameio/v2"
 
 	"github.com/virtwatt/virtwatt/hostagent/powercurve"
 	"github.com/virtwatt/virtwatt/share"
@@ -139,15 +135,8 @@ func New() *State {
 // fsynced, renamed over path. After a crash or a power loss the file holds
 // either the previous state or this one, never a mix.
 func (s *State) Save(path string, now time.Time) error {
-	s.SavedAt = now
-	b, err := json.Marshal(s)
-	if err != nil {
-		return fmt.Errorf("state: encode: %w", err)
-	}
-	if err := renameio.WriteFile(path, b, 0o600); err != nil {
-		return fmt.Errorf("state file %s: %w (is the disk full or the directory missing?)", path, err)
-	}
-	return nil
+	var e Encoder
+	return e.Save(s, path, now)
 }
 
 // SinceInstance is the VM's energy in zone since its Instance began.

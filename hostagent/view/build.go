@@ -2,6 +2,7 @@ package view
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -16,8 +17,10 @@ import (
 // state's key of the provenance in force, always present), the host's
 // own, forgotten and pending energy and the embodied totals. The caller
 // adds the rest (power, intensity, curves, provenance labels) and the
-// domains (AddDomain, AddGone).
-func NewHost(now time.Time, t ledger.Totals, zones []string, cur string) *Host {
+// domains (AddDomain, AddGone); domains is how many it will add, about:
+// their figures are carved from a few arrays sized for that many, so that
+// building the view costs a handful of allocations, not several per VM.
+func NewHost(now time.Time, t ledger.Totals, zones []string, cur string, domains int) *Host {
 	s := &Host{
 		Time:           now,
 		UnattributedUJ: t.UnattributedUJ,
@@ -36,18 +39,25 @@ func NewHost(now time.Time, t ledger.Totals, zones []string, cur string) *Host {
 	slices.SortFunc(s.HostEnergy, func(a, b ZoneCounter) int {
 		return cmp.Or(strings.Compare(a.Kind, b.Kind), cmp.Compare(a.Socket, b.Socket))
 	})
+	s.cur = cur
+	s.curMethod, s.curModel = state.SplitProvenanceKey(cur)
+	s.hint = max(domains, 1)
+	s.Domains = make([]Domain, 0, domains)
 	return s
 }
 
 // AddDomain adds a listed domain d with its state vm, its power over the
-// last split by zone (nil: none yet; copied) and its CPU share of the host.
-// cur is the provenance in force (NewHost).
-func (s *Host) AddDomain(d *domain.Domain, vm *state.VM, cur string, powerW map[string]float64, cpuShare float64) {
-	ds := s.domain(d.UUID, vm, cur)
+// last split by zone (nil: none yet) and its CPU share of the host.
+func (s *Host) AddDomain(d *domain.Domain, vm *state.VM, powerW map[string]float64, cpuShare float64) {
+	ds := s.domain(d.UUID, vm)
 	ds.Name, ds.State, ds.VCPUs, ds.Labels, ds.CPUShare = d.Name, string(d.State), d.VCPUs, d.Labels, cpuShare
-	ds.PowerW = make(map[string]float64, len(s.Zones))
-	for z, w := range powerW {
-		ds.PowerW[z] = w
+	ds.PowerW = s.floats(len(s.Zones))
+	for i, z := range s.Zones {
+		w, ok := powerW[z]
+		if !ok {
+			w = math.NaN() // no figure (Domain.Power)
+		}
+		ds.PowerW[i] = w
 	}
 	s.Domains = append(s.Domains, ds)
 }
@@ -55,27 +65,73 @@ func (s *Host) AddDomain(d *domain.Domain, vm *state.VM, cur string, powerW map[
 // AddGone adds a domain no longer listed, which keeps its counters (state
 // "gone") until it is forgotten, so that Σ domains + unattributed +
 // forgotten + pending = host energy holds on the view.
-func (s *Host) AddGone(uuid string, vm *state.VM, cur string) {
-	ds := s.domain(uuid, vm, cur)
+func (s *Host) AddGone(uuid string, vm *state.VM) {
+	ds := s.domain(uuid, vm)
 	ds.Name, ds.State, ds.Labels = vm.Name, "gone", vm.Labels
 	s.Domains = append(s.Domains, ds)
 }
 
 // domain is the counters of a domain's view.
-func (s *Host) domain(uuid string, vm *state.VM, cur string) Domain {
+func (s *Host) domain(uuid string, vm *state.VM) Domain {
+	n := len(s.Zones)
 	ds := Domain{
 		UUID:      uuid,
-		UsageUJ:   make(map[string]uint64, len(s.Zones)),
-		IdleUJ:    make(map[string]uint64, len(s.Zones)),
+		UsageUJ:   s.uints(n),
+		IdleUJ:    s.uints(n),
 		CPUTimeNS: vm.CPUTimeNS,
 	}
 	ds.EmbodiedUG, ds.Emissions = vm.EmbodiedUG, vm.Emissions
-	for _, z := range s.Zones {
-		ds.UsageUJ[z] = vm.Zones[z].UsageUJ
-		ds.IdleUJ[z] = vm.Zones[z].IdleUJ
+	for i, z := range s.Zones {
+		e := vm.Zones[z]
+		ds.UsageUJ[i], ds.IdleUJ[i] = e.UsageUJ, e.IdleUJ
 	}
-	ds.ByProvenance = domainByProvenance(vm, s.Zones, cur, ds.UsageUJ, ds.IdleUJ)
+	if _, other := otherProvenance(vm.ZonesByProvenance, s.cur); !other {
+		// Everything under the current provenance (every tick of a host
+		// that never changed meter): its energy is the totals.
+		pe := s.provenances()
+		pe[0] = ProvenanceEnergy{Method: s.curMethod, Model: s.curModel, UsageUJ: ds.UsageUJ, IdleUJ: ds.IdleUJ}
+		ds.ByProvenance = pe
+	} else {
+		ds.ByProvenance = domainByProvenance(vm, s.Zones, s.cur)
+	}
 	return ds
+}
+
+// arena is what a Host's domains' figures are carved from.
+type arena struct {
+	u  []uint64
+	f  []float64
+	pe []ProvenanceEnergy
+}
+
+// uints is n counters from the arena (a new chunk, sized for the hinted
+// number of domains, when it runs out).
+func (s *Host) uints(n int) []uint64 {
+	if len(s.arena.u) < n {
+		s.arena.u = make([]uint64, max(n, 2*n*s.hint))
+	}
+	r := s.arena.u[:n:n]
+	s.arena.u = s.arena.u[n:]
+	return r
+}
+
+func (s *Host) floats(n int) []float64 {
+	if len(s.arena.f) < n {
+		s.arena.f = make([]float64, max(n, n*s.hint))
+	}
+	r := s.arena.f[:n:n]
+	s.arena.f = s.arena.f[n:]
+	return r
+}
+
+// provenances is a one-element slice from the arena.
+func (s *Host) provenances() []ProvenanceEnergy {
+	if len(s.arena.pe) < 1 {
+		s.arena.pe = make([]ProvenanceEnergy, s.hint)
+	}
+	r := s.arena.pe[:1:1]
+	s.arena.pe = s.arena.pe[1:]
+	return r
 }
 
 // provenanceKeys is the keys of m and the current provenance, sorted.
@@ -113,23 +169,17 @@ func hostEnergyByProvenance(total map[string]uint64, byProv map[string]map[strin
 }
 
 // domainByProvenance is vm's energy by provenance over zones, the current
-// provenance always present. usage and idle are the VM's totals by zone
-// (the view's own maps): while everything is booked under the current
-// provenance — every tick of a host that never changed meter — they are
-// its energy, so no maps are built.
-func domainByProvenance(vm *state.VM, zones []string, cur string, usage, idle map[string]uint64) []ProvenanceEnergy {
-	if _, other := otherProvenance(vm.ZonesByProvenance, cur); !other {
-		method, model := state.SplitProvenanceKey(cur)
-		return []ProvenanceEnergy{{Method: method, Model: model, UsageUJ: usage, IdleUJ: idle}}
-	}
+// provenance (cur) always present, for a VM with energy booked under
+// another provenance.
+func domainByProvenance(vm *state.VM, zones []string, cur string) []ProvenanceEnergy {
 	out := make([]ProvenanceEnergy, 0, 1+len(vm.ZonesByProvenance))
 	for _, p := range provenanceKeys(vm.ZonesByProvenance, cur) {
 		method, model := state.SplitProvenanceKey(p)
 		pe := ProvenanceEnergy{Method: method, Model: model,
-			UsageUJ: make(map[string]uint64, len(zones)), IdleUJ: make(map[string]uint64, len(zones))}
-		for _, z := range zones {
+			UsageUJ: make([]uint64, len(zones)), IdleUJ: make([]uint64, len(zones))}
+		for i, z := range zones {
 			e := vm.ZonesByProvenance[p][z]
-			pe.UsageUJ[z], pe.IdleUJ[z] = e.UsageUJ, e.IdleUJ
+			pe.UsageUJ[i], pe.IdleUJ[i] = e.UsageUJ, e.IdleUJ
 		}
 		out = append(out, pe)
 	}

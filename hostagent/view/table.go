@@ -24,9 +24,10 @@ func WriteTable(w io.Writer, s *Host) error {
 	total := map[string]float64{}
 	for _, d := range doms {
 		line := fmt.Sprintf("%s\t%s\t%d\t%.1f\t", d.Name, d.State, d.VCPUs, 100*d.CPUShare)
-		for _, z := range s.Zones {
-			line += fmt.Sprintf("%.2f\t", d.PowerW[z])
-			total[z] += d.PowerW[z]
+		for i, z := range s.Zones {
+			w, _ := d.Power(i)
+			line += fmt.Sprintf("%.2f\t", w)
+			total[z] += w
 		}
 		fmt.Fprintln(tw, line)
 	}

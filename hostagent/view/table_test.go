@@ -12,8 +12,8 @@ func TestWriteTable(t *testing.T) {
 		Zones:      []string{"package", "dram"},
 		HostPowerW: map[string]float64{"package": 100, "dram": 10},
 		Domains: []Domain{
-			{Name: "web", State: "running", VCPUs: 4, CPUShare: 0.25, PowerW: map[string]float64{"package": 30, "dram": 3}},
-			{Name: "db", State: "running", VCPUs: 2, CPUShare: 0.125, PowerW: map[string]float64{"package": 20, "dram": 2}},
+			{Name: "web", State: "running", VCPUs: 4, CPUShare: 0.25, PowerW: []float64{30, 3}},
+			{Name: "db", State: "running", VCPUs: 2, CPUShare: 0.125, PowerW: []float64{20, 2}},
 		},
 	}
 	var b strings.Builder

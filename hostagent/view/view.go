@@ -5,6 +5,7 @@
 package view
 
 import (
+	"math"
 	"time"
 
 	"github.com/virtwatt/virtwatt/hostagent/state"
@@ -51,6 +52,11 @@ type Host struct {
 	// Intensity is the grid carbon intensity in force at this tick
 	// (GramsPerKWh 0: not set; Time zero: a constant, with no age).
 	Intensity Intensity
+
+	// What NewHost, AddDomain and AddGone build with.
+	cur, curMethod, curModel string // the provenance in force
+	hint                     int    // domains expected
+	arena                    arena
 }
 
 // Intensity is a grid carbon intensity and where it came from.
@@ -69,10 +75,10 @@ type ZoneCounter struct {
 }
 
 // ProvenanceEnergy is a VM's cumulative energy per zone obtained by one
-// (Method, Model).
+// (Method, Model), by index in Host.Zones.
 type ProvenanceEnergy struct {
 	Method, Model   string
-	UsageUJ, IdleUJ map[string]uint64
+	UsageUJ, IdleUJ []uint64
 }
 
 // Domain is one VM's cumulative and last-tick figures.
@@ -80,15 +86,29 @@ type Domain struct {
 	UUID, Name, State string
 	VCPUs             int
 	Labels            map[string]string
-	UsageUJ, IdleUJ   map[string]uint64 // cumulative per zone
+	// UsageUJ and IdleUJ are cumulative, by index in Host.Zones.
+	UsageUJ, IdleUJ []uint64
 	// ByProvenance is UsageUJ and IdleUJ by provenance, sorted, the
 	// view's current one always present (Σ = UsageUJ, IdleUJ).
 	ByProvenance []ProvenanceEnergy
-	PowerW       map[string]float64 // over the last split, per zone
-	CPUTimeNS    uint64             // cumulative, monotonic
-	CPUShare     float64            // of host capacity over the last split (0..1)
+	// PowerW is the power over the last split, by index in Host.Zones
+	// (see Power); nil when there is none (a domain no longer listed, the
+	// first split).
+	PowerW    []float64
+	CPUTimeNS uint64  // cumulative, monotonic
+	CPUShare  float64 // of host capacity over the last split (0..1)
 	// EmbodiedUG is the VM's embodied emissions and Emissions its energy's
 	// emissions by part (dynamic, idle), µg CO2e, cumulative (state.VM).
 	EmbodiedUG uint64
 	Emissions  state.Emissions
+}
+
+// Power is the domain's power in the i-th zone of Host.Zones over the last
+// split, and whether there is a figure for it (a zone whose split was
+// refused at every split since the domain was first listed has none).
+func (d *Domain) Power(i int) (float64, bool) {
+	if i >= len(d.PowerW) || math.IsNaN(d.PowerW[i]) {
+		return 0, false
+	}
+	return d.PowerW[i], true
 }
