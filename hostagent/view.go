@@ -11,7 +11,7 @@ import (
 // split): the domains are the last view's.
 func (a *Agent) storeHostView(now time.Time, hostPower map[string]float64) {
 	prev := a.snap.Load()
-	s := a.hostView(now, hostPower)
+	s := a.hostView(now, hostPower, 0)
 	if prev != nil {
 		s.Domains = prev.Domains
 	}
@@ -19,8 +19,8 @@ func (a *Agent) storeHostView(now time.Time, hostPower map[string]float64) {
 }
 
 // hostView is the host part of this tick's view.
-func (a *Agent) hostView(now time.Time, hostPower map[string]float64) *view.Host {
-	s := view.NewHost(now, a.ledger.Totals(), a.cfg.Zones, a.provenanceKey())
+func (a *Agent) hostView(now time.Time, hostPower map[string]float64, domains int) *view.Host {
+	s := view.NewHost(now, a.ledger.Totals(), a.cfg.Zones, a.provenanceKey(), domains)
 	s.HostPowerW = hostPower
 	s.Intensity = a.intensityView()
 	s.IdleModel, s.Curves = a.curveView()
@@ -32,18 +32,16 @@ func (a *Agent) hostView(now time.Time, hostPower map[string]float64) *view.Host
 // those of domains no longer listed, which keep their counters until
 // forgotten.
 func (a *Agent) storeView(now time.Time, hostPower map[string]float64, doms []domain.Domain) {
-	s := a.hostView(now, hostPower)
-	cur := a.provenanceKey()
-	s.Domains = make([]view.Domain, 0, len(doms))
+	s := a.hostView(now, hostPower, len(a.st.VMs))
 	for i := range doms {
 		d := &doms[i]
 		if vm := a.st.VMs[d.UUID]; vm != nil {
-			s.AddDomain(d, vm, cur, a.tickBuf.power[d.UUID], a.tickBuf.share[d.UUID])
+			s.AddDomain(d, vm, a.tickBuf.power[d.UUID], a.tickBuf.share[d.UUID])
 		}
 	}
 	for uuid, vm := range a.st.VMs {
 		if _, listed := a.split.raw[uuid]; !listed {
-			s.AddGone(uuid, vm, cur)
+			s.AddGone(uuid, vm)
 		}
 	}
 	a.snap.Store(s)
