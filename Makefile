@@ -57,6 +57,8 @@ test: deps vet build unit fuzz e2e
 # The host tick against its syscall floor, tick by tick in ABBA order (hostagent's BenchmarkABBA,
 # internal/benchfloor), at BENCH_VMS VMs on tmpfs and on the checkout's file system. Not part of test.
 #   make bench BENCH_VMS="100 1000 10000"   BENCH_TICKS=40   BENCH_DIRS="/dev/shm $(CURDIR)/.bench"
+# 10,000 VMs on ext4 take several seconds a tick: BENCH_TICKS=10. Where the agent's and the floor's
+# 3 directories per VM do not both fit under RLIMIT_NOFILE, each holds half of it (the line says so).
 BENCH_VMS   ?= 1000
 BENCH_TICKS ?= 40
 BENCH_DIRS  ?= /dev/shm $(CURDIR)/.bench
