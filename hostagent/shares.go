@@ -24,7 +24,7 @@ func (a *Agent) planShares(now time.Time, doms []domain.Domain) {
 		if !a.shares.Due(d) {
 			continue
 		}
-		vm := a.vmState(d)
+		vm := a.tickBuf.states[i] // splitTick's a.vmState(d)
 		if rec, ok := a.shares.Existing(d); ok {
 			a.checkExisting(d, vm, rec)
 		}

@@ -61,13 +61,17 @@ func (a *Agent) splitTick(now time.Time, cpu procstat.CPU, doms []domain.Domain)
 		b.power = map[string]map[string]float64{}
 		b.share = map[string]float64{}
 	}
+	b.states = b.states[:0]
+	for i := range doms {
+		b.states = append(b.states, a.vmState(&doms[i]))
+	}
 	if !a.split.ok {
 		a.split.ok = true
 		a.split.time, a.split.cpu = now, cpu
 		a.ledger.Unattribute() // measured before any baseline: nobody to give it to
 		for i := range doms {
 			d := &doms[i]
-			a.vmState(d).LastSeen = now
+			b.states[i].LastSeen = now
 			a.split.raw[d.UUID] = rawTimes{vcpu: d.VCPUTimeNS, cpu: d.CPUTimeNS}
 		}
 		return
@@ -84,11 +88,10 @@ func (a *Agent) splitTick(now time.Time, cpu procstat.CPU, doms []domain.Domain)
 	}
 	busy = min(busy, capacity)
 
-	b.vms, b.keys, b.vcpuD, b.cpuD, b.states = b.vms[:0], b.keys[:0], b.vcpuD[:0], b.cpuD[:0], b.states[:0]
+	b.vms, b.keys, b.vcpuD, b.cpuD = b.vms[:0], b.keys[:0], b.vcpuD[:0], b.cpuD[:0]
 	clear(b.raw)
 	for i := range doms {
 		d := &doms[i]
-		b.states = append(b.states, a.vmState(d))
 		prev, seen := a.split.raw[d.UUID]
 		el := uint64(elapsed.Nanoseconds())
 		dv, keepV := counterDelta(d.VCPUTimeNS, prev.vcpu, seen, el*uint64(max(d.VCPUs, 1))+el/4+slackNS)

@@ -35,9 +35,9 @@ func (a *Agent) storeView(now time.Time, hostPower map[string]float64, doms []do
 	s := a.hostView(now, hostPower, len(a.st.VMs))
 	for i := range doms {
 		d := &doms[i]
-		if vm := a.st.VMs[d.UUID]; vm != nil {
-			s.AddDomain(d, vm, a.tickBuf.power[d.UUID], a.tickBuf.share[d.UUID])
-		}
+		// a.st.VMs[d.UUID], looked up by splitTick (a listed domain is
+		// never forgotten)
+		s.AddDomain(d, a.tickBuf.states[i], a.tickBuf.power[d.UUID], a.tickBuf.share[d.UUID])
 	}
 	for uuid, vm := range a.st.VMs {
 		if _, listed := a.split.raw[uuid]; !listed {

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/google/renameio/v2"
-
 	"github.com/virtwatt/virtwatt/share"
 )
 
@@ -22,6 +20,14 @@ import (
 type Encoder struct {
 	buf  []byte
 	keys [3][]string // scratch for sorting map keys, by nesting level
+	// The sorted keys of the maps with a key per VM (vms, dirs, the
+	// baseline's domains), kept while their key sets stay the same:
+	// checking that costs a lookup per key, sorting again far more.
+	vmKeys, dirKeys, domKeys []string
+	// The last time encoded: a tick's VMs were all last seen at the same
+	// instant, and formatting a time costs more than comparing one.
+	lastTime     time.Time
+	lastTimeJSON []byte
 }
 
 // Encode returns s encoded (valid until the next call).
@@ -41,15 +47,6 @@ func (e *Encoder) Save(s *State, path string, now time.Time) error {
 		return fmt.Errorf("state: encode: %w", err)
 	}
 	return WriteFile(path, b)
-}
-
-// WriteFile replaces path with b, an encoded state, atomically: a temp
-// file in the same directory, fsynced, renamed over path.
-func WriteFile(path string, b []byte) error {
-	if err := renameio.WriteFile(path, b, 0o600); err != nil {
-		return fmt.Errorf("state file %s: %w (is the disk full or the directory missing?)", path, err)
-	}
-	return nil
 }
 
 func (e *Encoder) appendState(b []byte, s *State) ([]byte, error) {
@@ -83,7 +80,7 @@ func (e *Encoder) appendState(b []byte, s *State) ([]byte, error) {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, '{')
-		for i, k := range sorted(e, 0, s.VMs) {
+		for i, k := range cachedKeys(&e.vmKeys, s.VMs) {
 			b = appendKey(b, i, k)
 			if b, err = e.appendVM(b, s.VMs[k]); err != nil {
 				return nil, err
@@ -96,9 +93,9 @@ func (e *Encoder) appendState(b []byte, s *State) ([]byte, error) {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, '{')
-		for i, k := range sorted(e, 0, s.Dirs) {
+		for i, k := range cachedKeys(&e.dirKeys, s.Dirs) {
 			b = appendKey(b, i, k)
-			if b, err = appendTime(b, s.Dirs[k]); err != nil {
+			if b, err = e.appendTime(b, s.Dirs[k]); err != nil {
 				return nil, err
 			}
 		}
@@ -154,7 +151,7 @@ func (e *Encoder) appendVM(b []byte, vm *VM) ([]byte, error) {
 	b = append(b, `,"cpu_time_ns":`...)
 	b = strconv.AppendUint(b, vm.CPUTimeNS, 10)
 	b = append(b, `,"last_seen":`...)
-	if b, err = appendTime(b, vm.LastSeen); err != nil {
+	if b, err = e.appendTime(b, vm.LastSeen); err != nil {
 		return nil, err
 	}
 	if len(vm.Labels) > 0 {
@@ -233,7 +230,7 @@ func (e *Encoder) appendBaseline(b []byte, bl *Baseline) ([]byte, error) {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, '{')
-		for i, k := range sorted(e, 1, bl.Domains) {
+		for i, k := range cachedKeys(&e.domKeys, bl.Domains) {
 			b = appendKey(b, i, k)
 			d := bl.Domains[k]
 			b = append(b, '[')
@@ -301,6 +298,46 @@ func sorted[V any](e *Encoder, lvl int, m map[string]V) []string {
 	slices.Sort(keys)
 	e.keys[lvl] = keys
 	return keys
+}
+
+// cachedKeys is m's keys sorted: *keys when it holds exactly m's keys
+// (as many, each in m), else sorted again into *keys.
+func cachedKeys[V any](keys *[]string, m map[string]V) []string {
+	if len(*keys) == len(m) {
+		same := true
+		for _, k := range *keys {
+			if _, ok := m[k]; !ok {
+				same = false
+				break
+			}
+		}
+		if same {
+			return *keys
+		}
+	}
+	ks := (*keys)[:0]
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	*keys = ks
+	return ks
+}
+
+// appendTime is appendTime with the last time's encoding kept: t equal
+// to it in every part (==: instant, monotonic reading and location) is
+// encoded the same.
+func (e *Encoder) appendTime(b []byte, t time.Time) ([]byte, error) {
+	if t == e.lastTime && e.lastTimeJSON != nil {
+		return append(b, e.lastTimeJSON...), nil
+	}
+	n := len(b)
+	b, err := appendTime(b, t)
+	if err != nil {
+		return nil, err
+	}
+	e.lastTime, e.lastTimeJSON = t, append(e.lastTimeJSON[:0], b[n:]...)
+	return b, nil
 }
 
 // appendKey appends the i-th key of an object (with its comma) and the colon.

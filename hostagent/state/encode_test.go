@@ -217,3 +217,39 @@ func TestEncoderDoesNotAllocate(t *testing.T) {
 		t.Fatalf("%v allocations per encoding of 100 VMs, want 0", n)
 	}
 }
+
+// One Encoder over a state that changes as a host's does from tick to
+// tick — a VM replaced by another (same count, other key), every VM seen
+// at the new instant, a time equal but in another location — still
+// writes what encoding/json writes.
+func TestEncoderAcrossTicks(t *testing.T) {
+	st := New()
+	now := time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC)
+	for i := range 50 {
+		st.VMs[fmt.Sprintf("uuid-%02d", i)] = &VM{Name: fmt.Sprintf("vm-%d", i), LastSeen: now}
+		st.Dirs[fmt.Sprintf("vm-%d", i)] = now
+	}
+	st.Baseline = &Baseline{Domains: map[string][2]uint64{"uuid-00": {1, 2}}}
+	var e Encoder
+	for tick := range 20 {
+		now = now.Add(time.Second)
+		old, nu := fmt.Sprintf("uuid-%02d", tick), fmt.Sprintf("uuid-new-%02d", tick)
+		st.VMs[nu] = st.VMs[old]
+		delete(st.VMs, old)
+		delete(st.Dirs, fmt.Sprintf("vm-%d", tick))
+		st.Dirs[fmt.Sprintf("new-%d", tick)] = now
+		delete(st.Baseline.Domains, old)
+		st.Baseline.Domains[nu] = [2]uint64{uint64(tick), 0}
+		for _, vm := range st.VMs {
+			vm.LastSeen = now
+		}
+		if tick%3 == 0 {
+			st.VMs[nu].LastSeen = now.In(time.FixedZone("CET", 3600)) // same instant, another zone
+		}
+		want, _ := json.Marshal(st)
+		got, err := e.Encode(st)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("tick %d (%v):\ngot  %s\nwant %s", tick, err, got, want)
+		}
+	}
+}
