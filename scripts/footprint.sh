@@ -52,16 +52,17 @@ host() {
   return 1
 }
 
-# breakdown PID: where its RSS is: anonymous memory, its executable's
-# pages, shared libraries' pages (and their PSS: shared with libvirtd).
+# breakdown PID: where its RSS is: anonymous memory (heap, stacks, written
+# data), and the file pages mapped of its executable and of shared
+# libraries (with their PSS: shared with libvirtd and others).
 breakdown() {
   local exe
   exe=$(readlink "/proc/$1/exe")
   awk -v exe="$exe" '
     /^[0-9a-f]+-[0-9a-f]+ /{ path=""; for (i = 6; i <= NF; i++) path = path (i > 6 ? " " : "") $i
       kind = path == exe ? "exe" : path ~ /\.so/ ? "lib" : path == "" || path ~ /^\[/ ? "anon" : "other"; next }
-    /^Rss:/{ rss[kind] += $2 } /^Pss:/{ pss[kind] += $2 } /^Anonymous:/{ an += $2 }
-    END{ printf "%45s anonymous %.1f MB, executable %.1f MB, libraries %.1f MB (PSS %.1f), other %.1f MB\n",
+    /^Rss:/{ rss[kind] += $2 } /^Pss:/{ pss[kind] += $2 } /^Anonymous:/{ an += $2; rss[kind] -= $2 }
+    END{ printf "%45s anonymous %.1f MB, executable %.1f MB, libraries %.1f MB (PSS %.1f), other files %.1f MB\n",
       "", an/1024, rss["exe"]/1024, rss["lib"]/1024, pss["lib"]/1024, rss["other"]/1024 }' "/proc/$1/smaps"
 }
 
