@@ -18,8 +18,10 @@ import (
 // (and the power curve, one per host) go through encoding/json. An
 // Encoder is not safe for concurrent use; its zero value is ready.
 type Encoder struct {
-	buf  []byte
-	keys [3][]string // scratch for sorting map keys, by nesting level
+	buf []byte
+	// keys is each nesting level's last sorted map keys (cachedKeys):
+	// every VM's zone maps have the same few keys.
+	keys, zoneKeys [3][]string // zoneKeys: of zone maps only
 	// The sorted keys of the maps with a key per VM (vms, dirs, the
 	// baseline's domains), kept while their key sets stay the same:
 	// checking that costs a lookup per key, sorting again far more.
@@ -64,7 +66,7 @@ func (e *Encoder) appendState(b []byte, s *State) ([]byte, error) {
 	b = e.appendUints(b, s.HostEnergyUJ, 0)
 	if len(s.HostEnergyByProvenanceUJ) > 0 {
 		b = append(b, `,"host_energy_by_provenance_uj":{`...)
-		keys := sorted(e, 0, s.HostEnergyByProvenanceUJ)
+		keys := cachedKeys(&e.keys[0], s.HostEnergyByProvenanceUJ)
 		for i, k := range keys {
 			b = appendKey(b, i, k)
 			b = e.appendUints(b, s.HostEnergyByProvenanceUJ[k], 1)
@@ -156,7 +158,7 @@ func (e *Encoder) appendVM(b []byte, vm *VM) ([]byte, error) {
 	}
 	if len(vm.Labels) > 0 {
 		b = append(b, `,"labels":{`...)
-		for i, k := range sorted(e, 1, vm.Labels) {
+		for i, k := range cachedKeys(&e.keys[1], vm.Labels) {
 			b = appendKey(b, i, k)
 			b = appendString(b, vm.Labels[k])
 		}
@@ -183,7 +185,7 @@ func (e *Encoder) appendVM(b []byte, vm *VM) ([]byte, error) {
 	}
 	if len(vm.ZonesByProvenance) > 0 {
 		b = append(b, `,"zones_by_provenance":{`...)
-		for i, k := range sorted(e, 1, vm.ZonesByProvenance) {
+		for i, k := range cachedKeys(&e.keys[1], vm.ZonesByProvenance) {
 			b = appendKey(b, i, k)
 			b = e.appendZones(b, vm.ZonesByProvenance[k], 2)
 		}
@@ -263,7 +265,7 @@ func (e *Encoder) appendUints(b []byte, m map[string]uint64, lvl int) []byte {
 		return append(b, "null"...)
 	}
 	b = append(b, '{')
-	for i, k := range sorted(e, lvl, m) {
+	for i, k := range cachedKeys(&e.keys[lvl], m) {
 		b = appendKey(b, i, k)
 		b = strconv.AppendUint(b, m[k], 10)
 	}
@@ -276,7 +278,7 @@ func (e *Encoder) appendZones(b []byte, m map[string]share.ZoneEnergy, lvl int) 
 		return append(b, "null"...)
 	}
 	b = append(b, '{')
-	for i, k := range sorted(e, lvl, m) {
+	for i, k := range cachedKeys(&e.zoneKeys[lvl], m) {
 		b = appendKey(b, i, k)
 		z := m[k]
 		b = append(b, `{"usage_uj":`...)
@@ -286,18 +288,6 @@ func (e *Encoder) appendZones(b []byte, m map[string]share.ZoneEnergy, lvl int) 
 		b = append(b, '}')
 	}
 	return append(b, '}')
-}
-
-// sorted is m's keys sorted, in scratch level lvl (valid until the next
-// call at that level): each nesting level of maps has its own.
-func sorted[V any](e *Encoder, lvl int, m map[string]V) []string {
-	keys := e.keys[lvl][:0]
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	e.keys[lvl] = keys
-	return keys
 }
 
 // cachedKeys is m's keys sorted: *keys when it holds exactly m's keys
@@ -359,13 +349,21 @@ func appendTime(b []byte, t time.Time) ([]byte, error) {
 	return append(b, '"'), nil
 }
 
+// plain is the bytes appendString copies as they are.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendString appends s as encoding/json's Marshal does. A string of
 // printable ASCII other than ", \, <, > and & (every UUID, instance id,
 // zone and usual name) is copied as it is; any other goes through
 // encoding/json (HTML escaping, invalid UTF-8, U+2028…).
 func appendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !plain[s[i]] {
 			q, _ := json.Marshal(s) // a string always encodes
 			return append(b, q...)
 		}
