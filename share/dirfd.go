@@ -217,6 +217,17 @@ func (d *vmDirs) close(b *DirBudget) {
 	d.untilCheck, d.dram = 0, false
 }
 
+// heldFDs is how many descriptors d holds with a place in the budget.
+func (d *vmDirs) heldFDs() int {
+	n := 0
+	for k, h := range d.held {
+		if h && *d.fd(k) >= 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // release closes the descriptors opened for one write only (no place in
 // the budget); held ones stay.
 func (d *vmDirs) release() {

@@ -135,17 +135,20 @@ func openFDs(t *testing.T) int {
 // and writes work again once descriptors are back.
 func TestWriterEMFILE(t *testing.T) {
 	w, root := newTestWriter(t)
-	w.SetDirBudget(NewDirBudget(1000)) // the limit is lowered below it: not the budget's doing
+	// warm holds no directory, so the Writer has none to give back when
+	// descriptors run out (see TestWriterAtFDLimitShedsHeldDirs)...
+	w.SetDirBudget(NewDirBudget(0))
 	if err := w.Write("warm", testRecord(1, 1, 1), true); err != nil {
 		t.Fatal(err)
 	}
+	w.SetDirBudget(NewDirBudget(1000)) // ...and the limit is lowered below the budget: not the budget's doing
 	var old syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
 		t.Fatal(err)
 	}
 	before := openFDs(t)
 	low := old
-	low.Cur = uint64(before + 2) // the VM dir and one zone, not the temp file
+	low.Cur = uint64(before + 1) // the VM dir and one zone, not the temp file (openFDs counts its own)
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,11 @@ import (
 // is opened for each write, O_PATH|O_NOFOLLOW one component at a time
 // from the root, and closed when the write ends (two more system calls
 // per directory, no allocation), so that many VMs under a low open-files
-// limit cost time, not EMFILE. Every
+// limit cost time, not EMFILE. A write that finds the process out of
+// descriptors anyway (the rest of the process grew into the budget)
+// gives held directories back, lowers the budget to what stays held and
+// is done again: it is not lost while the Writer has descriptors to
+// spare. Every
 // CheckEvery-th write of a VM (and its first one, and any write whose hot
 // path meets a changed tree) is a full check instead: each directory is
 // looked at by name from its parent (lstat), reopened when it is no longer
@@ -264,6 +268,20 @@ func (w *Writer) Write(name string, rec *Record, hasDRAM bool) error {
 	}
 	d := w.vm(name)
 	defer d.release()
+	err := w.writeVM(d, name, rec, hasDRAM)
+	// Out of descriptors: give held directories back and write again,
+	// rather than lose the write while the Writer sits on descriptors it
+	// can spare (a write needs at most writeFDs at once; each shed frees
+	// at least one).
+	for try := 0; try < writeFDs && outOfFDs(err) && w.shed(d); try++ {
+		err = w.writeVM(d, name, rec, hasDRAM)
+	}
+	return err
+}
+
+// writeVM is one attempt at Write's work on d, through the hot path when
+// d is due no full check.
+func (w *Writer) writeVM(d *vmDirs, name string, rec *Record, hasDRAM bool) error {
 	if d.untilCheck > 0 && (!hasDRAM || d.dram) {
 		file, err := w.openHot(d, hasDRAM)
 		if err == nil {
@@ -288,6 +306,31 @@ func (w *Writer) Write(name string, rec *Record, hasDRAM bool) error {
 	}
 	d.untilCheck, d.dram = w.CheckEvery-1, hasDRAM
 	return nil
+}
+
+// writeFDs is the most descriptors one write holds at once: the VM
+// directory, its zone directories, the temporary file.
+const writeFDs = 1 + nZones + 1
+
+// shed closes held directories after a write of d ran out of descriptors
+// (EMFILE, ENFILE: the process's other descriptors grew into the budget):
+// d's, or when d holds none, another VM's of this Writer; the budget is
+// lowered to what stays held (DirBudget.exhausted), so that the VM shed
+// is written through the per-write path from then on (its next write is
+// a full check). It reports whether a descriptor was freed.
+func (w *Writer) shed(d *vmDirs) bool {
+	freed := d.heldFDs()
+	d.close(w.dirs)
+	for _, o := range w.vms {
+		if freed > 0 {
+			break
+		}
+		if freed = o.heldFDs(); freed > 0 {
+			o.close(w.dirs)
+		}
+	}
+	w.dirs.exhausted()
+	return freed > 0
 }
 
 // noteFDs lowers the budget to what is held when err says the process
