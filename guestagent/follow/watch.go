@@ -107,6 +107,22 @@ func (w *Watcher) add(wd *int, path string, mask uint32) {
 	w.logger.Debug("watching for changes", "path", path)
 }
 
+// rewatch drops both watches and adds them again, on what the names are
+// now (w.mu held).
+func (w *Watcher) rewatch() {
+	if w.closed {
+		return
+	}
+	for _, wd := range []*int{&w.parentWD, &w.dirWD} {
+		if *wd >= 0 {
+			_, _ = unix.InotifyRmWatch(w.fd, uint32(*wd))
+			*wd = -1
+		}
+	}
+	w.add(&w.parentWD, w.parent, parentMask)
+	w.add(&w.dirWD, w.dir, dirMask)
+}
+
 // Close stops watching.
 func (w *Watcher) Close() error {
 	w.mu.Lock()
@@ -169,12 +185,15 @@ func (w *Watcher) handle(b []byte) bool {
 		w.events++
 		switch {
 		case mask&unix.IN_Q_OVERFLOW != 0:
-			poke = true // events were lost: look
+			// Events were lost, the share directory's going or coming
+			// among them maybe: watch both names afresh, and look.
+			w.rewatch()
+			poke = true
 		case wd == w.dirWD && mask&(unix.IN_DELETE_SELF|unix.IN_MOVE_SELF|unix.IN_IGNORED) != 0:
 			// The directory went away or was renamed (the watch would
 			// follow it): watch the name again when it is back.
-			if mask&unix.IN_IGNORED == 0 {
-				_, _ = unix.InotifyRmWatch(w.fd, uint32(wd))
+			if mask&unix.IN_IGNORED == 0 && !w.closed {
+				_, _ = unix.InotifyRmWatch(w.fd, uint32(wd)) // never once Close may have closed w.fd
 			}
 			w.dirWD = -1
 			poke = true
