@@ -43,8 +43,12 @@ type Watcher struct {
 
 	mu              sync.Mutex
 	dirWD, parentWD int // -1: not watched
-	closed          bool
-	events          uint64 // events read, for tests
+	// dirDev, dirIno: what the share directory's name was when dirWD was
+	// added; refreshes counts Refresh calls, for the recheck.
+	dirDev, dirIno uint64
+	refreshes      uint64
+	closed         bool
+	events         uint64 // events read, for tests
 }
 
 // Masks of the two watches.
@@ -82,16 +86,52 @@ func NewWatcher(dir string, logger *slog.Logger) (*Watcher, error) {
 func (w *Watcher) C() <-chan struct{} { return w.poke }
 
 // Refresh watches dir and its parent if they exist and are not watched
-// yet. It makes no system call while both are watched, and is meant to be
-// called on every poll.
+// yet. It is meant to be called on every poll; while both are watched it
+// makes no system call but, every recheckEvery-th call, a stat of dir: a
+// file system mounted on dir's name or unmounted from it (a virtiofs or
+// 9p share mounted again) raises no event, and the watch would stay on
+// what the name was.
 func (w *Watcher) Refresh() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.closed || w.parentWD >= 0 && w.dirWD >= 0 {
+	if w.closed {
 		return
 	}
+	if w.parentWD >= 0 && w.dirWD >= 0 {
+		w.refreshes++
+		if w.refreshes%recheckEvery != 0 || w.sameDir() {
+			return
+		}
+		_, _ = unix.InotifyRmWatch(w.fd, uint32(w.dirWD))
+		w.dirWD = -1
+	}
 	w.add(&w.parentWD, w.parent, parentMask)
+	w.addDir()
+}
+
+// recheckEvery is how many Refresh calls apart the share directory's
+// name is looked at again.
+const recheckEvery = 10
+
+// sameDir reports whether dir's name is still what was watched.
+func (w *Watcher) sameDir() bool {
+	var st unix.Stat_t
+	return unix.Stat(w.dir, &st) == nil && st.Dev == w.dirDev && st.Ino == w.dirIno
+}
+
+// addDir watches dir unless it is watched, remembering what it was (the
+// stat before the watch: a directory swapped in between is seen at the
+// next recheck).
+func (w *Watcher) addDir() {
+	if w.dirWD >= 0 {
+		return
+	}
+	var st unix.Stat_t
+	if unix.Stat(w.dir, &st) != nil {
+		return // not there (yet): the next Refresh tries again
+	}
 	w.add(&w.dirWD, w.dir, dirMask)
+	w.dirDev, w.dirIno = st.Dev, st.Ino
 }
 
 // add watches path with mask unless *wd says it is watched.
@@ -120,7 +160,7 @@ func (w *Watcher) rewatch() {
 		}
 	}
 	w.add(&w.parentWD, w.parent, parentMask)
-	w.add(&w.dirWD, w.dir, dirMask)
+	w.addDir()
 }
 
 // Close stops watching.
@@ -204,7 +244,7 @@ func (w *Watcher) handle(b []byte) bool {
 		case wd == w.parentWD && string(name) == w.base:
 			poke = true
 			if mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0 && !w.closed {
-				w.add(&w.dirWD, w.dir, dirMask)
+				w.addDir()
 			}
 		}
 	}

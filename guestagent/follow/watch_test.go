@@ -235,3 +235,47 @@ func TestWatcherClosedRemovesNoWatch(t *testing.T) {
 		t.Errorf("the closed watcher removed watch %d of the instance now at its descriptor %d: %v", dirWD, fd, err)
 	}
 }
+
+// TestWatcherFollowsRemount: a file system mounted again on the share
+// directory (a virtiofs or 9p share remounted) raises no event; within
+// recheckEvery polls the watcher watches the new mount, and a record
+// renamed in there pokes. Needs root, to mount a tmpfs.
+func TestWatcherFollowsRemount(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting needs root")
+	}
+	dir := filepath.Join(t.TempDir(), "share")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mount := func() {
+		t.Helper()
+		if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
+			t.Fatalf("mount tmpfs on %s: %v", dir, err)
+		}
+	}
+	mount()
+	w, err := NewWatcher(dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := unix.Unmount(dir, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitPoke(t, w) // the watch is gone with the file system
+	w.Refresh()    // the agent's poll: now on the directory beneath
+	mount()
+	defer unix.Unmount(dir, 0)
+	drain(w)
+	for range recheckEvery {
+		w.Refresh()
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".tmp"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, ".tmp"), filepath.Join(dir, share.RecordFile)); err != nil {
+		t.Fatal(err)
+	}
+	waitPoke(t, w)
+}
