@@ -8,11 +8,6 @@ const MicrojoulesPerKWh = 3.6e12
 // HoursPerYear is the mean (Julian) year, 365.25 × 24 h.
 const HoursPerYear = 8766.0
 
-// AveragePUE is the industry-average power usage effectiveness reported by
-// the Uptime Institute's Global Data Center Survey 2023 (1.58). It is a
-// documented default for configurations, never applied implicitly.
-const AveragePUE = 1.58
-
 // KWh converts microjoules to kilowatt-hours.
 func KWh(uj uint64) float64 { return float64(uj) / MicrojoulesPerKWh }
 

@@ -29,7 +29,7 @@ const (
 	// here is 10⁹ bytes of MemTotal.
 	DefaultDRAMWattsPerGB = CCFMemoryWattsPerGB
 	// HostPowerSource names the model and its sources in one line.
-	HostPowerSource = "TDP × sockets (" + CPUTDPSource + "), idle fraction and per-thread default from " +
+	HostPowerSource = "TDP × sockets (" + cpuTDPSource + "), idle fraction and per-thread default from " +
 		"Cloud Carbon Footprint (SPECpower-derived AWS averages 0.74/3.5 W per vCPU, 2021), DRAM 0.392 W/GB (CCF, 2021)"
 )
 

@@ -7,8 +7,8 @@ import (
 	"strings"
 )
 
-// CPUTDPSource describes the embedded CPU table (data/cpu_power.csv).
-const CPUTDPSource = "CodeCarbon cpu_power.csv (Intel ARK / AMD specifications)"
+// cpuTDPSource describes the embedded CPU table (data/cpu_power.csv).
+const cpuTDPSource = "CodeCarbon cpu_power.csv (Intel ARK / AMD specifications)"
 
 // cpuEntry is one row of the CPU table with its normalised tokens.
 type cpuEntry struct {
