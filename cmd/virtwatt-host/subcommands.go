@@ -67,20 +67,32 @@ func newSubFlags(name, usage string, stderr io.Writer) *subFlags {
 		fmt.Fprintf(stderr, "Usage: virtwatt-host %s %s\n\nFlags:\n", name, usage)
 		s.fs.PrintDefaults()
 	}
-	d := hostagent.DefaultConfig()
-	s.fs.StringVar(&s.config, "config", "", "the agent's TOML config file (share_root, ro_root, libvirt_uri... are read from it)")
-	s.fs.StringVar(&s.uri, "libvirt-uri", d.LibvirtURI, "libvirt connection URI")
-	s.fs.StringVar(&s.shareRoot, "share-root", d.ShareRoot, "directory holding one share directory per VM")
-	s.fs.StringVar(&s.roRoot, "ro-root", d.RORoot, "directory of the read-only bind mounts virtiofs VMs export")
+	s.fs.StringVar(&s.config, "config", "", "the agent's TOML config file (the settings below are read from it; a flag wins)")
 	return s
 }
 
+// domainFlags adds the flags of the subcommands that look at domains and
+// their shares.
+func (s *subFlags) domainFlags() {
+	d := hostagent.DefaultConfig()
+	s.fs.StringVar(&s.uri, "libvirt-uri", d.LibvirtURI, "libvirt connection URI")
+	s.fs.StringVar(&s.shareRoot, "share-root", d.ShareRoot, "directory holding one share directory per VM")
+	s.fs.StringVar(&s.roRoot, "ro-root", d.RORoot, "directory of the read-only bind mounts virtiofs VMs export")
+}
+
+// meterFlags adds the flags of the subcommands that read the meter and the
+// state file.
 func (s *subFlags) meterFlags() {
 	d := hostagent.DefaultConfig()
 	s.fs.StringVar(&s.meter, "meter", d.Meter, "energy meter: auto, powercap, msr or estimate")
 	s.fs.StringVar(&s.powercapRoot, "powercap-root", d.PowercapRoot, "powercap sysfs root")
 	s.fs.StringVar(&s.msrRoot, "msr-root", d.MSRRoot, "root of the msr device files")
 	s.fs.StringVar(&s.stateFile, "state-file", d.StateFile, "the agent's state file")
+}
+
+// listenFlags adds the agent's metrics address, for doctor to check.
+func (s *subFlags) listenFlags() {
+	d := hostagent.DefaultConfig()
 	s.fs.StringVar(&s.listen, cli.FlagListenAddress, d.Listen, "the agent's metrics address")
 	s.fs.StringVar(&s.listen, "listen", d.Listen, "deprecated: use --"+cli.FlagListenAddress)
 }
@@ -135,6 +147,7 @@ their next start, or now with --live (virtiofs).`
 
 func cmdAttach(args []string, stdout, stderr io.Writer) int {
 	s := newSubFlags("attach", attachUsage, stderr)
+	s.domainFlags()
 	typ := s.fs.String("type", "9p", "share transport: 9p or virtiofs")
 	all := s.fs.Bool("all", false, "every defined domain")
 	live := s.fs.Bool("live", false, "also hot-plug into running VMs where libvirt and QEMU allow it (virtiofs)")
@@ -162,6 +175,7 @@ func cmdAttach(args []string, stdout, stderr io.Writer) int {
 
 func cmdDetach(args []string, stdout, stderr io.Writer) int {
 	s := newSubFlags("detach", "[flags] DOMAIN... | --all\n\nRemoves from each domain exactly what attach added.", stderr)
+	s.domainFlags()
 	all := s.fs.Bool("all", false, "every defined domain")
 	live := s.fs.Bool("live", false, "also unplug the share from running VMs where possible (virtiofs)")
 	dry := s.fs.Bool("dry-run", false, "print the XML diff and change nothing")
@@ -213,7 +227,9 @@ func withConn(cfg hostagent.Config, names []string, all bool, f func(*libvirt.Co
 
 func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 	s := newSubFlags("doctor", "[flags]\n\nChecks the installation and prints the fix for each problem; exits 0 only when all is well.", stderr)
+	s.domainFlags()
 	s.meterFlags()
+	s.listenFlags()
 	asJSON := s.fs.Bool("json", false, "print the report as JSON")
 	if err := s.fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
