@@ -74,6 +74,15 @@ type ZoneSplitter struct {
 	owed   map[string]carry
 	host   fx // what the host is still owed
 
+	// The carries of the last tick's VMs, when its keys were all distinct
+	// and non-empty: last[i] is the carry of lastKeys[i], and those keys
+	// are not in owed. A tick with the same keys in the same order (the
+	// steady state) reads and writes last without a map lookup; any other
+	// tick, and Forget, first put them back into owed.
+	lastKeys []string
+	last     []carry
+	mapOnly  bool // never use last (the tests' reference)
+
 	// per-tick buffers, reused
 	use, tot, y []fx
 	w, n        []uint64
@@ -114,9 +123,17 @@ func (s *ZoneSplitter) Split(t Tick, keys []string) Result {
 	s.n = resize(s.n, m+1)
 	s.idx = resize(s.idx, m+1)
 	s.cur = resize(s.cur, m)
+	same := s.sameKeys(keys, m)
+	if !same {
+		s.flush()
+	}
 	hostExact := fxInt(E)
 	for i := range m {
-		s.cur[i] = s.carryOf(keys, i)
+		if same {
+			s.cur[i] = s.last[i]
+		} else {
+			s.cur[i] = s.carryOf(keys, i)
+		}
 		hostExact = hostExact.sub(s.tot[i])
 		s.y[i] = s.cur[i].total.add(s.tot[i])
 	}
@@ -136,13 +153,60 @@ func (s *ZoneSplitter) Split(t Tick, keys []string) Result {
 			u = min(uint64(r), total)
 		}
 		s.out[i] = Share{UsageUJ: u, IdleUJ: total - u}
-		if i < len(keys) && keys[i] != "" {
+		switch {
+		case same:
+			s.last[i] = carry{total: s.y[i], usage: yu.sub(fxInt(u))}
+		case i < len(keys) && keys[i] != "":
 			s.owed[keys[i]] = carry{total: s.y[i], usage: yu.sub(fxInt(u))}
-		} else {
+		default:
 			s.host = s.host.add(s.y[i]) // as if forgotten at once
 		}
 	}
+	if !same {
+		s.adopt(keys, m)
+	}
 	return Result{VMs: s.out, HostUJ: s.n[m], StaticUJ: static}
+}
+
+// sameKeys reports whether keys[:m] are the keys of s.last, in order.
+func (s *ZoneSplitter) sameKeys(keys []string, m int) bool {
+	if len(keys) < m || len(s.lastKeys) != m || m == 0 {
+		return false
+	}
+	for i, k := range s.lastKeys {
+		if keys[i] != k {
+			return false
+		}
+	}
+	return true
+}
+
+// flush puts the carries of s.last back into owed.
+func (s *ZoneSplitter) flush() {
+	for i, k := range s.lastKeys {
+		s.owed[k] = s.last[i]
+	}
+	clear(s.lastKeys) // drop the references to the caller's strings
+	s.lastKeys, s.last = s.lastKeys[:0], s.last[:0]
+}
+
+// adopt moves the carries of keys[:m] out of owed into s.last, when the
+// keys are m distinct non-empty ones (owed holds each of them after a
+// Split); otherwise everything stays in owed.
+func (s *ZoneSplitter) adopt(keys []string, m int) {
+	if len(keys) < m || m == 0 || s.mapOnly {
+		return
+	}
+	for i := range m {
+		c, ok := s.owed[keys[i]]
+		if !ok { // "" or a key seen twice: stay with the map
+			s.flush()
+			return
+		}
+		s.lastKeys = append(s.lastKeys, keys[i])
+		s.last = append(s.last, c)
+		delete(s.owed, keys[i])
+	}
 }
 
 func (s *ZoneSplitter) carryOf(keys []string, i int) carry {
@@ -156,6 +220,7 @@ func (s *ZoneSplitter) carryOf(keys []string, i int) carry {
 // owed back) passes to the host, so that cumulative host + VM counters keep
 // tracking cumulative energy.
 func (s *ZoneSplitter) Forget(key string) {
+	s.flush()
 	if c, ok := s.owed[key]; ok {
 		s.host = s.host.add(c.total)
 		delete(s.owed, key)

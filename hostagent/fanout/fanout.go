@@ -116,8 +116,10 @@ func (s *Shares) Due(d *domain.Domain) bool {
 		return false
 	}
 	// A paused guest cannot read and its counters stand still.
-	if last, ok := s.lastState[d.UUID]; d.State != domain.StateRunning && ok && last == d.State {
-		return false
+	if d.State != domain.StateRunning {
+		if last, ok := s.lastState[d.UUID]; ok && last == d.State {
+			return false
+		}
 	}
 	return !s.badName(d.Name)
 }
