@@ -139,8 +139,8 @@ func (t cloudTable) providers() []string {
 	return ps
 }
 
-// CloudProviders returns the providers with embedded region data, sorted.
-func CloudProviders() []string {
+// cloudProviders returns the providers with embedded region data, sorted.
+func cloudProviders() []string {
 	t, err := loadTables()
 	if err != nil {
 		return nil

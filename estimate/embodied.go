@@ -14,8 +14,6 @@ const (
 	ServerBaseMemoryGB    = 16.0
 	ServerDRAMKgCO2ePerGB = 533.0 / 384.0
 	ServerLifetimeYears   = 4.0
-	// ServerEmbodiedSource names the reference, with its year.
-	ServerEmbodiedSource = "Cloud Carbon Footprint coefficients 2022 (Teads 2021, Dell PowerEdge R740 LCA 2019)"
 )
 
 // ServerEmbodiedKgCO2e is a server's embodied emissions from base kgCO2e

@@ -8,7 +8,7 @@ import (
 // Host power model "tdp", for a host whose RAPL counters cannot be read:
 //
 //	P_cpu(u) = P_idle + (P_max − P_idle) × u,  u = busy CPU time / all CPU time
-//	P_max    = TDP × sockets                    (TDP per socket, CPUTDP's table)
+//	P_max    = TDP × sockets                    (TDP per socket, cpuTDP's table)
 //	P_idle   = IdleFraction × P_max
 //	P_dram   = MemTotal in GB × DRAMWattsPerGB  (constant)
 //
@@ -28,9 +28,6 @@ const (
 	// (CCFMemoryWattsPerGB, the one the guest's estimate uses too). GB
 	// here is 10⁹ bytes of MemTotal.
 	DefaultDRAMWattsPerGB = CCFMemoryWattsPerGB
-	// HostPowerSource names the model and its sources in one line.
-	HostPowerSource = "TDP × sockets (" + cpuTDPSource + "), idle fraction and per-thread default from " +
-		"Cloud Carbon Footprint (SPECpower-derived AWS averages 0.74/3.5 W per vCPU, 2021), DRAM 0.392 W/GB (CCF, 2021)"
 )
 
 // HostSpec is what the model needs of the host (internal/procinfo reads it).

@@ -33,8 +33,8 @@ func TestEmbeddedTables(t *testing.T) {
 
 func TestCloudListing(t *testing.T) {
 	want := []string{"aws", "azure", "coreweave", "gcp", "ovh", "scaleway", "seeweb"}
-	if got := CloudProviders(); !slices.Equal(got, want) {
-		t.Errorf("CloudProviders() = %v, want %v", got, want)
+	if got := cloudProviders(); !slices.Equal(got, want) {
+		t.Errorf("cloudProviders() = %v, want %v", got, want)
 	}
 	aws := CloudRegions("AWS")
 	if len(aws) != 22 || !slices.Contains(aws, "us-east-1") || !slices.IsSorted(aws) {

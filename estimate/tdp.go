@@ -7,9 +7,6 @@ import (
 	"strings"
 )
 
-// cpuTDPSource describes the embedded CPU table (data/cpu_power.csv).
-const cpuTDPSource = "CodeCarbon cpu_power.csv (Intel ARK / AMD specifications)"
-
 // cpuEntry is one row of the CPU table with its normalised tokens.
 type cpuEntry struct {
 	name   string
@@ -69,7 +66,7 @@ func tokenSet(toks []string) map[string]bool {
 	return m
 }
 
-// CPUTDP returns the thermal design power, in watts, of a CPU model as
+// cpuTDP returns the thermal design power, in watts, of a CPU model as
 // /proc/cpuinfo or lscpu names it (e.g. "Intel(R) Xeon(R) Gold 6248 CPU @
 // 2.50GHz"). Like CodeCarbon it tries an exact match of the cleaned name
 // first, then a token match: a table entry whose words are all in the model
@@ -77,12 +74,12 @@ func tokenSet(toks []string) map[string]bool {
 // number, so that "Intel Xeon Processor (Skylake)" matches nothing); the
 // entry sharing the most words wins, then the one with the fewest extra
 // words, then the first by name. ok is false when nothing matches.
-func CPUTDP(model string) (watts float64, ok bool) {
+func cpuTDP(model string) (watts float64, ok bool) {
 	_, watts, ok = CPUTDPMatch(model)
 	return watts, ok
 }
 
-// CPUTDPMatch is CPUTDP that also names the table entry matched (as
+// CPUTDPMatch is cpuTDP that also names the table entry matched (as
 // data/cpu_power.csv spells it), for logs and `virtwatt-host doctor`.
 func CPUTDPMatch(model string) (name string, watts float64, ok bool) {
 	cpus, err := loadCPUTable()

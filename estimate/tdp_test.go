@@ -29,18 +29,18 @@ func TestCPUTDP(t *testing.T) {
 		{"Intel Celeron 1000A", 0, false},
 	}
 	for _, tc := range tests {
-		w, ok := CPUTDP(tc.model)
+		w, ok := cpuTDP(tc.model)
 		if w != tc.watts || ok != tc.ok {
-			t.Errorf("CPUTDP(%q) = %v, %v; want %v, %v", tc.model, w, ok, tc.watts, tc.ok)
+			t.Errorf("cpuTDP(%q) = %v, %v; want %v, %v", tc.model, w, ok, tc.watts, tc.ok)
 		}
 	}
 }
 
 func BenchmarkCPUTDPFuzzy(b *testing.B) {
-	if _, ok := CPUTDP("AMD EPYC 7763 64-Core Processor"); !ok {
+	if _, ok := cpuTDP("AMD EPYC 7763 64-Core Processor"); !ok {
 		b.Fatal("no match")
 	}
 	for b.Loop() {
-		CPUTDP("AMD EPYC 7763 64-Core Processor")
+		cpuTDP("AMD EPYC 7763 64-Core Processor")
 	}
 }
