@@ -54,8 +54,8 @@ type Agent struct {
 // Option adjusts an Agent made by New.
 type Option func(*Agent)
 
-// WithClock replaces the guest clock (tests).
-func WithClock(now func() time.Time) Option { return func(a *Agent) { a.now = now } }
+// withClock replaces the guest clock (tests).
+func withClock(now func() time.Time) Option { return func(a *Agent) { a.now = now } }
 
 // WithSink adds a sink that receives every Sample.
 func WithSink(s Sink) Option { return func(a *Agent) { a.sinks = append(a.sinks, s) } }
@@ -112,10 +112,7 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Agent, error) {
 // Registry is the registry served on /metrics, for extra collectors.
 func (a *Agent) Registry() *prometheus.Registry { return a.reg }
 
-// Ready is closed once the HTTP endpoint listens.
-func (a *Agent) Ready() <-chan struct{} { return a.ready }
-
-// Addr is the endpoint's address once Ready; nil before.
+// Addr is the endpoint's address once it listens (a.ready closed); nil before.
 func (a *Agent) Addr() net.Addr {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -68,7 +68,7 @@ func startAgent(t *testing.T, cfg Config, opts ...Option) (*Agent, func()) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	select {
-	case <-a.Ready():
+	case <-a.ready:
 	case err := <-done:
 		t.Fatalf("Run: %v", err)
 	}
@@ -257,7 +257,7 @@ func TestAgentStale(t *testing.T) {
 
 	cfg := testConfig(filepath.Join(root, "vm1"))
 	cfg.PollInterval = Duration{100 * time.Millisecond} // stale after max(3 × 1 s, 3 × poll) = 3 s of fake clock
-	a, err := New(cfg, nil, WithClock(clock))
+	a, err := New(cfg, nil, withClock(clock))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +339,7 @@ func TestAgentOldRecordNotUp(t *testing.T) {
 	}
 	defer w.Close()
 	now := hostT0.Add(24 * time.Hour)
-	a, err := New(testConfig(filepath.Join(root, "vm1")), nil, WithClock(func() time.Time { return now }))
+	a, err := New(testConfig(filepath.Join(root, "vm1")), nil, withClock(func() time.Time { return now }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,7 +373,7 @@ func TestAgentStuckPollIsDown(t *testing.T) {
 	var mu sync.Mutex
 	now := hostT0.Add(2 * time.Second)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	a, err := New(testConfig(filepath.Join(root, "vm1")), nil, WithClock(clock))
+	a, err := New(testConfig(filepath.Join(root, "vm1")), nil, withClock(clock))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -111,10 +111,10 @@ func Defaults() Config {
 	}
 }
 
-// LoadFile decodes the TOML file at path over c. Unknown keys are errors
+// loadFile decodes the TOML file at path over c. Unknown keys are errors
 // that name the file and the key, so that a typo never silently falls back
 // to a default; deprecated keys are applied and noted in c.Warnings.
-func LoadFile(path string, c *Config) error {
+func loadFile(path string, c *Config) error {
 	var w cli.Warnings
 	fs := flag.NewFlagSet("", flag.ContinueOnError)
 	c.common().Register(fs, &w)

@@ -130,7 +130,7 @@ func TestExampleConfigDocumentsEveryKey(t *testing.T) {
 	}
 	p := writeConfig(t, strings.Join(lines, "\n"))
 	cfg := Defaults()
-	if err := LoadFile(p, &cfg); err != nil {
+	if err := loadFile(p, &cfg); err != nil {
 		t.Fatalf("documented defaults do not load: %v\n%s", err, strings.Join(lines, "\n"))
 	}
 	if err := cfg.Validate(); err != nil {

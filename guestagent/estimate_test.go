@@ -74,7 +74,7 @@ func estimatingConfig(t *testing.T, shareDir string) (Config, string) {
 func TestAgentEstimatesWithoutShare(t *testing.T) {
 	cfg, proc := estimatingConfig(t, filepath.Join(t.TempDir(), "no-share"))
 	now := hostT0
-	a, err := New(cfg, nil, WithClock(func() time.Time { return now }))
+	a, err := New(cfg, nil, withClock(func() time.Time { return now }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestAgentSwitchNeverGoesBack(t *testing.T) {
 	shareDir := filepath.Join(root, "vm1")
 	cfg, proc := estimatingConfig(t, shareDir)
 	now := hostT0
-	a, err := New(cfg, nil, WithClock(func() time.Time { return now }))
+	a, err := New(cfg, nil, withClock(func() time.Time { return now }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestCSVWhileEstimating(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := hostT0
-	a, err := New(cfg, nil, WithClock(func() time.Time { return now }), WithSink(c))
+	a, err := New(cfg, nil, withClock(func() time.Time { return now }), WithSink(c))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func TestOutputFailuresDoNotFlood(t *testing.T) {
 			cfg := testConfig(t.TempDir())
 			cfg.PollInterval = Duration{time.Second}
 			sink := &namedSink{name: "csv", emit: tc.emit}
-			a, err := New(cfg, logger, WithClock(clock), WithSink(sink))
+			a, err := New(cfg, logger, withClock(clock), WithSink(sink))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -28,7 +28,7 @@ func TestFlappingShareDoesNotFlood(t *testing.T) {
 	now := hostT0
 	cfg := testConfig(dir)
 	cfg.PollInterval = Duration{time.Second}
-	a, err := New(cfg, logger, WithClock(func() time.Time { return now }))
+	a, err := New(cfg, logger, withClock(func() time.Time { return now }))
 	if err != nil {
 		t.Fatal(err)
 	}
