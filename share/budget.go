@@ -2,10 +2,11 @@ package share
 
 import (
 	"math"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/virtwatt/virtwatt/internal/procinfo"
 )
 
 // DirBudget bounds how many directories the Writers sharing it hold open
@@ -85,17 +86,5 @@ var ProcessDirBudget = sync.OnceValue(func() *DirBudget {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > math.MaxInt32 {
 		return NewDirBudget(math.MaxInt32)
 	}
-	return NewDirBudget(int(rl.Cur) - openFDCount() - ReservedFDs)
+	return NewDirBudget(int(rl.Cur) - procinfo.OpenFDs() - ReservedFDs)
 })
-
-// openFDCount counts this process's open descriptors (0 where /proc is not
-// there to say).
-func openFDCount() int {
-	d, err := os.Open("/proc/self/fd")
-	if err != nil {
-		return 0
-	}
-	defer d.Close()
-	names, _ := d.Readdirnames(-1)
-	return len(names)
-}

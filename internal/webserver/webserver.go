@@ -25,12 +25,13 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"os"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/exporter-toolkit/web"
 	"golang.org/x/net/netutil"
+
+	"github.com/virtwatt/virtwatt/internal/procinfo"
 )
 
 // DefaultMaxConnections is the default of --web.max-connections.
@@ -173,7 +174,7 @@ func connectionCap(want int, log *slog.Logger) (int, error) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > math.MaxInt32 {
 		return want, nil
 	}
-	open := openFDs()
+	open := procinfo.OpenFDs()
 	// One descriptor is the listener itself.
 	room := int64(rl.Cur) - int64(open) - FDReserve - 1
 	if room < 1 {
@@ -186,19 +187,4 @@ func connectionCap(want int, log *slog.Logger) (int, error) {
 		return int(room), nil
 	}
 	return want, nil
-}
-
-// openFDs counts this process's open descriptors (0 where /proc is not
-// there to say).
-func openFDs() int {
-	d, err := os.Open("/proc/self/fd")
-	if err != nil {
-		return 0
-	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return 0
-	}
-	return len(names) - 1 // the directory's own descriptor
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/net/netutil"
+
+	"github.com/virtwatt/virtwatt/internal/procinfo"
 )
 
 func ok(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }
@@ -169,7 +171,7 @@ func TestCapKeepsDescriptorReserve(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	openNow := uint64(openFDs())
+	openNow := uint64(procinfo.OpenFDs())
 	set(openNow + FDReserve + 1 + 10)
 	// Descriptors of earlier tests may still be closing: about 10.
 	if got, err := connectionCap(64, nil); err != nil || got < 5 || got > 15 {
