@@ -2,6 +2,8 @@
 // <proc-root>/meminfo: the first processor's identity (vendor, family,
 // model, stepping, model name) and the memory size. Both agents and the
 // guest's outputs use it; nothing else parses those files.
+// OpenFDs is the one count of the process's open descriptors
+// (/proc/self/fd).
 //
 // Files are opened through regfile (never blocking on a FIFO planted at the
 // path) and read only as far as needed: the first processor block of
