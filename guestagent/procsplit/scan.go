@@ -187,16 +187,6 @@ func (s *Scanner) Scan(dst []Proc) (procs []Proc, skipped int, err error) {
 	return dst, skipped, nil
 }
 
-// ReadProc reads one process's stat file.
-func (s *Scanner) ReadProc(pid int) (Proc, error) {
-	dirfd, err := openDir(s.root)
-	if err != nil {
-		return Proc{}, fmt.Errorf("open %s: %w", s.root, err)
-	}
-	defer unix.Close(dirfd)
-	return s.read(dirfd, pid, 0, nil)
-}
-
 // readAt reads pid's stat file during a Scan, reusing last scan's comm
 // and stat file (ino: of its /proc entry).
 func (s *Scanner) readAt(dirfd, pid int, ino uint64) (Proc, error) {

@@ -45,8 +45,8 @@ const DefaultMaxStep = 5 * time.Minute
 type Estimator struct {
 	statPath string
 	coef     estimate.CCFCoefficients
-	known    bool // coef is the microarchitecture's own, not CCF's average
-	memBytes uint64
+	known    bool   // coef is the microarchitecture's own, not CCF's average
+	memBytes uint64 // the memory the estimate counts (0: unknown, left out)
 	maxStep  time.Duration
 	log      *slog.Logger
 
@@ -130,13 +130,6 @@ func (e *Estimator) describe(cpu procinfo.CPU, cerr error) {
 			append(args, "microarchitecture", e.coef.Microarchitecture)...)
 	}
 }
-
-// Coefficients are the per-vCPU watts the estimate uses, and whether they
-// are the microarchitecture's own (false: CCF's average).
-func (e *Estimator) Coefficients() (estimate.CCFCoefficients, bool) { return e.coef, e.known }
-
-// MemoryBytes is the memory the estimate counts (0: unknown, left out).
-func (e *Estimator) MemoryBytes() uint64 { return e.memBytes }
 
 // MarkReadEvery is how old Mark lets its /proc/stat reading grow before it
 // reads the file again.

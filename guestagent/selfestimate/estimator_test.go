@@ -32,7 +32,7 @@ func TestStepIsCCFByHand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, known := e.Coefficients(); !known || c.Microarchitecture != estimate.CCFCascadeLake {
+	if c, known := e.coef, e.known; !known || c.Microarchitecture != estimate.CCFCascadeLake {
 		t.Fatalf("coefficients %+v known %v, want Cascade Lake's", c, known)
 	}
 	first, err := e.Step(t0)
@@ -141,7 +141,7 @@ func TestUnknownCPUUsesCCFAverage(t *testing.T) {
 		t.Fatal(err)
 	}
 	avg, _, _ := estimate.CCFFor(estimate.CCFUnknown)
-	if c, known := e.Coefficients(); known || c != avg {
+	if c, known := e.coef, e.known; known || c != avg {
 		t.Fatalf("coefficients %+v known %v, want CCF's average %+v", c, known, avg)
 	}
 	e.Step(t0)
@@ -215,8 +215,8 @@ func TestAbsurdProcIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.MemoryBytes() != 0 {
-		t.Fatalf("memory %d bytes counted, want the absurd MemTotal left out", e.MemoryBytes())
+	if e.memBytes != 0 {
+		t.Fatalf("memory %d bytes counted, want the absurd MemTotal left out", e.memBytes)
 	}
 	e.Step(t0)
 	writeStat(t, proc, 2000, 6000)
@@ -262,7 +262,7 @@ func TestStepIsExactIntegral(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	coef, _ := e.Coefficients()
+	coef := e.coef
 	e.Step(t0)
 	var staticFJ, dynFJ, dramFJ big.Int
 	add := func(sum *big.Int, w float64, dt time.Duration) {
@@ -341,7 +341,7 @@ func TestMarkReadsStatOncePerWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := e.Coefficients()
+	c := e.coef
 	cpuW := estimate.CCFCPUWatts(c, fakeproc.CPUs, 0.5)
 	if got, want := s.PowerW[share.ZonePackage], cpuW; math.Abs(got-want) > 1e-9 {
 		t.Errorf("package power %v W, want %v W (a half busy)", got, want)

@@ -36,9 +36,9 @@ type Source struct {
 
 	everUp     bool
 	lastUp     time.Time // the guest clock when the share was last up and changed
-	estimating bool
-	warned     bool // a failing estimate was logged
-	switches   int  // share ↔ estimate switches logged at their own level
+	estimating bool      // the last Poll estimated
+	warned     bool      // a failing estimate was logged
+	switches   int       // share ↔ estimate switches logged at their own level
 }
 
 // maxLoggedSwitches: a share that keeps coming and going (its host dying
@@ -106,9 +106,6 @@ func (s *Source) Poll(now time.Time) (follow.Observation, measure.Sample) {
 	s.warned = false
 	return obs, s.acct.Estimated(now, e)
 }
-
-// Estimating reports whether the last Poll estimated.
-func (s *Source) Estimating() bool { return s.estimating }
 
 func (s *Source) warnOnce(err error) {
 	if !s.warned {

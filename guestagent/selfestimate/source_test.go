@@ -94,9 +94,9 @@ func TestSourceSwitchesDoNotFlood(t *testing.T) {
 	for sec := range 100 {
 		fakeproc.SetStat(t, proc, busy, idle)
 		busy, idle = busy+100, idle+300
-		was := src.Estimating()
+		was := src.estimating
 		src.Poll(t0.Add(time.Duration(sec) * time.Second))
-		if src.Estimating() != was {
+		if src.estimating != was {
 			switches++
 		}
 	}
