@@ -56,16 +56,11 @@ type World struct {
 	vms      []vm
 }
 
-// NewWorld returns the simulated machine at now().
-func NewWorld(now func() time.Time, seed uint64) *World {
-	return NewWorldSize(now, seed, DemoVMs)
-}
-
-// DemoVMs is the number of VMs of NewWorld: demo-web, demo-db, demo-idle.
+// DemoVMs is the default number of VMs: demo-web, demo-db, demo-idle.
 const DemoVMs = 3
 
 // NewWorldSize returns the simulated machine at now() with n VMs (at least
-// 1): the first DemoVMs are NewWorld's, the others demo-vm-0004 and on,
+// 1): the first DemoVMs are demo-web, demo-db and demo-idle, the others demo-vm-0004 and on,
 // each with 1 to 4 vCPUs and an average load of 0.02 to 0.32 busy vCPUs.
 func NewWorldSize(now func() time.Time, seed uint64, n int) *World {
 	if now == nil {

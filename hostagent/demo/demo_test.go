@@ -11,7 +11,7 @@ import (
 
 func TestWorldIsConsistent(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	w := NewWorld(func() time.Time { return now }, 1)
+	w := NewWorldSize(func() time.Time { return now }, 1, DemoVMs)
 	ctx := context.Background()
 	var lastPkg uint64
 	var lastBusy uint64
@@ -93,7 +93,7 @@ func TestWorldSizes(t *testing.T) {
 // TestDemoSaysSimulated: the demo's energy is simulated, so its
 // provenance is never "measured".
 func TestDemoSaysSimulated(t *testing.T) {
-	w := NewWorld(time.Now, 1)
+	w := NewWorldSize(time.Now, 1, DemoVMs)
 	p := meter.ProvenanceOf(w.Meter())
 	if p.Method != share.MethodEstimated || p.Model != share.ModelDemo {
 		t.Errorf("demo provenance = %+v, want estimated/demo", p)

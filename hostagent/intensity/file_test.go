@@ -112,8 +112,8 @@ func TestFileSource(t *testing.T) {
 	if recovered != 5 { // each cause ends once: 4 replaced by the next, the last by a good read
 		t.Fatalf("%d recovered lines, want 5", recovered)
 	}
-	if polls != int(p.Polls())-1 {
-		t.Fatalf("Polls() = %d after Open's and %d more", p.Polls(), polls)
+	if polls != int(p.polled.Load())-1 {
+		t.Fatalf("Polls() = %d after Open's and %d more", p.polled.Load(), polls)
 	}
 }
 

@@ -74,9 +74,6 @@ func (p *Poller) Current() Value { return *p.cur.Load() }
 // Healthy reports whether the last fetch succeeded.
 func (p *Poller) Healthy() bool { return p.good.Load() }
 
-// Polls returns how many fetches were made.
-func (p *Poller) Polls() int64 { return p.polled.Load() }
-
 // Poll fetches once. A refused fetch keeps the previous value; it is
 // logged when the refusal starts or its cause changes, and when fetching
 // recovers, not at every poll.

@@ -186,11 +186,11 @@ func TestRunStopsWithContext(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	deadline := time.Now().Add(5 * time.Second)
-	for p.Polls() < 3 && time.Now().Before(deadline) {
+	for p.polled.Load() < 3 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if p.Current().GramsPerKWh != 302 {
-		t.Fatalf("after %d polls: %+v", p.Polls(), p.Current())
+		t.Fatalf("after %d polls: %+v", p.polled.Load(), p.Current())
 	}
 	srv.delay.Store(int64(time.Minute))
 	time.Sleep(50 * time.Millisecond) // a fetch is in flight

@@ -11,7 +11,7 @@ import (
 	"github.com/virtwatt/virtwatt/internal/regfile"
 )
 
-// Vendors accepted by NewMSRVendor.
+// Vendors accepted by MSROptions.Vendor.
 const (
 	VendorIntel = "intel"
 	VendorAMD   = "amd"

@@ -91,12 +91,6 @@ func NewMSR(root string) (*MSR, error) {
 	return NewMSRWithOptions(MSROptions{Root: root})
 }
 
-// NewMSRVendor is NewMSR with an explicit vendor: VendorIntel, VendorAMD,
-// or "" to detect it.
-func NewMSRVendor(root, vendor string) (*MSR, error) {
-	return NewMSRWithOptions(MSROptions{Root: root, Vendor: vendor})
-}
-
 // NewMSRWithOptions opens one MSR file per physical package and finds the
 // RAPL registers. With no explicit vendor, /proc/cpuinfo's vendor_id picks
 // which registers to try first and the other vendor's are tried next; a

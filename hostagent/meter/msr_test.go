@@ -304,10 +304,10 @@ func TestNewMSRConstructors(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Close()
-	if _, err := NewMSRVendor(h.msrRoot, VendorIntel); err == nil {
-		t.Fatal("NewMSRVendor(intel) on AMD registers succeeded")
+	if _, err := NewMSRWithOptions(MSROptions{Root: h.msrRoot, Vendor: VendorIntel}); err == nil {
+		t.Fatal("NewMSRWithOptions(intel) on AMD registers succeeded")
 	}
-	m, err = NewMSRVendor(h.msrRoot, VendorAMD)
+	m, err = NewMSRWithOptions(MSROptions{Root: h.msrRoot, Vendor: VendorAMD})
 	if err != nil {
 		t.Fatal(err)
 	}
