@@ -33,8 +33,8 @@ func NewDirBudget(n int) *DirBudget {
 	return b
 }
 
-// Limit is how many directories may be held.
-func (b *DirBudget) Limit() int { return int(b.limit.Load()) }
+// limitNow is how many directories may be held (exhausted lowers it).
+func (b *DirBudget) limitNow() int { return int(b.limit.Load()) }
 
 // Held is how many directories are held now.
 func (b *DirBudget) Held() int { return int(b.held.Load()) }

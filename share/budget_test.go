@@ -174,7 +174,7 @@ func TestWriterUnderLowNoFileLimit(t *testing.T) {
 	if b.Held() == 0 || b.Held() > limit-ReservedFDs {
 		t.Errorf("%d directories held under a limit of %d", b.Held(), limit)
 	}
-	t.Logf("budget %d, held %d, open %d", b.Limit(), b.Held(), openFDs(t))
+	t.Logf("budget %d, held %d, open %d", b.limitNow(), b.Held(), openFDs(t))
 }
 
 // TestWriterOutOfFDsLowersBudget: when descriptors run out below the
@@ -208,15 +208,15 @@ func TestWriterOutOfFDsLowersBudget(t *testing.T) {
 	if werr != nil {
 		t.Fatalf("write with one descriptor left = %v, want it written", werr)
 	}
-	if b.Limit() != b.Held() || b.Held() >= held {
-		t.Errorf("after EMFILE: limit %d, held %d (held %d before)", b.Limit(), b.Held(), held)
+	if b.limitNow() != b.Held() || b.Held() >= held {
+		t.Errorf("after EMFILE: limit %d, held %d (held %d before)", b.limitNow(), b.Held(), held)
 	}
 	for seq := uint64(2); seq <= 4; seq++ {
 		writeRound(t, []*Writer{w}, names, seq)
 		checkRound(t, root, names, seq)
 	}
-	if b.Held() > b.Limit() {
-		t.Errorf("held %d over the lowered limit %d", b.Held(), b.Limit())
+	if b.Held() > b.limitNow() {
+		t.Errorf("held %d over the lowered limit %d", b.Held(), b.limitNow())
 	}
 }
 
@@ -264,10 +264,10 @@ func TestWriterAtFDLimitShedsHeldDirs(t *testing.T) {
 				t.Fatalf("%d writes lost at the limit with %d descriptors free: %v", len(errs), free, errs)
 			}
 			checkRound(t, root, names, 3+DefaultCheckEvery)
-			if b.Limit() != b.Held() && b.Limit() != 6 || free == 0 && b.Held() >= 6 {
-				t.Errorf("limit %d, held %d after the limit with %d free, want the budget lowered to what stays held", b.Limit(), b.Held(), free)
+			if b.limitNow() != b.Held() && b.limitNow() != 6 || free == 0 && b.Held() >= 6 {
+				t.Errorf("limit %d, held %d after the limit with %d free, want the budget lowered to what stays held", b.limitNow(), b.Held(), free)
 			}
-			t.Logf("%d free: limit %d, held %d", free, b.Limit(), b.Held())
+			t.Logf("%d free: limit %d, held %d", free, b.limitNow(), b.Held())
 			if got, want := openFDs(t)-1, base+b.Held(); got != want {
 				t.Errorf("%d descriptors open, want %d (%d held)", got, want, b.Held())
 			}
