@@ -113,7 +113,7 @@ func TestFileSource(t *testing.T) {
 		t.Fatalf("%d recovered lines, want 5", recovered)
 	}
 	if polls != int(p.polled.Load())-1 {
-		t.Fatalf("Polls() = %d after Open's and %d more", p.polled.Load(), polls)
+		t.Fatalf("%d polls after Open's and %d more", p.polled.Load(), polls)
 	}
 }
 
