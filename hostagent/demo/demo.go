@@ -60,8 +60,9 @@ type World struct {
 const DemoVMs = 3
 
 // NewWorldSize returns the simulated machine at now() with n VMs (at least
-// 1): the first DemoVMs are demo-web, demo-db and demo-idle, the others demo-vm-0004 and on,
-// each with 1 to 4 vCPUs and an average load of 0.02 to 0.32 busy vCPUs.
+// 1): the first DemoVMs are demo-web, demo-db and demo-idle, the others
+// demo-vm-0004 and on, each with 1 to 4 vCPUs and an average load of 0.02
+// to 0.32 busy vCPUs.
 func NewWorldSize(now func() time.Time, seed uint64, n int) *World {
 	if now == nil {
 		now = time.Now
