@@ -38,7 +38,7 @@ type Agent struct {
 
 	source    *selfestimate.Source // the share, or the guest's own estimate when none is usable
 	collector *metrics.Collector
-	reg       *prometheus.Registry
+	reg       *prometheus.Registry // served on /metrics (WithCollector adds to it)
 	outErrors *prometheus.CounterVec
 	sinks     []Sink
 	outLog    *condlog.Logger // output failures, once per condition, not per poll
@@ -108,9 +108,6 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Agent, error) {
 	}
 	return a, nil
 }
-
-// Registry is the registry served on /metrics, for extra collectors.
-func (a *Agent) Registry() *prometheus.Registry { return a.reg }
 
 // Addr is the endpoint's address once it listens (a.ready closed); nil before.
 func (a *Agent) Addr() net.Addr {

@@ -384,7 +384,7 @@ func TestAgentStuckPollIsDown(t *testing.T) {
 		a.Poll(context.Background())
 	}
 	gather := func() (up float64, power bool) {
-		mfs, err := a.Registry().Gather()
+		mfs, err := a.reg.Gather()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -24,7 +24,7 @@ func setStat(t *testing.T, proc string, busy, idle uint64) { fakeproc.SetStat(t,
 // gathered is the agent's registry as "name{labels}" → value.
 func gathered(t *testing.T, a *Agent) map[string]float64 {
 	t.Helper()
-	mfs, err := a.Registry().Gather()
+	mfs, err := a.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
