@@ -109,8 +109,9 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Agent, error) {
 	return a, nil
 }
 
-// Addr is the endpoint's address once it listens (a.ready closed); nil before.
-func (a *Agent) Addr() net.Addr {
+// listenAddr is the endpoint's address once it listens (a.ready closed);
+// nil before.
+func (a *Agent) listenAddr() net.Addr {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.addr
@@ -204,11 +205,9 @@ loop:
 	return serveErr
 }
 
-// Poll reads the share once, updates the counters and feeds the metrics and
-// every sink. Run calls it on every tick; tests may call it directly. Poll
+// poll reads the share once, updates the counters and feeds the metrics and
+// every sink. Run calls it on every tick; tests may call it directly. poll
 // is not safe to call while Run runs: the counters belong to one loop.
-func (a *Agent) Poll(ctx context.Context) measure.Sample { return a.poll(ctx) }
-
 func (a *Agent) poll(ctx context.Context) measure.Sample {
 	obs, s := a.source.Poll(a.now())
 	a.collector.Update(s)

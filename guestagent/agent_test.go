@@ -92,7 +92,7 @@ func testConfig(shareDir string) Config {
 // scrape returns the /metrics exposition as "name{labels}" → value.
 func scrape(t *testing.T, a *Agent) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + a.Addr().String() + "/metrics")
+	resp, err := http.Get("http://" + a.listenAddr().String() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	}
 
 	// The landing page answers.
-	resp, err := http.Get("http://" + a.Addr().String() + "/")
+	resp, err := http.Get("http://" + a.listenAddr().String() + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,20 +265,20 @@ func TestAgentStale(t *testing.T) {
 	if err := w.Write("vm1", testRecord(1, 1_000_000, 0), false); err != nil {
 		t.Fatal(err)
 	}
-	a.Poll(ctx)
+	a.poll(ctx)
 	if err := w.Write("vm1", testRecord(2, 3_000_000, 0), false); err != nil {
 		t.Fatal(err)
 	}
 	advance(time.Second)
-	if s := a.Poll(ctx); !s.Up || !near(s.PowerW[share.ZonePackage], 2) {
+	if s := a.poll(ctx); !s.Up || !near(s.PowerW[share.ZonePackage], 2) {
 		t.Fatalf("fresh sample = %+v", s)
 	}
 	advance(3 * time.Second)
-	if s := a.Poll(ctx); !s.Up {
+	if s := a.poll(ctx); !s.Up {
 		t.Fatal("down after exactly 3 intervals")
 	}
 	advance(10 * time.Millisecond)
-	s := a.Poll(ctx)
+	s := a.poll(ctx)
 	if s.Up || s.PowerW != nil || s.ReadErrors["stale"] != 1 || s.EnergyUJ[share.ZonePackage] != 3_000_000 {
 		t.Fatalf("stale sample = %+v", s)
 	}
@@ -304,7 +304,7 @@ func TestAgentMetricsPassPromtool(t *testing.T) {
 	a, stop := startAgent(t, testConfig(filepath.Join(root, "vm1")))
 	defer stop()
 	waitFor(t, a, "share up", func(m map[string]float64) bool { return m["virtwatt_share_up"] == 1 })
-	resp, err := http.Get("http://" + a.Addr().String() + "/metrics")
+	resp, err := http.Get("http://" + a.listenAddr().String() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,14 +348,14 @@ func TestAgentOldRecordNotUp(t *testing.T) {
 	}
 	ctx := context.Background()
 	for range 3 {
-		if s := a.Poll(ctx); s.Up || s.PowerW != nil {
+		if s := a.poll(ctx); s.Up || s.PowerW != nil {
 			t.Fatalf("day-old record: up %v power %v", s.Up, s.PowerW)
 		}
 	}
 	if err := w.Write("vm1", testRecord(2, 3_000_000, 0), false); err != nil {
 		t.Fatal(err)
 	}
-	if s := a.Poll(ctx); !s.Up || !near(s.PowerW[share.ZonePackage], 2) {
+	if s := a.poll(ctx); !s.Up || !near(s.PowerW[share.ZonePackage], 2) {
 		t.Fatalf("after the host wrote again: up %v power %v", s.Up, s.PowerW)
 	}
 }
@@ -381,7 +381,7 @@ func TestAgentStuckPollIsDown(t *testing.T) {
 		if err := w.Write("vm1", testRecord(seq, seq*1_000_000, 0), false); err != nil {
 			t.Fatal(err)
 		}
-		a.Poll(context.Background())
+		a.poll(context.Background())
 	}
 	gather := func() (up float64, power bool) {
 		mfs, err := a.reg.Gather()

@@ -79,10 +79,10 @@ func TestAgentEstimatesWithoutShare(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	a.Poll(ctx) // the estimate's baseline
+	a.poll(ctx) // the estimate's baseline
 	setStat(t, proc, 1000+1000, 3000+3000)
 	now = now.Add(10 * time.Second)
-	s := a.Poll(ctx)
+	s := a.poll(ctx)
 	if s.Up || !s.Estimated() {
 		t.Fatalf("sample up %v mode %q, want the guest's estimate", s.Up, s.Mode)
 	}
@@ -137,7 +137,7 @@ func TestAgentSwitchNeverGoesBack(t *testing.T) {
 		busy, idle = busy+advance, idle+3*advance // u = 0.25 whenever time passes
 		setStat(t, proc, busy, idle)
 		now = hostT0.Add(at)
-		s := a.Poll(ctx)
+		s := a.poll(ctx)
 		m := gathered(t, a)
 		var sum float64
 		for k, v := range m {
@@ -245,10 +245,10 @@ func TestCSVWhileEstimating(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	a.Poll(ctx) // the estimate's baseline: the CSV run starts here, at 0 J
+	a.poll(ctx) // the estimate's baseline: the CSV run starts here, at 0 J
 	setStat(t, proc, 1000+1000, 3000+3000)
 	now = now.Add(10 * time.Second)
-	a.Poll(ctx)
+	a.poll(ctx)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}

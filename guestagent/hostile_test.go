@@ -38,7 +38,7 @@ func TestShareLinksOutAreNeverRead(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := a.Poll(context.Background())
+			s := a.poll(context.Background())
 			if s.Up || s.Started() || s.ReadErrors[follow.ReasonGarbled] != 1 {
 				t.Fatalf("sample up %v started %v errors %v: want refused as garbled", s.Up, s.Started(), s.ReadErrors)
 			}
@@ -73,7 +73,7 @@ func TestShareFIFODoesNotBlock(t *testing.T) {
 			go func() {
 				defer close(done)
 				for range 3 {
-					a.Poll(context.Background())
+					a.poll(context.Background())
 				}
 			}()
 			select {

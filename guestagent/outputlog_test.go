@@ -66,7 +66,7 @@ func TestOutputFailuresDoNotFlood(t *testing.T) {
 				t.Fatal(err)
 			}
 			for range polls + 10 {
-				a.Poll(context.Background())
+				a.poll(context.Background())
 				now = now.Add(time.Second)
 			}
 			var lines []string

@@ -44,7 +44,7 @@ func TestFlappingShareDoesNotFlood(t *testing.T) {
 		} else if err := os.WriteFile(filepath.Join(dir, share.RecordFile), []byte("{garbage"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		a.Poll(context.Background())
+		a.poll(context.Background())
 		now = now.Add(time.Second)
 	}
 	var warnInfo int
