@@ -90,8 +90,8 @@ func TestFileSource(t *testing.T) {
 		if (err != nil) != s.refused {
 			t.Fatalf("%s: poll error %v, want refused=%v", s.name, err, s.refused)
 		}
-		if p.Healthy() == s.refused {
-			t.Fatalf("%s: Healthy() = %v", s.name, p.Healthy())
+		if p.good.Load() == s.refused {
+			t.Fatalf("%s: Healthy() = %v", s.name, p.good.Load())
 		}
 		if got := src.Current().GramsPerKWh; got != s.want {
 			t.Fatalf("%s: in force %v, want %v (the last good value)", s.name, got, s.want)
@@ -185,8 +185,8 @@ func TestOpenChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := src.Current(); got.GramsPerKWh != 56 || got.Source != "host" || p.Healthy() {
-		t.Fatalf("before a good reading: %+v healthy=%v, want the constant", got, p.Healthy())
+	if got := src.Current(); got.GramsPerKWh != 56 || got.Source != "host" || p.good.Load() {
+		t.Fatalf("before a good reading: %+v healthy=%v, want the constant", got, p.good.Load())
 	}
 	if len(warnings(logs)) != 2 { // the refusal, and what serves meanwhile
 		t.Fatalf("warnings %q", warnings(logs))

@@ -71,9 +71,6 @@ func NewPoller(f Fetcher, o PollerOptions) *Poller {
 // Current returns the last good value (the fallback before the first).
 func (p *Poller) Current() Value { return *p.cur.Load() }
 
-// Healthy reports whether the last fetch succeeded.
-func (p *Poller) Healthy() bool { return p.good.Load() }
-
 // Poll fetches once. A refused fetch keeps the previous value; it is
 // logged when the refusal starts or its cause changes, and when fetching
 // recovers, not at every poll.

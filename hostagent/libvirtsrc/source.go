@@ -115,9 +115,6 @@ func New(opts Options) (*Source, error) {
 	}, nil
 }
 
-// URI is the libvirt URI the source connects to.
-func (s *Source) URI() string { return s.opts.URI }
-
 // Domains lists every defined domain, running or not, sorted by name, with
 // one bulk stats call. Drivers that report no CPU statistics (test:///)
 // give zero times and no error. While libvirt is unreachable it returns an

@@ -277,7 +277,7 @@ func TestNewOptions(t *testing.T) {
 			if err != nil {
 				t.Fatalf("New: %v", err)
 			}
-			if s.URI() == "" || s.opts.MetadataNS == "" || s.opts.ReconnectMax < s.opts.ReconnectMin || s.opts.MetadataRefresh <= 0 {
+			if s.opts.URI == "" || s.opts.MetadataNS == "" || s.opts.ReconnectMax < s.opts.ReconnectMin || s.opts.MetadataRefresh <= 0 {
 				t.Errorf("defaults not applied: %+v", s.opts)
 			}
 		})
@@ -286,7 +286,7 @@ func TestNewOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.URI() != DefaultURI || s.opts.MetadataNS != LabelsNamespace || s.opts.ReconnectMin != time.Second || s.opts.ReconnectMax != 30*time.Second {
+	if s.opts.URI != DefaultURI || s.opts.MetadataNS != LabelsNamespace || s.opts.ReconnectMin != time.Second || s.opts.ReconnectMax != 30*time.Second {
 		t.Errorf("zero Options gave %+v", s.opts)
 	}
 }
@@ -312,7 +312,7 @@ func TestDomainsHonoursContext(t *testing.T) {
 	defer cancel()
 	_, err := s.Domains(ctx)
 	<-s.busy
-	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), s.URI()) {
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), s.opts.URI) {
 		t.Errorf("busy source: err = %v, want DeadlineExceeded naming the URI", err)
 	}
 }

@@ -191,9 +191,6 @@ func (m *MSR) setup(v string, id cpuID) error {
 // Name implements Meter.
 func (m *MSR) Name() string { return "msr" }
 
-// Vendor returns the vendor whose registers are read (VendorIntel or VendorAMD).
-func (m *MSR) Vendor() string { return m.vendor }
-
 // Read implements Meter: per socket, package then dram where present.
 func (m *MSR) Read() ([]Reading, error) {
 	rs := make([]Reading, 0, 2*len(m.sockets))

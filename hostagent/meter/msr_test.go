@@ -166,8 +166,8 @@ func TestMSRDecoding(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer m.Close()
-			if m.Vendor() != tt.wantVen || m.Name() != "msr" {
-				t.Errorf("Vendor %q Name %q, want %q msr", m.Vendor(), m.Name(), tt.wantVen)
+			if m.vendor != tt.wantVen || m.Name() != "msr" {
+				t.Errorf("Vendor %q Name %q, want %q msr", m.vendor, m.Name(), tt.wantVen)
 			}
 			rs, err := m.Read()
 			if err != nil {

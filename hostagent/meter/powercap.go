@@ -127,9 +127,6 @@ func newPowercap(root string, open func(string) (*os.File, error)) (*Powercap, e
 // Name implements Meter.
 func (p *Powercap) Name() string { return "powercap" }
 
-// Zones returns the number of zones discovered.
-func (p *Powercap) Zones() int { return len(p.zones) }
-
 // Read implements Meter: one Reading per discovered zone, in a stable order
 // (by socket, then package, core, uncore, dram, psys).
 func (p *Powercap) Read() ([]Reading, error) {

@@ -69,8 +69,8 @@ func TestPowercapTrees(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p.Name() != "powercap" || p.Zones() != len(tt.want) {
-				t.Fatalf("Name %q Zones %d, want powercap %d", p.Name(), p.Zones(), len(tt.want))
+			if p.Name() != "powercap" || len(p.zones) != len(tt.want) {
+				t.Fatalf("Name %q Zones %d, want powercap %d", p.Name(), len(p.zones), len(tt.want))
 			}
 			rs, err := p.Read()
 			if err != nil {

@@ -88,9 +88,6 @@ func Acquire(path string) (*Lock, error) {
 	return l, nil
 }
 
-// Path is the lock file's path.
-func (l *Lock) Path() string { return l.path }
-
 // Release empties the lock file and releases the lock. It is safe to call
 // more than once.
 func (l *Lock) Release() error {
