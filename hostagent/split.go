@@ -19,6 +19,7 @@ type tickBuffers struct {
 	cpuD   []uint64
 	raw    map[string]rawTimes
 	power  map[string]map[string]float64 // uuid → zone → W over the last split
+	pw     []map[string]float64          // power[doms[i].UUID], looked up once per tick
 	share  map[string]float64            // uuid → CPU share of capacity
 	states []*state.VM                   // the state of doms[i], looked up once per tick
 	static map[string]uint64             // zone → the curve's static energy of this split
@@ -61,9 +62,10 @@ func (a *Agent) splitTick(now time.Time, cpu procstat.CPU, doms []domain.Domain)
 		b.power = map[string]map[string]float64{}
 		b.share = map[string]float64{}
 	}
-	b.states = b.states[:0]
+	b.states, b.pw = b.states[:0], b.pw[:0]
 	for i := range doms {
 		b.states = append(b.states, a.vmState(&doms[i]))
+		b.pw = append(b.pw, b.power[doms[i].UUID])
 	}
 	if !a.split.ok {
 		a.split.ok = true
@@ -146,11 +148,14 @@ func (a *Agent) splitTick(now time.Time, cpu procstat.CPU, doms []domain.Domain)
 			continue
 		}
 		for i, sh := range res.VMs {
-			uuid := doms[i].UUID
-			pw := b.power[uuid]
+			pw := b.pw[i]
 			if pw == nil {
-				pw = map[string]float64{}
-				b.power[uuid] = pw
+				uuid := doms[i].UUID
+				if pw = b.power[uuid]; pw == nil {
+					pw = map[string]float64{}
+					b.power[uuid] = pw
+				}
+				b.pw[i] = pw
 			}
 			pw[z] = float64(sh.TotalUJ()) / 1e6 / secs
 		}

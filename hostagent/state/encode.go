@@ -81,27 +81,17 @@ func (e *Encoder) appendState(b []byte, s *State) ([]byte, error) {
 	if s.VMs == nil {
 		b = append(b, "null"...)
 	} else {
-		b = append(b, '{')
-		for i, k := range cachedKeys(&e.vmKeys, s.VMs) {
-			b = appendKey(b, i, k)
-			if b, err = e.appendVM(b, s.VMs[k]); err != nil {
-				return nil, err
-			}
+		if b, err = appendSorted(b, &e.vmKeys, s.VMs, e.appendVM); err != nil {
+			return nil, err
 		}
-		b = append(b, '}')
 	}
 	b = append(b, `,"dirs":`...)
 	if s.Dirs == nil {
 		b = append(b, "null"...)
 	} else {
-		b = append(b, '{')
-		for i, k := range cachedKeys(&e.dirKeys, s.Dirs) {
-			b = appendKey(b, i, k)
-			if b, err = e.appendTime(b, s.Dirs[k]); err != nil {
-				return nil, err
-			}
+		if b, err = appendSorted(b, &e.dirKeys, s.Dirs, e.appendTime); err != nil {
+			return nil, err
 		}
-		b = append(b, '}')
 	}
 	if s.Baseline != nil {
 		b = append(b, `,"baseline":`...)
@@ -231,17 +221,7 @@ func (e *Encoder) appendBaseline(b []byte, bl *Baseline) ([]byte, error) {
 	if bl.Domains == nil {
 		b = append(b, "null"...)
 	} else {
-		b = append(b, '{')
-		for i, k := range cachedKeys(&e.domKeys, bl.Domains) {
-			b = appendKey(b, i, k)
-			d := bl.Domains[k]
-			b = append(b, '[')
-			b = strconv.AppendUint(b, d[0], 10)
-			b = append(b, ',')
-			b = strconv.AppendUint(b, d[1], 10)
-			b = append(b, ']')
-		}
-		b = append(b, '}')
+		b, _ = appendSorted(b, &e.domKeys, bl.Domains, appendPair)
 	}
 	if bl.BootID != "" {
 		b = append(b, `,"boot_id":`...)
@@ -277,17 +257,58 @@ func (e *Encoder) appendZones(b []byte, m map[string]share.ZoneEnergy, lvl int) 
 	if m == nil {
 		return append(b, "null"...)
 	}
+	b, _ = appendSorted(b, &e.zoneKeys[lvl], m, appendZone)
+	return b
+}
+
+func appendZone(b []byte, z share.ZoneEnergy) ([]byte, error) {
+	b = append(b, `{"usage_uj":`...)
+	b = strconv.AppendUint(b, z.UsageUJ, 10)
+	b = append(b, `,"idle_uj":`...)
+	b = strconv.AppendUint(b, z.IdleUJ, 10)
+	return append(b, '}'), nil
+}
+
+func appendPair(b []byte, d [2]uint64) ([]byte, error) {
+	b = append(b, '[')
+	b = strconv.AppendUint(b, d[0], 10)
+	b = append(b, ',')
+	b = strconv.AppendUint(b, d[1], 10)
+	return append(b, ']'), nil
+}
+
+// appendSorted appends m as a JSON object, its keys sorted (kept in *keys,
+// see cachedKeys) and each value by f. While *keys holds exactly m's keys
+// each is looked up once: the entries are appended as they are found, and
+// at the first key m lacks they are taken back and the keys sorted again.
+func appendSorted[V any](b []byte, keys *[]string, m map[string]V, f func([]byte, V) ([]byte, error)) ([]byte, error) {
+	var err error
 	b = append(b, '{')
-	for i, k := range cachedKeys(&e.zoneKeys[lvl], m) {
-		b = appendKey(b, i, k)
-		z := m[k]
-		b = append(b, `{"usage_uj":`...)
-		b = strconv.AppendUint(b, z.UsageUJ, 10)
-		b = append(b, `,"idle_uj":`...)
-		b = strconv.AppendUint(b, z.IdleUJ, 10)
-		b = append(b, '}')
+	if ks := *keys; len(ks) == len(m) {
+		start, all := len(b), true
+		for i, k := range ks {
+			v, ok := m[k]
+			if !ok {
+				all = false
+				break
+			}
+			b = appendKey(b, i, k)
+			if b, err = f(b, v); err != nil {
+				return nil, err
+			}
+		}
+		if all {
+			return append(b, '}'), nil
+		}
+		b = b[:start]
 	}
-	return append(b, '}')
+	for i, k := range cachedKeys(keys, m) {
+		b = appendKey(b, i, k)
+		if b, err = f(b, m[k]); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
 }
 
 // cachedKeys is m's keys sorted: *keys when it holds exactly m's keys
