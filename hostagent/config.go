@@ -12,6 +12,7 @@ import (
 
 	"github.com/virtwatt/virtwatt/estimate"
 	"github.com/virtwatt/virtwatt/hostagent/attribution"
+	"github.com/virtwatt/virtwatt/hostagent/demo"
 	"github.com/virtwatt/virtwatt/internal/cli"
 	"github.com/virtwatt/virtwatt/internal/otlp"
 	"github.com/virtwatt/virtwatt/internal/webserver"
@@ -185,7 +186,7 @@ func bindFlags(fs *flag.FlagSet, c *Config) {
 	fs.IntVar(&c.RecordSchema, "record-schema", c.RecordSchema, "share record schema to write: 2, or 1 for guests older than schema 2 (measured energy only)")
 	fs.BoolVar(&c.Once, "once", false, "take two readings one interval apart, print the per-VM split as a table and exit")
 	fs.BoolVar(&c.Demo, "demo", false, "run the real pipeline on a simulated meter and three simulated VMs")
-	fs.IntVar(&c.DemoVMs, "demo.vms", 3, "with --demo, how many simulated VMs (the first three are named, the rest demo-vm-NNNN)")
+	fs.IntVar(&c.DemoVMs, "demo.vms", demo.DemoVMs, "with --demo, how many simulated VMs (the first three are named, the rest demo-vm-NNNN)")
 }
 
 // ErrHelp is returned by ParseConfig when -h or --help was asked for.
