@@ -33,11 +33,12 @@ func (a *Agent) hostView(now time.Time, hostPower map[string]float64, domains in
 // forgotten.
 func (a *Agent) storeView(now time.Time, hostPower map[string]float64, doms []domain.Domain) {
 	s := a.hostView(now, hostPower, len(a.st.VMs))
+	b := &a.tickBuf
 	for i := range doms {
 		d := &doms[i]
-		// a.st.VMs[d.UUID], looked up by splitTick (a listed domain is
-		// never forgotten)
-		s.AddDomain(d, a.tickBuf.states[i], a.tickBuf.power[d.UUID], a.tickBuf.share[d.UUID])
+		// a.st.VMs[d.UUID] and power[d.UUID], looked up by splitTick (a
+		// listed domain is never forgotten)
+		s.AddDomain(d, b.states[i], b.pw[i], b.share[d.UUID])
 	}
 	for uuid, vm := range a.st.VMs {
 		if _, listed := a.split.raw[uuid]; !listed {
