@@ -63,7 +63,8 @@ type Shares struct {
 	lastPrune time.Time
 	bad       map[string]bool     // names no share can have, logged once
 	checked   map[string]bool     // UUIDs whose existing record was read
-	names     map[string]struct{} // reused: names listed this tick
+	listed    []string            // reused: names listed at the last Seen
+	names     map[string]struct{} // reused: listed as a set, built by Prune
 	uuids     map[string]struct{} // reused: UUIDs listed this tick
 	// pruneLog logs Prune's failures: Prune runs once a minute, so a
 	// directory it must leave (a mount inside) is summarized hourly, not
@@ -246,10 +247,10 @@ func WriterFor(name string, n int) int {
 // dirs (the state's, by name) becomes now, and what is remembered of
 // domains no longer listed is dropped.
 func (s *Shares) Seen(now time.Time, doms []domain.Domain, dirs map[string]time.Time) {
-	clear(s.names)
 	clear(s.uuids)
+	s.listed = s.listed[:0]
 	for i := range doms {
-		s.names[doms[i].Name] = struct{}{}
+		s.listed = append(s.listed, doms[i].Name)
 		s.uuids[doms[i].UUID] = struct{}{}
 		dirs[doms[i].Name] = now
 	}
@@ -280,6 +281,10 @@ func (s *Shares) Prune(now time.Time, dirs map[string]time.Time, after time.Dura
 	if err != nil {
 		s.pruneLog.Fail("prune", "", err)
 		return true, 1
+	}
+	clear(s.names) // the set of names listed at the last Seen
+	for _, name := range s.listed {
+		s.names[name] = struct{}{}
 	}
 	for _, name := range existing {
 		if _, ok := s.names[name]; ok {
