@@ -13,16 +13,37 @@ import (
 // tickBuffers are reused from tick to tick to keep the hot path free of
 // allocations proportional to the number of domains.
 type tickBuffers struct {
-	vms    []attribution.VM
-	keys   []string
-	vcpuD  []uint64
-	cpuD   []uint64
-	raw    map[string]rawTimes
-	power  map[string]map[string]float64 // uuid → zone → W over the last split
-	pw     []map[string]float64          // power[doms[i].UUID], looked up once per tick
-	share  map[string]float64            // uuid → CPU share of capacity
-	states []*state.VM                   // the state of doms[i], looked up once per tick
-	static map[string]uint64             // zone → the curve's static energy of this split
+	vms   []attribution.VM
+	keys  []string
+	vcpuD []uint64
+	cpuD  []uint64
+	raw   map[string]rawTimes
+	// The UUIDs of the last split's domains and their raw times, by
+	// index: while a tick lists the same UUIDs in the same order (and
+	// they are all of split.raw's keys), rawVals[i] is
+	// split.raw[rawKeys[i]], so the split reads and updates them without
+	// rebuilding the map.
+	rawKeys []string
+	rawVals []rawTimes
+	power   map[string]map[string]float64 // uuid → zone → W over the last split
+	pw      []map[string]float64          // power[doms[i].UUID], looked up once per tick
+	share   map[string]float64            // uuid → CPU share of capacity
+	states  []*state.VM                   // the state of doms[i], looked up once per tick
+	static  map[string]uint64             // zone → the curve's static energy of this split
+}
+
+// sameRaw reports whether doms lists exactly rawKeys, in order, and they
+// are all of split.raw's n keys (so none vanished and none repeats).
+func (b *tickBuffers) sameRaw(doms []domain.Domain, n int) bool {
+	if len(doms) == 0 || len(doms) != len(b.rawKeys) || n != len(doms) || len(b.rawVals) != n {
+		return false
+	}
+	for i := range doms {
+		if doms[i].UUID != b.rawKeys[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // counterDelta is the growth of a domain's cumulative CPU counter over a
@@ -91,10 +112,20 @@ func (a *Agent) splitTick(now time.Time, cpu procstat.CPU, doms []domain.Domain)
 	busy = min(busy, capacity)
 
 	b.vms, b.keys, b.vcpuD, b.cpuD = b.vms[:0], b.keys[:0], b.vcpuD[:0], b.cpuD[:0]
-	clear(b.raw)
+	same := b.sameRaw(doms, len(a.split.raw))
+	if !same {
+		clear(b.raw)
+		b.rawVals = b.rawVals[:0]
+	}
 	for i := range doms {
 		d := &doms[i]
-		prev, seen := a.split.raw[d.UUID]
+		var prev rawTimes
+		seen := true
+		if same {
+			prev = b.rawVals[i]
+		} else {
+			prev, seen = a.split.raw[d.UUID]
+		}
 		el := uint64(elapsed.Nanoseconds())
 		dv, keepV := counterDelta(d.VCPUTimeNS, prev.vcpu, seen, el*uint64(max(d.VCPUs, 1))+el/4+slackNS)
 		dc, keepC := counterDelta(d.CPUTimeNS, prev.cpu, seen, capacity+slackNS)
@@ -110,17 +141,30 @@ func (a *Agent) splitTick(now time.Time, cpu procstat.CPU, doms []domain.Domain)
 		b.keys = append(b.keys, d.UUID)
 		b.vcpuD = append(b.vcpuD, dv)
 		b.cpuD = append(b.cpuD, dv+overhead)
-		b.raw[d.UUID] = rawTimes{vcpu: keepV, cpu: keepC}
-	}
-	for uuid := range a.split.raw {
-		if _, ok := b.raw[uuid]; !ok {
-			for _, s := range a.splitters {
-				s.Forget(uuid)
-			}
-			a.ledger.Vanished(uuid)
-			delete(b.power, uuid)
-			delete(b.share, uuid)
+		keep := rawTimes{vcpu: keepV, cpu: keepC}
+		if same {
+			a.split.raw[d.UUID] = keep // a key already there
+			b.rawVals[i] = keep
+		} else {
+			b.raw[d.UUID] = keep
+			b.rawVals = append(b.rawVals, keep)
 		}
+	}
+	if !same {
+		for uuid := range a.split.raw {
+			if _, ok := b.raw[uuid]; !ok {
+				for _, s := range a.splitters {
+					s.Forget(uuid)
+				}
+				a.ledger.Vanished(uuid)
+				delete(b.power, uuid)
+				delete(b.share, uuid)
+			}
+		}
+		// swap the raw maps so the next tick compares with this one
+		a.split.raw, b.raw = b.raw, a.split.raw
+		clear(b.rawKeys) // drop the references to the last tick's strings
+		b.rawKeys = append(b.rawKeys[:0], b.keys...)
 	}
 
 	secs := elapsed.Seconds()
@@ -173,7 +217,5 @@ func (a *Agent) splitTick(now time.Time, cpu procstat.CPU, doms []domain.Domain)
 			b.share[d.UUID] = float64(b.cpuD[i]) / float64(capacity)
 		}
 	}
-	// swap the raw maps so the next tick compares with this one
-	a.split.raw, b.raw = b.raw, a.split.raw
 	a.split.time, a.split.cpu = now, cpu
 }
