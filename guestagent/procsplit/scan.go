@@ -190,10 +190,6 @@ func (s *Scanner) Scan(dst []Proc) (procs []Proc, skipped int, err error) {
 // readAt reads pid's stat file during a Scan, reusing last scan's comm
 // and stat file (ino: of its /proc entry).
 func (s *Scanner) readAt(dirfd, pid int, ino uint64) (Proc, error) {
-	return s.read(dirfd, pid, ino, s.nextComms)
-}
-
-func (s *Scanner) read(dirfd, pid int, ino uint64, next map[int]commEntry) (Proc, error) {
 	s.path = append(strconv.AppendInt(s.path[:0], int64(pid), 10), "/stat"...)
 	b, err := s.readHeld(dirfd, pid, ino)
 	if err != nil {
@@ -208,8 +204,8 @@ func (s *Scanner) read(dirfd, pid int, ino uint64, next map[int]commEntry) (Proc
 	} else {
 		p.Comm = validComm(comm)
 	}
-	if next != nil && p.Comm == string(comm) {
-		next[p.PID] = commEntry{start: p.StartTime, comm: p.Comm}
+	if p.Comm == string(comm) {
+		s.nextComms[p.PID] = commEntry{start: p.StartTime, comm: p.Comm}
 	}
 	return p, nil
 }
