@@ -418,9 +418,7 @@ func (w *Writer) openFor(d *vmDirs, k, parent int, name []byte) error {
 		if held {
 			w.dirs.give()
 		}
-		if outOfFDs(err) {
-			w.dirs.exhausted()
-		}
+		w.noteFDs(err)
 		return err
 	}
 	*d.fd(k), d.held[k] = fd, held
@@ -617,9 +615,7 @@ func (w *Writer) lookDir(parent int, held *int, slot *bool, name, display string
 			if took {
 				w.dirs.give()
 			}
-			if outOfFDs(err) {
-				w.dirs.exhausted()
-			}
+			w.noteFDs(err)
 			return st, false, openError(display, err, true)
 		}
 		var h unix.Stat_t
