@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/virtwatt/virtwatt/internal/jsonappend"
 	"github.com/virtwatt/virtwatt/share"
 )
 
@@ -370,26 +371,7 @@ func appendTime(b []byte, t time.Time) ([]byte, error) {
 	return append(b, '"'), nil
 }
 
-// plain is the bytes appendString copies as they are.
-var plain = func() (t [256]bool) {
-	for c := 0x20; c < 0x7f; c++ {
-		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
-	}
-	return t
-}()
-
-// appendString appends s as encoding/json's Marshal does. A string of
-// printable ASCII other than ", \, <, > and & (every UUID, instance id,
-// zone and usual name) is copied as it is; any other goes through
-// encoding/json (HTML escaping, invalid UTF-8, U+2028…).
+// appendString appends s as encoding/json's Marshal does (HTML escaped).
 func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if !plain[s[i]] {
-			q, _ := json.Marshal(s) // a string always encodes
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
+	return jsonappend.String(b, s, true)
 }
