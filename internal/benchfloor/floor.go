@@ -130,11 +130,8 @@ func Open(l Layout) (*Floor, error) {
 		for i, p := range l.Files {
 			data, err := readFile(fds[fileDir[i]], filepath.Base(p))
 			if err != nil {
-				err = fmt.Errorf("%s: %w", filepath.Join(l.ShareRoot, vm, p), err)
-			}
-			if err != nil {
 				f.closeUnheld(&v, fds[:len(f.dirNames)])
-				return fail(err)
+				return fail(fmt.Errorf("%s: %w", filepath.Join(l.ShareRoot, vm, p), err))
 			}
 			tmp := "." + filepath.Base(p) + ".floor"
 			v.files = append(v.files, file{dir: fileDir[i], name: filepath.Base(p), tmp: tmp, data: data})
