@@ -85,7 +85,7 @@ func (s *Host) domain(uuid string, vm *state.VM) Domain {
 		e := vm.Zones[z]
 		ds.UsageUJ[i], ds.IdleUJ[i] = e.UsageUJ, e.IdleUJ
 	}
-	if _, other := otherProvenance(vm.ZonesByProvenance, s.cur); !other {
+	if !otherProvenance(vm.ZonesByProvenance, s.cur) {
 		// Everything under the current provenance (every tick of a host
 		// that never changed meter): its energy is the totals.
 		pe := s.provenances()
@@ -186,12 +186,12 @@ func domainByProvenance(vm *state.VM, zones []string, cur string) []ProvenanceEn
 	return out
 }
 
-// otherProvenance reports a key of m other than cur.
-func otherProvenance[V any](m map[string]V, cur string) (string, bool) {
+// otherProvenance reports whether m has a key other than cur.
+func otherProvenance[V any](m map[string]V, cur string) bool {
 	for k := range m {
 		if k != cur {
-			return k, true
+			return true
 		}
 	}
-	return "", false
+	return false
 }
