@@ -609,33 +609,23 @@ func (w *Writer) lookDir(parent int, held *int, slot *bool, name, display string
 		}
 	}
 	if *held < 0 {
-		took := slot != nil && w.dirs.take()
 		fd, err := openDirAt(parent, name)
 		if err != nil {
-			if took {
-				w.dirs.give()
-			}
 			w.noteFDs(err)
 			return st, false, openError(display, err, true)
 		}
 		var h unix.Stat_t
 		if err := fstatFD(fd, &h); err != nil {
 			closeFD(fd)
-			if took {
-				w.dirs.give()
-			}
 			return st, false, &fs.PathError{Op: "fstat", Path: display, Err: err}
 		}
 		if h.Dev != st.Dev || h.Ino != st.Ino {
 			closeFD(fd)
-			if took {
-				w.dirs.give()
-			}
 			return st, false, fmt.Errorf("%s: %w: replaced while being opened", display, ErrUnsafe)
 		}
 		*held = fd
 		if slot != nil {
-			*slot = took
+			*slot = w.dirs.take() // a place, once the directory is known good
 		}
 	}
 	return st, created, nil
